@@ -1,0 +1,38 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { VirtualClock } from '../src/clock.ts';
+
+const clock = suite('virtual clock');
+
+clock('fires timers in due order, ties in the order they were set', () => {
+  const c = new VirtualClock(1_000);
+  const fired: string[] = [];
+  c.setTimeout(() => fired.push('b'), 20);
+  c.setTimeout(() => fired.push('a'), 10);
+  c.setTimeout(() => fired.push('c'), 20);
+  c.advance(19);
+  assert.equal(fired, ['a']);
+  c.advance(1);
+  assert.equal(fired, ['a', 'b', 'c']);
+  assert.is(c.now(), 1_020);
+});
+
+clock('a cleared timer never fires', () => {
+  const c = new VirtualClock();
+  let fired = false;
+  const id = c.setTimeout(() => { fired = true; }, 5);
+  c.clearTimeout(id);
+  c.advance(10);
+  assert.is(fired, false);
+  assert.is(c.pending, 0);
+});
+
+clock('a timer set while firing runs within the same advance when due', () => {
+  const c = new VirtualClock();
+  const at: number[] = [];
+  c.setTimeout(() => { at.push(c.now()); c.setTimeout(() => at.push(c.now()), 5); }, 5);
+  c.advance(10);
+  assert.equal(at, [5, 10]);
+});
+
+clock.run();
