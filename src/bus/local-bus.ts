@@ -1,0 +1,163 @@
+// The in-process bus: the single-node default and the simulator's network. A LocalNetwork joins any
+// number of endpoints (one per simulated node) and delivers through the injected clock, so a
+// VirtualClock decides when messages land. Faults are injectable: delay, drop, duplication, partitions.
+// Messages are encoded and decoded on the way, exactly as over NATS, so nothing is shared by reference
+// and malformed input is rejected the same way.
+import type { Clock } from '../clock.ts';
+import { BusClosedError, BusTimeoutError, NoRespondersError } from '../errors.ts';
+import type { Bus, BusHandler, BusStats, Json, SubscribeOptions, Subscription } from './bus.ts';
+import { decode, encode } from './envelope.ts';
+import { subjectMatches } from './subject-match.ts';
+
+export interface NetworkFaults {
+  /** Delivery delay in ms for one message from one endpoint to another. Default 0. */
+  delayMs?: (from: string, to: string, subject: string) => number;
+  /** Probability in [0, 1] that one delivery is lost. */
+  dropRate?: number;
+  /** Probability in [0, 1] that one delivery arrives twice. */
+  duplicateRate?: number;
+  /** Uniform [0, 1) source for drops and duplicates; seed it for reproducible simulations. */
+  random?: () => number;
+}
+
+interface LocalSub { endpoint: LocalBus; pattern: string; queue?: string; handler: BusHandler; active: boolean }
+
+export class LocalNetwork {
+  private readonly subs: LocalSub[] = [];
+  private groups: Map<string, number> | undefined;
+  private readonly queueTurn = new Map<string, number>();
+  private inboxSeq = 0;
+  faults: NetworkFaults;
+
+  constructor(readonly clock: Clock, faults: NetworkFaults = {}) { this.faults = faults; }
+
+  connect(endpointName: string): LocalBus { return new LocalBus(this, endpointName); }
+
+  /** Splits endpoints into groups that cannot reach each other; unnamed endpoints form their own group. */
+  partition(groups: string[][]): void {
+    this.groups = new Map();
+    groups.forEach((g, i) => g.forEach((name) => this.groups!.set(name, i)));
+  }
+
+  heal(): void { this.groups = undefined; }
+
+  reachable(a: string, b: string): boolean {
+    if (!this.groups || a === b) return true;
+    return (this.groups.get(a) ?? `solo:${a}`) === (this.groups.get(b) ?? `solo:${b}`);
+  }
+
+  /** @internal */
+  addSub(sub: LocalSub): void { this.subs.push(sub); }
+  /** @internal */
+  removeSub(sub: LocalSub): void {
+    sub.active = false;
+    const i = this.subs.indexOf(sub);
+    if (i >= 0) this.subs.splice(i, 1);
+  }
+  /** @internal */
+  newInbox(): string { return `_INBOX.local.${++this.inboxSeq}`; }
+
+  /** @internal Routes one message; returns how many subscriptions it was addressed to (before faults). */
+  route(from: LocalBus, subject: string, bytes: Uint8Array, replyTo?: string): number {
+    const targets: LocalSub[] = [];
+    const byQueue = new Map<string, LocalSub[]>();
+    for (const s of this.subs) {
+      if (!s.endpoint.isOpen || !subjectMatches(s.pattern, subject) || !this.reachable(from.name, s.endpoint.name)) continue;
+      if (s.queue === undefined) targets.push(s);
+      else byQueue.set(s.queue, [...(byQueue.get(s.queue) ?? []), s]);
+    }
+    for (const [queue, members] of byQueue) {
+      // Deterministic rotation among a queue group's members, as NATS spreads them.
+      const key = `${queue}\u0000${subject}`;
+      const turn = this.queueTurn.get(key) ?? 0;
+      this.queueTurn.set(key, turn + 1);
+      targets.push(members[turn % members.length]!);
+    }
+    for (const t of targets) this.deliver(from, t, subject, bytes, replyTo);
+    return targets.length;
+  }
+
+  private deliver(from: LocalBus, sub: LocalSub, subject: string, bytes: Uint8Array, replyTo?: string): void {
+    const { dropRate = 0, duplicateRate = 0, random = Math.random, delayMs } = this.faults;
+    if (dropRate > 0 && random() < dropRate) return;
+    const copies = duplicateRate > 0 && random() < duplicateRate ? 2 : 1;
+    const delay = delayMs?.(from.name, sub.endpoint.name, subject) ?? 0;
+    for (let i = 0; i < copies; i++) {
+      this.clock.setTimeout(() => {
+        if (sub.active && sub.endpoint.isOpen) sub.endpoint.receive(sub, subject, bytes, replyTo);
+      }, delay);
+    }
+  }
+}
+
+export class LocalBus implements Bus {
+  readonly stats: BusStats = { published: 0, received: 0, malformed: 0 };
+  private open = true;
+  private readonly mine = new Set<LocalSub>();
+
+  constructor(private readonly network: LocalNetwork, readonly name: string) {}
+
+  get isOpen(): boolean { return this.open; }
+
+  publish(subject: string, data: Json): void {
+    if (!this.open) return;
+    this.stats.published++;
+    this.network.route(this, subject, encode(data));
+  }
+
+  /** Sends raw bytes as if a foreign or broken peer had: for tests of malformed input. */
+  publishRaw(subject: string, bytes: Uint8Array): void {
+    this.network.route(this, subject, bytes);
+  }
+
+  subscribe(pattern: string, handler: BusHandler, options: SubscribeOptions = {}): Subscription {
+    if (!this.open) throw new BusClosedError();
+    const sub: LocalSub = { endpoint: this, pattern, handler, active: true, ...(options.queue ? { queue: options.queue } : {}) };
+    this.network.addSub(sub);
+    this.mine.add(sub);
+    return { unsubscribe: () => { this.mine.delete(sub); this.network.removeSub(sub); } };
+  }
+
+  request(subject: string, data: Json, timeoutMs: number): Promise<Json> {
+    if (!this.open) return Promise.reject(new BusClosedError());
+    const clock = this.network.clock;
+    return new Promise<Json>((resolve, reject) => {
+      const inbox = this.network.newInbox();
+      let settled = false;
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clock.clearTimeout(timer);
+        sub.unsubscribe();
+        fn();
+      };
+      const sub = this.subscribe(inbox, (msg) => finish(() => resolve(msg.data)));
+      const timer = clock.setTimeout(() => finish(() => reject(new BusTimeoutError(subject, timeoutMs))), timeoutMs);
+      this.stats.published++;
+      const addressed = this.network.route(this, subject, encode(data), inbox);
+      if (addressed === 0) finish(() => reject(new NoRespondersError(subject)));
+    });
+  }
+
+  /** @internal */
+  receive(sub: LocalSub, subject: string, bytes: Uint8Array, replyTo?: string): void {
+    const decoded = decode(bytes);
+    if (!decoded) { this.stats.malformed++; return; }
+    this.stats.received++;
+    const respond = replyTo
+      ? (d: Json) => { if (this.open) this.network.route(this, replyTo, encode(d)); }
+      : undefined;
+    try {
+      sub.handler({ subject, data: decoded.data, ...(respond ? { respond } : {}) });
+    } catch {
+      // A subscriber's bug must not take the bus down; subscribers validate and count their own input.
+      this.stats.malformed++;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.open = false;
+    for (const s of this.mine) this.network.removeSub(s);
+    this.mine.clear();
+  }
+}

@@ -1,0 +1,183 @@
+// The config schema: every key of DESIGN.md's contract, its unit and its default.
+// Parsed once at startup (and for each runtime target registration) into frozen, typed values;
+// unknown keys are errors so a typo never silently falls back to a default.
+import { z } from 'zod';
+
+const ms = (def: number) => z.number().int().nonnegative().default(def);
+const positiveMs = (def: number) => z.number().int().positive().default(def);
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name').transform((s) => s.toLowerCase());
+const httpUrl = z.string().refine((s) => { try { return /^https?:$/.test(new URL(s).protocol); } catch { return false; } }, 'an http:// or https:// URL');
+
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+export const nodeSchema = z.strictObject({
+  /** Optional; a random `node-…` id when absent. */
+  id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -').optional(),
+  host: z.string().min(1).default('127.0.0.1'),
+  /** 0 asks the OS for a free port. */
+  port: z.number().int().min(0).max(65535).default(DEFAULT_PORT),
+  /** How long SIGTERM waits for in-flight requests before closing them. */
+  drainMs: ms(10_000),
+});
+
+export const clusterSchema = z.strictObject({
+  name: z.string().min(1).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ -').default('default'),
+  heartbeatMs: positiveMs(1_000),
+  deadAfterMs: positiveMs(5_000),
+  /** Gossip interval of the approximate limiter's deltas. */
+  syncMs: positiveMs(100),
+});
+
+export const natsSchema = z.strictObject({
+  servers: z.array(z.string().min(1)).min(1),
+  token: z.string().min(1).optional(),
+  user: z.string().min(1).optional(),
+  pass: z.string().min(1).optional(),
+});
+
+export const adminSchema = z.strictObject({
+  /** When set, every /_sluice/ call needs `Authorization: Bearer <token>`. */
+  token: z.string().min(1).optional(),
+});
+
+const MERGE_DEFAULT_METHODS = ['POST'];
+const COALESCE_DEFAULT_METHODS = ['GET', 'HEAD'];
+
+export const batchSchema = z.strictObject({
+  mode: z.enum(['coalesce', 'merge', 'none']).default('coalesce'),
+  /** Methods batched by `mode`; others pass through. Default: GET, HEAD for coalesce; POST for merge. */
+  methods: z.array(z.string().regex(/^[A-Z]+$/, 'an upper-case HTTP method')).optional(),
+  maxWaitMs: ms(20),
+  maxBatchSize: z.number().int().positive().default(128),
+  maxClientWaitMs: positiveMs(30_000),
+  policy: z.enum(['timer', 'adaptive', 'agent']).default('timer'),
+  /** `json-array`, `keyed`, or a module path exporting merge and split. */
+  merge: z.string().min(1).default('json-array'),
+  /** Ask budget of the `agent` policy before falling back to the guards. */
+  agentTimeoutMs: positiveMs(5),
+}).transform((b) => ({ ...b, methods: b.methods ?? (b.mode === 'merge' ? MERGE_DEFAULT_METHODS : COALESCE_DEFAULT_METHODS) }));
+
+const perSchema = z.union([
+  z.literal('target'),
+  z.literal('ip'),
+  z.strictObject({ header: headerName }),
+], { error: '"target", "ip" or { "header": NAME }' });
+
+export const prefetchSchema = z.strictObject({
+  predictWindowMs: positiveMs(1_000),
+  minPrefetch: z.number().int().positive().default(10),
+  closeWaitMs: ms(500),
+});
+
+export const limitSchema = z.strictObject({
+  name: z.string().min(1).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ -'),
+  dimension: z.enum(['requests', 'tokens']).default('requests'),
+  per: perSchema.default('target'),
+  limit: z.number().int().positive(),
+  windowMs: positiveMs(60_000),
+  mode: z.enum(['approximate', 'strict']).default('approximate'),
+  onLimit: z.enum(['queue', 'reject']).default('reject'),
+  maxQueueMs: ms(10_000),
+  /** What a node does when it sees no peers or its gossip is older than `staleMs`. */
+  degraded: z.enum(['safe-share', 'fail-closed', 'fail-open']).default('safe-share'),
+  /** false = shadow mode: count what would be refused, refuse nothing. */
+  enforce: z.boolean().default(true),
+  /** Gossip older than this puts the limit in degraded mode. Default: 5 × cluster.syncMs. */
+  staleMs: z.number().int().positive().optional(),
+  /** Request header carrying the caller's token estimate (tokens dimension). */
+  tokenHeader: headerName.default('x-token-estimate'),
+  prefetch: prefetchSchema.prefault({}),
+});
+
+export const paceSchema = z.strictObject({
+  quota: z.number().int().positive(),
+  windowMs: positiveMs(60_000),
+});
+
+export const breakerSchema = z.strictObject({
+  consecutiveFailures: z.number().int().positive().default(5),
+  failureRate: z.number().gt(0).max(1).default(0.5),
+  windowMs: positiveMs(10_000),
+  minCalls: z.number().int().positive().default(20),
+  slowCallMs: positiveMs(5_000),
+  /** Share of slow calls (over the window) that opens the breaker; 1 = never on slowness alone. */
+  slowCallRate: z.number().gt(0).max(1).default(1),
+  openMs: positiveMs(1_000),
+  maxOpenMs: positiveMs(30_000),
+  probes: z.number().int().positive().default(1),
+  halfOpenMaxMs: positiveMs(10_000),
+  /** Count 429 answers as failures. */
+  failOn429: z.boolean().default(false),
+});
+
+export const retrySchema = z.strictObject({
+  /** Total tries including the first; 1 disables retry. */
+  attempts: z.number().int().positive().default(3),
+  baseMs: positiveMs(50),
+  maxMs: positiveMs(2_000),
+  /** Retries allowed as a share of calls over the last 10 s. */
+  budget: z.number().min(0).max(1).default(0.2),
+  /** Give up retrying once this much time has passed since the first try. */
+  maxTotalMs: positiveMs(10_000),
+});
+
+export const dispatchSchema = z.strictObject({
+  /** In-flight calls per replica. */
+  concurrency: z.number().int().positive().default(64),
+  /** Calls waiting per replica beyond `concurrency`; a full queue answers 503. */
+  queue: z.number().int().nonnegative().default(256),
+  affinity: z.strictObject({
+    header: headerName.optional(),
+    cookie: z.string().min(1).optional(),
+    ttlMs: positiveMs(30_000),
+  }).optional(),
+});
+
+export const targetSchema = z.strictObject({
+  name: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ -'),
+  prefix: z.string().regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%\/-]*$/, 'a path starting with /')
+    .refine((p) => p === '/' || !p.endsWith('/'), 'a path without a trailing /')
+    .refine((p) => !p.startsWith('/_sluice'), 'a path outside /_sluice (reserved for admin)'),
+  replicas: z.array(httpUrl.transform((u) => u.replace(/\/+$/, ''))).min(1),
+  timeoutMs: positiveMs(DEFAULT_TIMEOUT_MS),
+  maxBodyBytes: z.number().int().positive().default(DEFAULT_MAX_BODY_BYTES),
+  /** Responses may be shared across different Authorization/Cookie values. */
+  public: z.boolean().default(false),
+  vary: z.array(headerName).default([]),
+  batch: batchSchema.prefault({}),
+  limits: z.array(limitSchema).default([]).refine(
+    (ls) => new Set(ls.map((l) => l.name)).size === ls.length, 'limits with distinct names'),
+  pace: paceSchema.optional(),
+  breaker: breakerSchema.prefault({}),
+  retry: retrySchema.prefault({}),
+  dispatch: dispatchSchema.prefault({}),
+});
+
+export const configSchema = z.strictObject({
+  node: nodeSchema.prefault({}),
+  cluster: clusterSchema.prefault({}),
+  nats: natsSchema.optional(),
+  admin: adminSchema.prefault({}),
+  targets: z.array(targetSchema).default([]),
+}).superRefine((c, ctx) => {
+  const names = new Set<string>();
+  const prefixes = new Set<string>();
+  c.targets.forEach((t, i) => {
+    if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: ['targets', i, 'name'], message: 'a target name not used by another target', input: t.name });
+    if (prefixes.has(t.prefix)) ctx.addIssue({ code: 'custom', path: ['targets', i, 'prefix'], message: 'a prefix not used by another target', input: t.prefix });
+    names.add(t.name);
+    prefixes.add(t.prefix);
+  });
+});
+
+export type Config = z.output<typeof configSchema>;
+export type TargetConfig = z.output<typeof targetSchema>;
+export type LimitConfig = z.output<typeof limitSchema>;
+export type BatchConfig = z.output<typeof batchSchema>;
+export type BreakerConfig = z.output<typeof breakerSchema>;
+export type RetryConfig = z.output<typeof retrySchema>;
+export type DispatchConfig = z.output<typeof dispatchSchema>;
+export type PaceConfig = z.output<typeof paceSchema>;
+export type NatsConfig = z.output<typeof natsSchema>;
