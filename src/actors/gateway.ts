@@ -1,0 +1,83 @@
+// The gateway actor owns the node's HTTP server: starting → listening → draining → stopped.
+// Draining stops accepting, lets in-flight requests finish up to `drainMs`, then cuts what is left.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { assign, fromCallback, sendTo, setup } from 'xstate';
+import type { Clock } from '../clock.ts';
+
+export interface GatewayInput {
+  host: string;
+  port: number;
+  drainMs: number;
+  clock: Clock;
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Counted and answered 400 by Node: malformed HTTP never reaches the handler. */
+  onClientError?: (reason: string) => void;
+}
+
+type ServerEvent =
+  | { type: 'server.listening'; port: number }
+  | { type: 'server.failed'; error: string }
+  | { type: 'server.closed' };
+type GatewayEvent = ServerEvent | { type: 'drain' };
+
+const httpServer = fromCallback<{ type: 'drain' }, GatewayInput>(({ input, sendBack, receive }) => {
+  let inFlight = 0;
+  let draining = false;
+  let idle: (() => void) | undefined;
+  const server = createServer({ keepAliveTimeout: 5_000, requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => {
+    inFlight++;
+    res.on('close', () => { if (--inFlight === 0) idle?.(); });
+    input.handler(req, res);
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    input.onClientError?.(err.code ?? 'client_error');
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  server.once('error', (err) => sendBack({ type: 'server.failed', error: String((err as Error).message) }));
+  server.listen(input.port, input.host, () => sendBack({ type: 'server.listening', port: (server.address() as AddressInfo).port }));
+
+  receive(() => {
+    if (draining) return;
+    draining = true;
+    server.close();
+    server.closeIdleConnections();
+    const finish = () => {
+      input.clock.clearTimeout(deadline);
+      server.closeAllConnections();
+      sendBack({ type: 'server.closed' });
+    };
+    const deadline = input.clock.setTimeout(finish, input.drainMs);
+    if (inFlight === 0) finish();
+    else idle = finish;
+  });
+  return () => { server.closeAllConnections(); server.close(); };
+});
+
+export const gatewayMachine = setup({
+  types: {
+    input: {} as GatewayInput,
+    context: {} as { input: GatewayInput; port: number | undefined; error: string | undefined },
+    events: {} as GatewayEvent,
+  },
+  actors: { httpServer },
+}).createMachine({
+  id: 'gateway',
+  context: ({ input }) => ({ input, port: undefined, error: undefined }),
+  invoke: { id: 'server', src: 'httpServer', input: ({ context }) => context.input },
+  initial: 'starting',
+  states: {
+    starting: {
+      on: {
+        'server.listening': { target: 'listening', actions: assign({ port: ({ event }) => event.port }) },
+        'server.failed': { target: 'failed', actions: assign({ error: ({ event }) => event.error }) },
+        drain: 'stopped',
+      },
+    },
+    listening: { on: { drain: { target: 'draining', actions: sendTo('server', { type: 'drain' }) } } },
+    draining: { on: { 'server.closed': 'stopped' } },
+    stopped: { type: 'final' },
+    failed: { type: 'final' },
+  },
+});

@@ -1,0 +1,65 @@
+// The request handler of a node: admin routes under /_sluice/, proxy routes by target prefix.
+// Every answer carries X-Sluice-Node; every failure is one problem+json answer; nothing thrown here
+// escapes to crash the process.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Clock } from '../clock.ts';
+import { RouteNotFoundError, ShuttingDownError } from '../errors.ts';
+import { newId } from '../ids.ts';
+import type { NodeMetrics } from '../metrics.ts';
+import { ADMIN_PREFIX, handleAdmin, type AdminNode } from './admin.ts';
+import { clientIp } from './headers.ts';
+import { problemFor, sendProblem } from './problem.ts';
+import type { RequestContext } from './request-context.ts';
+import type { TargetTable } from './target-table.ts';
+
+export interface GatewayNode {
+  nodeId: string;
+  clock: Clock;
+  metrics: NodeMetrics;
+  targets: TargetTable;
+  admin: AdminNode;
+  isDraining(): boolean;
+  log(line: string, fields?: Record<string, unknown>): void;
+}
+
+export function createRequestHandler(node: GatewayNode): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    res.setHeader('x-sluice-node', node.nodeId);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const query = q < 0 ? '' : url.slice(q + 1);
+    const requestId = newId();
+
+    if (path === ADMIN_PREFIX || path.startsWith(ADMIN_PREFIX + '/')) {
+      handleAdmin(req, res, path, node.admin).catch((err) => fail(node, res, err, path, 'admin'));
+      return;
+    }
+    if (node.isDraining()) {
+      res.setHeader('connection', 'close');
+      return fail(node, res, new ShuttingDownError(), path, 'none');
+    }
+    const hit = node.targets.resolve(path);
+    if (!hit) return fail(node, res, new RouteNotFoundError(path), path, 'none');
+
+    const { target, rest } = hit;
+    const receivedAt = node.clock.now();
+    const gone = new AbortController();
+    res.on('close', () => { if (!res.writableFinished) gone.abort(); });
+    res.on('finish', () => {
+      node.metrics.requests.inc({ target: target.name, status: `${Math.floor(res.statusCode / 100)}xx` });
+      node.metrics.requestDuration.observe({ target: target.name }, (node.clock.now() - receivedAt) / 1000);
+    });
+    const ctx: RequestContext = {
+      req, res, requestId, receivedAt, method: req.method ?? 'GET', path: rest, query,
+      upstreamPath: query ? `${rest}?${query}` : rest, clientIp: clientIp(req), answerHeaders: {}, clientGone: gone.signal,
+    };
+    target.handle(ctx).catch((err) => fail(node, res, err, path, target.name, ctx.answerHeaders));
+  };
+}
+
+function fail(node: GatewayNode, res: ServerResponse, err: unknown, instance: string, target: string, headers: Record<string, string> = {}): void {
+  if (problemFor(err).status === 500) node.log('unexpected error', { target, instance, error: String((err as Error)?.stack ?? err) });
+  if (target === 'none') node.metrics.requests.inc({ target, status: `${Math.floor(problemFor(err).status / 100)}xx` });
+  sendProblem(res, err, instance, headers);
+}

@@ -1,0 +1,47 @@
+// One Prometheus registry per node (never prom-client's global one: tests and the simulator run many
+// nodes in one process). Modules register their own metrics on `registry` next to the core ones here.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export class NodeMetrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: 'sluice_requests_total', help: 'Client requests answered, by target and status class',
+    labelNames: ['target', 'status'] as const, registers: [this.registry],
+  });
+  readonly requestDuration = new Histogram({
+    name: 'sluice_request_duration_seconds', help: 'Time from request arrival to the answer head',
+    labelNames: ['target'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
+  });
+  readonly upstreamCalls = new Counter({
+    name: 'sluice_upstream_calls_total', help: 'Calls made to upstream replicas, by outcome',
+    labelNames: ['target', 'replica', 'outcome'] as const, registers: [this.registry],
+  });
+  readonly upstreamDuration = new Histogram({
+    name: 'sluice_upstream_duration_seconds', help: 'Upstream time to response head',
+    labelNames: ['target'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
+  });
+  readonly httpRejected = new Counter({
+    name: 'sluice_http_rejected_total', help: 'Malformed or refused client requests, by reason',
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
+
+  constructor(defaultLabels: Record<string, string> = {}) {
+    this.registry.setDefaultLabels(defaultLabels);
+  }
+
+  /** A gauge read at scrape time, for state owned elsewhere (bus stats, membership size, queues). */
+  gauge(name: string, help: string, read: () => number | Array<{ labels: Record<string, string>; value: number }>, labelNames: string[] = []): Gauge {
+    return new Gauge({
+      name, help, labelNames, registers: [this.registry],
+      collect() {
+        const v = read();
+        this.reset();
+        if (typeof v === 'number') this.set(v);
+        else for (const { labels, value } of v) this.set(labels, value);
+      },
+    });
+  }
+}

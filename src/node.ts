@@ -1,0 +1,127 @@
+// One sluice node: config in, a listening gateway out. Wires the bus (NATS when configured, else an
+// in-process LocalBus), metrics, the target runtimes and the gateway actor, and drains on stop.
+import { createActor, waitFor, type Actor } from 'xstate';
+import { realClock, type Clock } from './clock.ts';
+import type { Bus } from './bus/bus.ts';
+import { LocalNetwork } from './bus/local-bus.ts';
+import { NatsBus } from './bus/nats-bus.ts';
+import type { Config, TargetConfig } from './config/schema.ts';
+import { newNodeId } from './ids.ts';
+import { NodeMetrics } from './metrics.ts';
+import { gatewayMachine } from './actors/gateway.ts';
+import { TargetRuntime, type TargetDeps } from './actors/target-runtime.ts';
+import { InvalidConfigError } from './errors.ts';
+import type { AdminNode } from './http/admin.ts';
+import { createRequestHandler } from './http/server.ts';
+import { TargetTable } from './http/target-table.ts';
+
+export interface NodeOptions {
+  clock?: Clock;
+  /** Use this bus instead of the one the config implies (the simulator's LocalNetwork endpoints). */
+  bus?: Bus;
+  random?: () => number;
+  log?: (line: string, fields?: Record<string, unknown>) => void;
+}
+
+export class SluiceNode {
+  readonly id: string;
+  readonly clock: Clock;
+  readonly metrics: NodeMetrics;
+  readonly targets = new TargetTable();
+  private gateway: Actor<typeof gatewayMachine> | undefined;
+  private draining = false;
+  private readonly log: (line: string, fields?: Record<string, unknown>) => void;
+
+  private constructor(readonly config: Config, readonly bus: Bus, readonly busKind: 'local' | 'nats', private readonly opts: NodeOptions) {
+    this.id = config.node.id ?? newNodeId();
+    this.clock = opts.clock ?? realClock;
+    this.metrics = new NodeMetrics({ node: this.id });
+    this.log = opts.log ?? (() => {});
+    this.metrics.gauge('sluice_bus_messages', 'Bus messages since start, by kind', () => [
+      { labels: { kind: 'published' }, value: bus.stats.published },
+      { labels: { kind: 'received' }, value: bus.stats.received },
+      { labels: { kind: 'malformed' }, value: bus.stats.malformed },
+    ], ['kind']);
+  }
+
+  static async start(config: Config, opts: NodeOptions = {}): Promise<SluiceNode> {
+    const clock = opts.clock ?? realClock;
+    let bus = opts.bus;
+    let kind: 'local' | 'nats' = 'local';
+    if (!bus && config.nats) {
+      bus = await NatsBus.connect({ ...config.nats, name: `sluice-${config.node.id ?? 'node'}` });
+      kind = 'nats';
+    }
+    const node = new SluiceNode(config, bus ?? new LocalNetwork(clock).connect(config.node.id ?? 'local'), kind, opts);
+    for (const t of config.targets) node.targets.set(node.runtimeFor(t));
+    await node.listen();
+    return node;
+  }
+
+  get port(): number { return this.gateway?.getSnapshot().context.port ?? 0; }
+  get url(): string { return `http://${this.config.node.host}:${this.port}`; }
+
+  private runtimeFor(t: TargetConfig): TargetRuntime {
+    const deps: TargetDeps = {
+      nodeId: this.id, clusterName: this.config.cluster.name, clock: this.clock, bus: this.bus,
+      metrics: this.metrics, random: this.opts.random ?? Math.random,
+    };
+    return new TargetRuntime(t, deps);
+  }
+
+  private async listen(): Promise<void> {
+    const { host, port, drainMs } = this.config.node;
+    this.gateway = createActor(gatewayMachine, {
+      input: {
+        host, port, drainMs, clock: this.clock,
+        handler: createRequestHandler({
+          nodeId: this.id, clock: this.clock, metrics: this.metrics, targets: this.targets,
+          admin: this.adminView(), isDraining: () => this.draining, log: this.log,
+        }),
+        onClientError: (reason) => this.metrics.httpRejected.inc({ reason }),
+      },
+    }).start();
+    const snap = await waitFor(this.gateway, (s) => s.value !== 'starting');
+    if (snap.value === 'failed') {
+      await this.bus.close();
+      throw new InvalidConfigError([{ path: 'node.port', value: port, expected: `a port this node can listen on (${snap.context.error})` }]);
+    }
+  }
+
+  private adminView(): AdminNode {
+    return {
+      adminToken: this.config.admin.token,
+      isReady: () => !this.draining && this.gateway?.getSnapshot().value === 'listening' && !(this.bus instanceof NatsBus && this.bus.isClosed),
+      metricsText: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
+      listTargets: () => this.targets.list().map((t) => t.describe()),
+      describeTarget: (name) => this.targets.get(name)?.describe(),
+      putTarget: async (config) => {
+        const clash = this.targets.prefixOwner(config.prefix, config.name);
+        if (clash) throw new InvalidConfigError([{ path: 'prefix', value: config.prefix, expected: `a prefix not served by target ${clash.name}` }], `target ${config.name}`);
+        const old = this.targets.set(this.runtimeFor(config));
+        await old?.close();
+        this.log('target registered', { target: config.name, replaced: !!old });
+        return !!old;
+      },
+      deleteTarget: async (name) => {
+        const old = this.targets.delete(name);
+        await old?.close();
+        return !!old;
+      },
+      cluster: () => ({ node: this.id, cluster: this.config.cluster.name, nodes: [this.id], singleton: null }),
+    };
+  }
+
+  /** Stops accepting, finishes in-flight requests up to node.drainMs, then closes everything. */
+  async stop(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    if (this.gateway) {
+      this.gateway.send({ type: 'drain' });
+      await waitFor(this.gateway, (s) => s.status === 'done', { timeout: this.config.node.drainMs + 5_000 }).catch(() => {});
+      this.gateway.stop();
+    }
+    await Promise.all(this.targets.list().map((t) => t.close()));
+    await this.bus.close();
+  }
+}
