@@ -1,7 +1,9 @@
 // The replicas of one target and how a call picks one. This first cut rotates over replicas and
 // fails over to the next on a connect error; least-loaded dispatch, breakers and retry budgets
 // replace the choice here (issue #7) without changing the interface.
+import type { Clock } from '../clock.ts';
 import type { TargetConfig } from '../config/schema.ts';
+import type { NodeMetrics } from '../metrics.ts';
 import { ReplicaClient, type UpstreamCall, type UpstreamReply } from '../http/upstream-client.ts';
 
 export interface DispatchOptions {
@@ -23,7 +25,7 @@ export class RoundRobinReplicas implements Dispatch {
   private readonly clients: ReplicaClient[];
   private next = 0;
 
-  constructor(target: TargetConfig) {
+  constructor(private readonly target: TargetConfig, private readonly metrics: NodeMetrics, private readonly clock: Clock) {
     this.clients = target.replicas.map((url) => new ReplicaClient(new URL(url).origin, {
       connections: target.dispatch.concurrency, timeoutMs: target.timeoutMs,
     }));
@@ -35,8 +37,17 @@ export class RoundRobinReplicas implements Dispatch {
   async call(c: UpstreamCall): Promise<DispatchResult> {
     const i = this.next++ % this.clients.length;
     const client = this.clients[i]!;
-    const reply = await client.call({ ...c, path: this.basePaths[i] + c.path });
-    return { reply, replica: client.origin };
+    const startedAt = this.clock.now();
+    const labels = { target: this.target.name, replica: client.origin };
+    try {
+      const reply = await client.call({ ...c, path: this.basePaths[i] + c.path });
+      this.metrics.upstreamCalls.inc({ ...labels, outcome: `${Math.floor(reply.status / 100)}xx` });
+      this.metrics.upstreamDuration.observe({ target: this.target.name }, (this.clock.now() - startedAt) / 1000);
+      return { reply, replica: client.origin };
+    } catch (err) {
+      this.metrics.upstreamCalls.inc({ ...labels, outcome: 'error' });
+      throw err;
+    }
   }
 
   describe(): unknown {

@@ -22,7 +22,7 @@ export class TargetRuntime {
   readonly dispatch: Dispatch;
 
   constructor(readonly config: TargetConfig, readonly deps: TargetDeps) {
-    this.dispatch = new RoundRobinReplicas(config);
+    this.dispatch = new RoundRobinReplicas(config, deps.metrics, deps.clock);
   }
 
   get name(): string { return this.config.name; }
