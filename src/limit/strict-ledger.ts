@@ -20,9 +20,10 @@
 // Returns are cumulative, per node and window: `release` carries the node's running total of units
 // given back (`returnedTotal`), not a delta. A duplicated, reordered or retried release then credits
 // nothing twice, and a node's report sets the baseline: whatever it gave back before reporting (maybe
-// to the dead holder, which may have re-leased it) is never credited again. Releases from a node with
-// no record here (no grant from this holder, no report) are ignored. Every doubt under-credits, which
-// strands permits for the rest of the window but never over-grants.
+// to the dead holder, which may have re-leased it) is never credited again. So in a fenced window,
+// returns count only from nodes that have reported; releases from a node with no record here are
+// ignored. Every doubt under-credits, which strands permits for the rest of the window but never
+// over-grants. Nodes should therefore report to every new holder as soon as they learn of it.
 //
 // A cold start (no predecessor seen, e.g. the whole cluster restarted) has no fence: what was spent
 // before the restart in the current window is not known, so that one window may admit up to twice.
@@ -65,7 +66,15 @@ export interface StrictLedgerOptions {
 
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 250;
 
-interface NodeLease { receivedTotal: number; returnedTotal: number }
+interface NodeLease {
+  receivedTotal: number;
+  returnedTotal: number;
+  /**
+   * Whether returnedTotal is the node's own running total. In a fenced window a node that has not
+   * reported yet may have given units back to the predecessor: its totals mean nothing until it reports.
+   */
+  baselineKnown: boolean;
+}
 
 interface WindowBook {
   readonly windowMs: number;
@@ -114,7 +123,7 @@ export class StrictLedger {
     const book = this.bookFor(key, windowId, spec.windowMs);
     const granted = Math.min(asked, availableIn(book, spec.limit));
     if (granted === 0) return 0;
-    const lease = leaseOf(book, node);
+    const lease = leaseOf(book, node, !book.fenced);
     lease.receivedTotal += granted;
     if (book.fenced) book.pool -= granted;
     else book.netGranted += granted;
@@ -135,6 +144,11 @@ export class StrictLedger {
     const total = Math.min(returnedTotal, lease.receivedTotal);
     const credit = total - lease.returnedTotal;
     if (credit <= 0) return 0;
+    if (!lease.baselineKnown) {
+      // Cannot tell this node's new give-ups from old ones: remember the total, credit nothing.
+      lease.returnedTotal = total;
+      return 0;
+    }
     lease.returnedTotal = total;
     if (book.fenced) book.pool += credit;
     else book.netGranted -= credit;
@@ -157,11 +171,12 @@ export class StrictLedger {
       const spec = this.spec(r.key);
       if (!spec) continue;
       const existing = this.books.get(r.key)?.get(r.windowId);
-      // Holding nothing proves nothing about a predecessor: no book, no fence.
-      if (!existing && r.receivedTotal === 0) continue;
+      // Holding nothing proves nothing about a predecessor: it must not fence a fresh window.
+      if (!existing && r.receivedTotal === 0 && !this.isFenced(r.windowId, spec.windowMs)) continue;
       const book = existing ?? this.bookFor(r.key, r.windowId, spec.windowMs);
       if (!existing) book.fenced = true;
-      const lease = leaseOf(book, r.node);
+      const lease = leaseOf(book, r.node, true);
+      lease.baselineKnown = true;
       const extra = r.receivedTotal - lease.receivedTotal;
       if (extra > 0) {
         lease.receivedTotal = r.receivedTotal;
@@ -269,9 +284,9 @@ export class StrictLedger {
 const availableIn = (book: WindowBook, limit: number): number =>
   book.fenced ? book.pool : Math.max(0, limit - book.netGranted);
 
-function leaseOf(book: WindowBook, node: string): NodeLease {
+function leaseOf(book: WindowBook, node: string, baselineKnown: boolean): NodeLease {
   let lease = book.leases.get(node);
-  if (!lease) book.leases.set(node, (lease = { receivedTotal: 0, returnedTotal: 0 }));
+  if (!lease) book.leases.set(node, (lease = { receivedTotal: 0, returnedTotal: 0, baselineKnown }));
   return lease;
 }
 
