@@ -188,6 +188,8 @@ export class ApproximateLimiter {
   setMembers(members: Iterable<NodeId>, now: number): void {
     const next = new Map<NodeId, number>();
     for (const m of members) if (m !== this.self) next.set(m, this.members.get(m) ?? now);
+    // Forget nodes gone from membership, so ids of restarted nodes do not pile up.
+    for (const node of this.lastHeardAt.keys()) if (!next.has(node)) this.lastHeardAt.delete(node);
     this.members = next;
     this.clusterSize = Math.max(this.clusterSize, 1 + next.size);
   }
@@ -203,7 +205,8 @@ export class ApproximateLimiter {
   /**
    * Degraded while any member is stale (no message within `staleMs` of its last one, or of being
    * listed), or while the visible nodes are no majority of the last known cluster (a node that sees
-   * no peers at all, after it had some, is the extreme case).
+   * no peers at all, after it had some, is the extreme case). When healthy, the remembered cluster
+   * size becomes the visible one: this is where it shrinks after a crash.
    */
   health(now: number): ClusterHealth {
     const stalePeers: NodeId[] = [];
