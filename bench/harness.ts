@@ -1,0 +1,61 @@
+// Shared bench plumbing: child processes that print `{"port":N}` when ready, autocannon runs, tables.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const children: ChildProcess[] = [];
+
+/** Starts a TypeScript file (via tsx) or the sluice node, resolving with the port it prints. */
+export function startProcess(args: string[], env: Record<string, string> = {}): Promise<{ port: number; proc: ChildProcess }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(proc);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      const m = /"port":(\d+)/.exec(out) ?? /listening on http:\/\/[^:]+:(\d+)/.exec(out);
+      if (m) resolve({ port: Number(m[1]), proc });
+    });
+    proc.on('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${out}`)));
+  });
+}
+
+export function startUpstream(latencyMs = 0) {
+  return startProcess(['bench/servers/upstream.ts'], { LATENCY_MS: String(latencyMs) });
+}
+
+/** Starts a sluice node on a free port with the given targets; config goes through a temp file. */
+export function startSluice(config: Record<string, unknown>) {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+  const file = join(dir, 'config.json');
+  writeFileSync(file, JSON.stringify({ node: { port: 0, id: 'bench' }, ...config }));
+  return startProcess(['src/cli/main.ts', 'start', '--config', file]);
+}
+
+export function stopAll(): void {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+}
+process.on('exit', stopAll);
+
+export interface LoadResult { rps: number; p50: number; p99: number; errors: number; non2xx: number }
+
+export async function load(url: string, o: { connections?: number; durationS?: number; method?: string; body?: string } = {}): Promise<LoadResult> {
+  const r = await autocannon({
+    url, connections: o.connections ?? 50, duration: o.durationS ?? 5, pipelining: 1,
+    ...(o.method ? { method: o.method as 'POST' } : {}), ...(o.body ? { body: o.body } : {}),
+  });
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
+}
+
+export function table(rows: Array<Record<string, string | number>>): string {
+  const cols = Object.keys(rows[0] ?? {});
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
+  const line = (vals: string[]) => '| ' + vals.map((v, i) => v.padEnd(widths[i]!)).join(' | ') + ' |';
+  return [line(cols), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map((r) => line(cols.map((c) => String(r[c]))))].join('\n');
+}
+
+export const fmt = (n: number, digits = 1) => n.toFixed(digits);
