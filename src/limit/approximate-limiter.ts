@@ -2,11 +2,13 @@
 // compares the merged cluster total of the current window (peers' gossiped counts plus this node's
 // own, gossiped or not) with the limit, and reserves the cost before the call. When the node cannot
 // see the whole cluster it applies the limit's `degraded` policy. Pure: every method takes `now`.
-// The bound on over-admission and the degraded rules are argued in the comments below.
+// The over-admission bound is argued at `overAdmissionBound`; when a node counts as degraded, in PeerHealth.
 import type { NodeId } from '../crdt/node-id.ts';
+import { type ClusterHealth, PeerHealth } from '../crdt/peer-health.ts';
 import { isPlainObject } from '../crdt/wire.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import type { Decision } from './decision.ts';
+export type { ClusterHealth } from '../crdt/peer-health.ts';
 import { type EncodedWindows, isRetained, windowEndAt, windowIdAt, WindowedCounters } from './windows.ts';
 
 export const DegradedMode = { SafeShare: 'safe-share', FailClosed: 'fail-closed', FailOpen: 'fail-open' } as const;
@@ -61,14 +63,6 @@ export interface ApproximateLimiterStats {
   lateReconciles: number;
 }
 
-export interface ClusterHealth {
-  degraded: boolean;
-  /** The cluster size safe-share divides the limit by. */
-  clusterSize: number;
-  /** Members not heard from within `staleMs`. */
-  stalePeers: NodeId[];
-}
-
 export class ApproximateLimiter {
   readonly name: string;
   readonly limit: number;
@@ -78,16 +72,8 @@ export class ApproximateLimiter {
   readonly staleMs: number;
   private readonly self: NodeId;
   private readonly counters: WindowedCounters;
+  private readonly peers: PeerHealth;
   private prunedForWindow = Number.NaN;
-  /** Peers the membership says are live, with when each was first listed (a newcomer's grace period). */
-  private members = new Map<NodeId, number>();
-  private readonly lastHeardAt = new Map<NodeId, number>();
-  /**
-   * The size safe-share divides by. It grows as soon as membership lists more nodes, but shrinks
-   * only when every member is fresh and they make a majority of it (or a peer leaves gracefully): a
-   * node cut off from most of the cluster cannot tell a partition from crashes, so it keeps its share.
-   */
-  private clusterSize = 1;
   private readonly counts: ApproximateLimiterStats = { mergedCounters: 0, malformed: 0, outOfRange: 0, lateReconciles: 0 };
 
   constructor(input: ApproximateLimitInput) {
@@ -109,6 +95,7 @@ export class ApproximateLimiter {
     this.enforce = input.enforce ?? DEFAULT_ENFORCE;
     this.staleMs = input.staleMs;
     this.counters = new WindowedCounters(input.nodeId, input.windowMs);
+    this.peers = new PeerHealth(input.nodeId, input.staleMs);
   }
 
   /**
@@ -176,7 +163,7 @@ export class ApproximateLimiter {
       return { ...refused, malformed: 1 };
     }
     this.pruneOnWindowChange(now);
-    this.lastHeardAt.set(from, now);
+    this.peers.heard(from, now);
     const r = this.counters.mergeEncoded(payload.windows, now);
     this.counts.mergedCounters += r.counters;
     this.counts.malformed += r.malformed;
@@ -184,39 +171,19 @@ export class ApproximateLimiter {
     return { accepted: true, ...r };
   }
 
-  /** The live node set from membership (self may be included; it is ignored). Replaces the last one. */
+  /** The live node set from membership (self may be included). Replaces the last one; see PeerHealth. */
   setMembers(members: Iterable<NodeId>, now: number): void {
-    const next = new Map<NodeId, number>();
-    for (const m of members) if (m !== this.self) next.set(m, this.members.get(m) ?? now);
-    // Forget nodes gone from membership, so ids of restarted nodes do not pile up.
-    for (const node of this.lastHeardAt.keys()) if (!next.has(node)) this.lastHeardAt.delete(node);
-    this.members = next;
-    this.clusterSize = Math.max(this.clusterSize, 1 + next.size);
+    this.peers.setMembers(members, now);
   }
 
   /** A peer announced it is leaving: the cluster is smaller now, not partitioned. */
   peerLeft(node: NodeId, _now: number): void {
-    if (node === this.self) return;
-    this.members.delete(node);
-    this.lastHeardAt.delete(node);
-    this.clusterSize = Math.max(1 + this.members.size, this.clusterSize - 1);
+    this.peers.peerLeft(node);
   }
 
-  /**
-   * Degraded while any member is stale (no message within `staleMs` of its last one, or of being
-   * listed), or while the visible nodes are no majority of the last known cluster (a node that sees
-   * no peers at all, after it had some, is the extreme case). When healthy, the remembered cluster
-   * size becomes the visible one: this is where it shrinks after a crash.
-   */
+  /** Whether this node sees the whole cluster now (see PeerHealth.check). */
   health(now: number): ClusterHealth {
-    const stalePeers: NodeId[] = [];
-    for (const [peer, listedAt] of this.members) {
-      if (now - Math.max(listedAt, this.lastHeardAt.get(peer) ?? listedAt) > this.staleMs) stalePeers.push(peer);
-    }
-    const visible = 1 + this.members.size;
-    const degraded = stalePeers.length > 0 || 2 * visible <= this.clusterSize;
-    if (!degraded) this.clusterSize = visible;
-    return { degraded, clusterSize: this.clusterSize, stalePeers };
+    return this.peers.check(now);
   }
 
   /** The merged cluster total for `key` in the current window, as this node sees it. */
@@ -226,7 +193,7 @@ export class ApproximateLimiter {
 
   /** When `node` was last heard from, or undefined. */
   heardAt(node: NodeId): number | undefined {
-    return this.lastHeardAt.get(node);
+    return this.peers.heardAt(node);
   }
 
   get stats(): Readonly<ApproximateLimiterStats> {
