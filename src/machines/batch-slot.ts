@@ -143,7 +143,7 @@ export const batchSlot = setup({
     serving: {
       entry: 'callUpstream',
       on: {
-        'waiter.joined': { actions: ['refuseJoin', 'addWaiter'] },
+        'waiter.joined': { actions: 'refuseJoin' },
         'waiter.left': [
           // The call is now wasted; abort it, but stay until it settles so the slot's end is observed once.
           { guard: 'isLastWaiter', actions: ['removeWaiter', 'markAbort', 'abortUpstream'] },

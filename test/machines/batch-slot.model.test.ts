@@ -136,6 +136,7 @@ slotModel('every transition of every reachable state keeps the reference model\'
   // any flush, a flush after one) must be harmless, and a targetless `flush: {}` is not an "own" event.
   const paths = model.getShortestPaths({
     input: INPUT,
+    limit: 40_000, // ~18k steps today; a bug that grows the context without bound fails here instead of hanging
     events: (state) => (state.status === 'done' ? [] : EVENTS),
   });
   const walked = new Set<string>();
