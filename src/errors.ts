@@ -123,3 +123,10 @@ export class NoRespondersError extends SluiceError {
 export class BusClosedError extends SluiceError {
   constructor() { super(ErrorCode.BusClosed, 'bus is closed'); }
 }
+
+/** Over a limit with `onLimit: reject`, or queued past `maxQueueMs`. Carries the RateLimit-* headers. */
+export class RateLimitedError extends SluiceError {
+  constructor(readonly limitName: string, readonly retryAfterMs: number, readonly headers: Readonly<Record<string, string>>) {
+    super(ErrorCode.RateLimited, `limit ${limitName} reached; retry in ${Math.ceil(retryAfterMs / 1000)} s`);
+  }
+}

@@ -10,6 +10,7 @@ import { newNodeId } from './ids.ts';
 import { NodeMetrics } from './metrics.ts';
 import { gatewayMachine } from './actors/gateway.ts';
 import { TargetRuntime, type TargetDeps } from './actors/target-runtime.ts';
+import { Membership } from './actors/membership.ts';
 import { InvalidConfigError } from './errors.ts';
 import type { AdminNode } from './http/admin.ts';
 import { createRequestHandler } from './http/server.ts';
@@ -28,6 +29,7 @@ export class SluiceNode {
   readonly clock: Clock;
   readonly metrics: NodeMetrics;
   readonly targets = new TargetTable();
+  readonly membership: Membership;
   private gateway: Actor<typeof gatewayMachine> | undefined;
   private draining = false;
   private readonly log: (line: string, fields?: Record<string, unknown>) => void;
@@ -37,6 +39,10 @@ export class SluiceNode {
     this.clock = opts.clock ?? realClock;
     this.metrics = new NodeMetrics({ node: this.id });
     this.log = opts.log ?? (() => {});
+    this.membership = new Membership(bus, this.clock, {
+      nodeId: this.id, cluster: config.cluster.name, heartbeatMs: config.cluster.heartbeatMs, deadAfterMs: config.cluster.deadAfterMs,
+    });
+    this.metrics.gauge('sluice_cluster_members', 'Live nodes this node sees, itself included', () => this.membership.table.size);
     this.metrics.gauge('sluice_bus_messages', 'Bus messages since start, by kind', () => [
       { labels: { kind: 'published' }, value: bus.stats.published },
       { labels: { kind: 'received' }, value: bus.stats.received },
@@ -53,6 +59,7 @@ export class SluiceNode {
       kind = 'nats';
     }
     const node = new SluiceNode(config, bus ?? new LocalNetwork(clock).connect(config.node.id ?? 'local'), kind, opts);
+    node.membership.start();
     for (const t of config.targets) node.targets.set(node.runtimeFor(t));
     await node.listen();
     return node;
@@ -64,7 +71,7 @@ export class SluiceNode {
   private runtimeFor(t: TargetConfig): TargetRuntime {
     const deps: TargetDeps = {
       nodeId: this.id, clusterName: this.config.cluster.name, clock: this.clock, bus: this.bus,
-      metrics: this.metrics, random: this.opts.random ?? Math.random,
+      metrics: this.metrics, random: this.opts.random ?? Math.random, membership: this.membership, cluster: this.config.cluster,
     };
     return new TargetRuntime(t, deps);
   }
@@ -108,7 +115,7 @@ export class SluiceNode {
         await old?.close();
         return !!old;
       },
-      cluster: () => ({ node: this.id, cluster: this.config.cluster.name, nodes: [this.id], singleton: null }),
+      cluster: () => ({ node: this.id, cluster: this.config.cluster.name, nodes: this.membership.liveIds(), singleton: null }),
     };
   }
 
@@ -122,6 +129,7 @@ export class SluiceNode {
       this.gateway.stop();
     }
     await Promise.all(this.targets.list().map((t) => t.close()));
+    this.membership.stop();
     await this.bus.close();
   }
 }

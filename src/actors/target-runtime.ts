@@ -1,13 +1,19 @@
-// Everything one target needs at run time, built from its config: the replicas and, as the features
-// land, its batch registry, limiters, pacer and breakers. Replaced whole when the admin API updates the
-// target; the old one finishes its in-flight calls and closes.
+// Everything one target needs at run time, built from its config: its limits, batch registry, pacer
+// and replicas. Replaced whole when the admin API updates the target; the old one finishes its
+// in-flight calls and closes.
+//
+// Request path: limits per client (admitRequest) → batching (coalesce / merge) or pass-through →
+// callUpstream: limits per target (admitUpstreamCall) → pacer → dispatch (replica, breaker, retry).
 import type { Clock } from '../clock.ts';
-import type { TargetConfig } from '../config/schema.ts';
+import type { Config, TargetConfig } from '../config/schema.ts';
 import type { Bus } from '../bus/bus.ts';
 import type { NodeMetrics } from '../metrics.ts';
 import type { RequestContext } from '../http/request-context.ts';
+import type { UpstreamCall } from '../http/upstream-client.ts';
 import { passThrough } from '../http/pass-through.ts';
-import { RoundRobinReplicas, type Dispatch } from './replica-set.ts';
+import type { Membership } from './membership.ts';
+import { RoundRobinReplicas, type Dispatch, type DispatchOptions, type DispatchResult } from './replica-set.ts';
+import { noLimits, noPacing, type Admission, type Cost, type TargetLimits, type UpstreamPacer } from './target-parts.ts';
 
 export interface TargetDeps {
   nodeId: string;
@@ -16,13 +22,31 @@ export interface TargetDeps {
   bus: Bus;
   metrics: NodeMetrics;
   random: () => number;
+  membership: Membership;
+  /** The cluster section: syncMs for gossip, heartbeat timings. */
+  cluster: Config['cluster'];
+}
+
+export interface UpstreamCallOptions extends DispatchOptions {
+  /** What this upstream call spends against `per: target` limits (a batch is one request). */
+  cost: Cost;
+  signal?: AbortSignal | undefined;
+}
+
+export interface UpstreamCallResult extends DispatchResult {
+  /** Settle with the usage the reply reports, once known. */
+  admission: Admission;
 }
 
 export class TargetRuntime {
   readonly dispatch: Dispatch;
+  readonly limits: TargetLimits;
+  readonly pacer: UpstreamPacer;
 
   constructor(readonly config: TargetConfig, readonly deps: TargetDeps) {
     this.dispatch = new RoundRobinReplicas(config, deps.metrics, deps.clock);
+    this.limits = noLimits;
+    this.pacer = noPacing;
   }
 
   get name(): string { return this.config.name; }
@@ -31,11 +55,26 @@ export class TargetRuntime {
     return passThrough(ctx, this);
   }
 
+  /** One upstream call: per-target limits, then pacing, then a replica. */
+  async callUpstream(call: UpstreamCall, o: UpstreamCallOptions): Promise<UpstreamCallResult> {
+    const admission = await this.limits.admitUpstreamCall(o.cost, o.signal);
+    try {
+      await this.pacer.acquire(o.signal);
+      const result = await this.dispatch.call(call, o);
+      return { ...result, admission };
+    } catch (err) {
+      admission.cancel();
+      throw err;
+    }
+  }
+
   describe(): Record<string, unknown> {
-    return { ...this.config, replicaState: this.dispatch.describe() };
+    return { ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe() };
   }
 
   async close(): Promise<void> {
+    this.pacer.close();
+    await this.limits.close();
     await this.dispatch.close();
   }
 }

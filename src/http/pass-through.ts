@@ -21,13 +21,14 @@ export async function passThrough(ctx: RequestContext, target: TargetRuntime): P
     req.on('error', (e) => limit.destroy(e));
   }
   try {
-    const { reply } = await target.dispatch.call(
+    const { reply, admission } = await target.callUpstream(
       { method: ctx.method, path: ctx.upstreamPath, headers: upstreamRequestHeaders(req, ctx.requestId), body: limit, signal: ctx.clientGone },
       // A streamed body cannot be sent twice.
-      { idempotent: IDEMPOTENT.has(ctx.method) && !limit },
+      { idempotent: IDEMPOTENT.has(ctx.method) && !limit, cost: { requests: 1, tokens: 0 }, signal: ctx.clientGone },
     );
-    writeHead(res, reply.status, reply.headers, ctx.answerHeaders);
+    writeHead(res, reply.status, reply.headers, { ...ctx.answerHeaders, ...admission.headers });
     await streamBody(res, reply.body);
+    admission.settle({});
   } catch (err) {
     if (limit?.exceeded) throw new BodyTooLargeError(max);
     if (ctx.clientGone.aborted) return;

@@ -42,7 +42,7 @@ cli('an unknown flag exits non-zero with its name', async () => {
 });
 
 cli('start logs one line when listening, flags override the file, and SIGTERM drains and exits 0', async () => {
-  const up = await UpstreamStub.start((_r, res) => res.end('via cli'));
+  const up = await UpstreamStub.start((_r, res) => { res.end('via cli'); });
   const file = join(dir, 'good.yaml');
   writeFileSync(file, `node: { id: from-file, port: 1 }\ntargets:\n  - name: u\n    prefix: /u\n    replicas: ["${up.url}"]\n`);
   const p = run(['start', '--config', file, '--port', '0', '--node-id', 'from-flag', '--cluster', 'flagged']);

@@ -1,0 +1,58 @@
+// Who is in the cluster, from heartbeats alone: a node is live from its first heartbeat until it says
+// goodbye or stays silent for `deadAfterMs`. Pure: every method takes `now`; the membership actor feeds
+// it bus messages and ticks.
+
+export interface MemberInfo {
+  readonly id: string;
+  /** When the node started; a restarted node has a new one, so a stale heartbeat of its old life is ignored. */
+  readonly startedAt: number;
+  /** Local time the last heartbeat arrived. */
+  readonly lastSeenAt: number;
+  /** Its HTTP address, for operators. */
+  readonly url?: string | undefined;
+}
+
+export type MembershipChange = { type: 'member.joined'; id: string } | { type: 'member.left'; id: string; reason: 'goodbye' | 'silent' };
+
+export class MemberTable {
+  private readonly members = new Map<string, MemberInfo>();
+
+  constructor(readonly selfId: string, private readonly deadAfterMs: number) {}
+
+  /** Records a heartbeat; returns a join when the node was not known. */
+  heartbeat(id: string, startedAt: number, now: number, url?: string): MembershipChange | undefined {
+    if (id === this.selfId) return undefined;
+    const known = this.members.get(id);
+    if (known && startedAt < known.startedAt) return undefined; // an older life of a restarted node
+    this.members.set(id, { id, startedAt, lastSeenAt: now, url });
+    return known ? undefined : { type: 'member.joined', id };
+  }
+
+  goodbye(id: string, startedAt: number): MembershipChange | undefined {
+    const known = this.members.get(id);
+    if (!known || startedAt < known.startedAt) return undefined;
+    this.members.delete(id);
+    return { type: 'member.left', id, reason: 'goodbye' };
+  }
+
+  /** Drops members silent for longer than deadAfterMs. */
+  expire(now: number): MembershipChange[] {
+    const out: MembershipChange[] = [];
+    for (const m of this.members.values()) {
+      if (now - m.lastSeenAt > this.deadAfterMs) {
+        this.members.delete(m.id);
+        out.push({ type: 'member.left', id: m.id, reason: 'silent' });
+      }
+    }
+    return out;
+  }
+
+  /** Live node ids including this node, sorted: every node computes the same list from the same view. */
+  liveIds(): string[] {
+    return [this.selfId, ...this.members.keys()].sort();
+  }
+
+  peers(): MemberInfo[] { return [...this.members.values()]; }
+
+  get size(): number { return this.members.size + 1; }
+}
