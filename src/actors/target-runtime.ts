@@ -55,6 +55,14 @@ export class TargetRuntime {
     return passThrough(ctx, this);
   }
 
+  /**
+   * Per-client limits for one request. `body` is passed when already buffered (merge mode, or when a
+   * limit counts tokens) so the token estimate can read it.
+   */
+  admitRequest(ctx: RequestContext, _body?: Buffer): Promise<Admission> {
+    return this.limits.admitRequest(ctx, { requests: 1, tokens: 0 });
+  }
+
   /** One upstream call: per-target limits, then pacing, then a replica. */
   async callUpstream(call: UpstreamCall, o: UpstreamCallOptions): Promise<UpstreamCallResult> {
     const admission = await this.limits.admitUpstreamCall(o.cost, o.signal);

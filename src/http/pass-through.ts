@@ -3,7 +3,6 @@
 import { BodyTooLargeError } from '../errors.ts';
 import { ByteLimit, declaredLength, hasBody } from './body.ts';
 import { upstreamRequestHeaders } from './headers.ts';
-import { sendProblem } from './problem.ts';
 import { streamBody, writeHead } from './reply.ts';
 import type { RequestContext } from './request-context.ts';
 import type { TargetRuntime } from '../actors/target-runtime.ts';
@@ -15,6 +14,7 @@ export async function passThrough(ctx: RequestContext, target: TargetRuntime): P
   const max = target.config.maxBodyBytes;
   if ((declaredLength(req) ?? 0) > max) throw new BodyTooLargeError(max);
 
+  const client = await target.admitRequest(ctx);
   const limit = hasBody(req) ? new ByteLimit(max) : undefined;
   if (limit) {
     req.pipe(limit);
@@ -26,10 +26,12 @@ export async function passThrough(ctx: RequestContext, target: TargetRuntime): P
       // A streamed body cannot be sent twice.
       { idempotent: IDEMPOTENT.has(ctx.method) && !limit, cost: { requests: 1, tokens: 0 }, signal: ctx.clientGone },
     );
-    writeHead(res, reply.status, reply.headers, { ...ctx.answerHeaders, ...admission.headers });
+    writeHead(res, reply.status, reply.headers, { ...ctx.answerHeaders, ...client.headers, ...admission.headers });
     await streamBody(res, reply.body);
     admission.settle({});
+    client.settle({});
   } catch (err) {
+    client.cancel();
     if (limit?.exceeded) throw new BodyTooLargeError(max);
     if (ctx.clientGone.aborted) return;
     throw err;

@@ -60,8 +60,11 @@ export function sendProblem(res: ServerResponse, err: unknown, instance?: string
   const p = problemFor(err, instance);
   const retryAfter = retryAfterSeconds(err);
   const body = JSON.stringify(p);
+  // Errors may carry answer headers of their own (a 429's RateLimit-*).
+  const own = (err as { headers?: unknown })?.headers;
   res.writeHead(p.status, {
     ...headers,
+    ...(err instanceof SluiceError && typeof own === 'object' && own !== null ? own as Record<string, string> : {}),
     'content-type': PROBLEM_CONTENT_TYPE,
     'content-length': Buffer.byteLength(body),
     ...(retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {}),
