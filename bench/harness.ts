@@ -1,6 +1,6 @@
 // Shared bench plumbing: child processes that print `{"port":N}` when ready, autocannon runs, tables.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,14 +41,31 @@ export function stopAll(): void {
 }
 process.on('exit', stopAll);
 
-export interface LoadResult { rps: number; p50: number; p99: number; errors: number; non2xx: number }
+export interface LoadResult { rps: number; p50: number; p99: number; errors: number; non2xx: number; requests: number }
+
+/**
+ * CPU time (user + system, ms) a process has used, from /proc. CPU per request is steadier than
+ * requests/s on a small shared machine, where the load generator competes for the same cores.
+ */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+}
+
+/** Runs a load and reports, besides latency and throughput, the server's CPU µs per request. */
+export async function loadWithCpu(url: string, pid: number, o: Parameters<typeof load>[1] = {}): Promise<LoadResult & { cpuUsPerReq: number }> {
+  const before = cpuMs(pid);
+  const r = await load(url, o);
+  return { ...r, cpuUsPerReq: ((cpuMs(pid) - before) * 1000) / Math.max(1, r.requests) };
+}
 
 export async function load(url: string, o: { connections?: number; durationS?: number; method?: string; body?: string } = {}): Promise<LoadResult> {
   const r = await autocannon({
     url, connections: o.connections ?? 50, duration: o.durationS ?? 5, pipelining: 1,
     ...(o.method ? { method: o.method as 'POST' } : {}), ...(o.body ? { body: o.body } : {}),
   });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx, requests: r.requests.total };
 }
 
 export function table(rows: Array<Record<string, string | number>>): string {

@@ -18,3 +18,4 @@ server.keepAliveTimeout = 30_000;
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(JSON.stringify({ port: (server.address() as { port: number }).port }) + '\n');
 });
+process.on('SIGINT', () => process.exit(0));
