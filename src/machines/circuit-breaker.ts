@@ -175,6 +175,7 @@ export const circuitBreaker = setup({
     }),
     trip: assign(({ context, event }) => {
       if (event.type !== 'call.finished') return {};
+      // Tripping from closed starts the backoff over: only re-opens from half-open double it.
       const openForMs = context.config.openMs;
       return {
         ...enter(context, event.at, tripReason(context, event) ?? BreakerReason.ConsecutiveFailures),
@@ -195,8 +196,7 @@ export const circuitBreaker = setup({
     }),
     close: assign(({ context, event }) => ({
       ...enter(context, eventAt(event), BreakerReason.ProbesSucceeded),
-      // A successful close resets the backoff: the next trip waits `openMs` again.
-      openForMs: context.config.openMs, halfOpenDeadline: null, failuresInRow: 0,
+      halfOpenDeadline: null, failuresInRow: 0,
       window: emptyRollingCounts<OutcomeKey>(context.config.windowMs),
     })),
   },
