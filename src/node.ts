@@ -11,6 +11,9 @@ import { NodeMetrics } from './metrics.ts';
 import { gatewayMachine } from './actors/gateway.ts';
 import { TargetRuntime, type TargetDeps } from './actors/target-runtime.ts';
 import { Membership } from './actors/membership.ts';
+import { loadStrictEnforcerFactory, type StrictEnforcerFactory } from './actors/limits/enforcer-factory.ts';
+import { LimitGossip } from './actors/limits/gossip.ts';
+import { registerGossipMetrics } from './actors/limits/limit-metrics.ts';
 import { InvalidConfigError } from './errors.ts';
 import type { AdminNode } from './http/admin.ts';
 import { createRequestHandler } from './http/server.ts';
@@ -30,6 +33,9 @@ export class SluiceNode {
   readonly metrics: NodeMetrics;
   readonly targets = new TargetTable();
   readonly membership: Membership;
+  /** The one gossip loop of every approximate limit on this node. */
+  readonly limitGossip: LimitGossip;
+  private strictEnforcer: StrictEnforcerFactory | undefined;
   private gateway: Actor<typeof gatewayMachine> | undefined;
   private draining = false;
   private readonly log: (line: string, fields?: Record<string, unknown>) => void;
@@ -42,6 +48,12 @@ export class SluiceNode {
     this.membership = new Membership(bus, this.clock, {
       nodeId: this.id, cluster: config.cluster.name, heartbeatMs: config.cluster.heartbeatMs, deadAfterMs: config.cluster.deadAfterMs,
     });
+    this.limitGossip = new LimitGossip(bus, this.clock, {
+      nodeId: this.id, cluster: config.cluster.name, syncMs: config.cluster.syncMs, random: opts.random ?? Math.random, membership: this.membership,
+      // Alone on its own in-process bus there is nobody to catch up with.
+      ...(opts.bus || config.nats ? {} : { catchUpMs: 0 }),
+    });
+    registerGossipMetrics(this.metrics, this.limitGossip);
     this.metrics.gauge('sluice_cluster_members', 'Live nodes this node sees, itself included', () => this.membership.table.size);
     this.metrics.gauge('sluice_bus_messages', 'Bus messages since start, by kind', () => [
       { labels: { kind: 'published' }, value: bus.stats.published },
@@ -60,6 +72,8 @@ export class SluiceNode {
     }
     const node = new SluiceNode(config, bus ?? new LocalNetwork(clock).connect(config.node.id ?? 'local'), kind, opts);
     node.membership.start();
+    node.strictEnforcer = await loadStrictEnforcerFactory();
+    node.limitGossip.start();
     for (const t of config.targets) node.targets.set(node.runtimeFor(t));
     await node.listen();
     return node;
@@ -72,6 +86,7 @@ export class SluiceNode {
     const deps: TargetDeps = {
       nodeId: this.id, clusterName: this.config.cluster.name, clock: this.clock, bus: this.bus,
       metrics: this.metrics, random: this.opts.random ?? Math.random, membership: this.membership, cluster: this.config.cluster,
+      limitGossip: this.limitGossip, createStrictEnforcer: this.strictEnforcer, log: this.log,
     };
     return new TargetRuntime(t, deps);
   }
@@ -129,6 +144,7 @@ export class SluiceNode {
       this.gateway.stop();
     }
     await Promise.all(this.targets.list().map((t) => t.close()));
+    this.limitGossip.stop();
     this.membership.stop();
     await this.bus.close();
   }

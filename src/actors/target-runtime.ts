@@ -14,6 +14,11 @@ import { passThrough } from '../http/pass-through.ts';
 import type { Membership } from './membership.ts';
 import { RoundRobinReplicas, type Dispatch, type DispatchOptions, type DispatchResult } from './replica-set.ts';
 import { noLimits, noPacing, type Admission, type Cost, type TargetLimits, type UpstreamPacer } from './target-parts.ts';
+import type { StrictEnforcerFactory } from './limits/enforcer-factory.ts';
+import type { LimitGossip } from './limits/gossip.ts';
+import { ConfiguredLimits } from './limits/target-limits.ts';
+import { tokenEstimateOnce } from './limits/token-cost.ts';
+import { GcraUpstreamPacer } from './pacer.ts';
 
 export interface TargetDeps {
   nodeId: string;
@@ -25,6 +30,11 @@ export interface TargetDeps {
   membership: Membership;
   /** The cluster section: syncMs for gossip, heartbeat timings. */
   cluster: Config['cluster'];
+  /** The node's one gossip actor for approximate limits; without it a runtime gossips on its own. */
+  limitGossip?: LimitGossip | undefined;
+  /** Builds `mode: strict` enforcers, when the node has the strict limiter (loaded at node start). */
+  createStrictEnforcer?: StrictEnforcerFactory | undefined;
+  log?: ((line: string, fields?: Record<string, unknown>) => void) | undefined;
 }
 
 export interface UpstreamCallOptions extends DispatchOptions {
@@ -45,8 +55,10 @@ export class TargetRuntime {
 
   constructor(readonly config: TargetConfig, readonly deps: TargetDeps) {
     this.dispatch = new RoundRobinReplicas(config, deps.metrics, deps.clock);
-    this.limits = noLimits;
-    this.pacer = noPacing;
+    this.limits = config.limits.length > 0
+      ? new ConfiguredLimits(config, deps, { gossip: deps.limitGossip, strict: deps.createStrictEnforcer, log: deps.log })
+      : noLimits;
+    this.pacer = config.pace ? new GcraUpstreamPacer(config.pace, deps.clock) : noPacing;
   }
 
   get name(): string { return this.config.name; }
@@ -59,8 +71,9 @@ export class TargetRuntime {
    * Per-client limits for one request. `body` is passed when already buffered (merge mode, or when a
    * limit counts tokens) so the token estimate can read it.
    */
-  admitRequest(ctx: RequestContext, _body?: Buffer): Promise<Admission> {
-    return this.limits.admitRequest(ctx, { requests: 1, tokens: 0 });
+  admitRequest(ctx: RequestContext, body?: Buffer): Promise<Admission> {
+    const tokens = this.limits.countsTokens ? tokenEstimateOnce(ctx, this.config.limits, ctx.req.headers, body) : 0;
+    return this.limits.admitRequest(ctx, { requests: 1, tokens });
   }
 
   /** One upstream call: per-target limits, then pacing, then a replica. */

@@ -1,8 +1,12 @@
 // Mode `none`, and every method a target does not batch: one client request, one upstream call, bodies
 // streamed both ways. The client going away aborts the upstream call.
+import { pipeline } from 'node:stream';
 import { BodyTooLargeError } from '../errors.ts';
-import { ByteLimit, declaredLength, hasBody } from './body.ts';
-import { upstreamRequestHeaders } from './headers.ts';
+import { mergeAnswerHeaders } from '../actors/limits/answer-headers.ts';
+import { tokenEstimateOnce } from '../actors/limits/token-cost.ts';
+import { meterModeFor, UsageMeter } from '../actors/limits/usage-meter.ts';
+import { ByteLimit, declaredLength, hasBody, readBody } from './body.ts';
+import { headerValue, upstreamRequestHeaders } from './headers.ts';
 import { streamBody, writeHead } from './reply.ts';
 import type { RequestContext } from './request-context.ts';
 import type { TargetRuntime } from '../actors/target-runtime.ts';
@@ -14,22 +18,31 @@ export async function passThrough(ctx: RequestContext, target: TargetRuntime): P
   const max = target.config.maxBodyBytes;
   if ((declaredLength(req) ?? 0) > max) throw new BodyTooLargeError(max);
 
-  const client = await target.admitRequest(ctx);
-  const limit = hasBody(req) ? new ByteLimit(max) : undefined;
+  // A limit counting tokens estimates from the body, so the body is read before admission.
+  const countsTokens = target.limits.countsTokens;
+  const buffered = countsTokens && hasBody(req) ? await readBody(req, max) : undefined;
+  const tokens = countsTokens ? tokenEstimateOnce(ctx, target.config.limits, req.headers, buffered) : 0;
+  const client = await target.admitRequest(ctx, buffered);
+  const limit = !buffered && hasBody(req) ? new ByteLimit(max) : undefined;
   if (limit) {
     req.pipe(limit);
     req.on('error', (e) => limit.destroy(e));
   }
   try {
     const { reply, admission } = await target.callUpstream(
-      { method: ctx.method, path: ctx.upstreamPath, headers: upstreamRequestHeaders(req, ctx.requestId), body: limit, signal: ctx.clientGone },
+      { method: ctx.method, path: ctx.upstreamPath, headers: upstreamRequestHeaders(req, ctx.requestId), body: buffered ?? limit, signal: ctx.clientGone },
       // A streamed body cannot be sent twice.
-      { idempotent: IDEMPOTENT.has(ctx.method) && !limit, cost: { requests: 1, tokens: 0 }, signal: ctx.clientGone },
+      { idempotent: IDEMPOTENT.has(ctx.method) && !limit, cost: { requests: 1, tokens }, signal: ctx.clientGone },
     );
-    writeHead(res, reply.status, reply.headers, { ...ctx.answerHeaders, ...client.headers, ...admission.headers });
-    await streamBody(res, reply.body);
-    admission.settle({});
-    client.settle({});
+    writeHead(res, reply.status, reply.headers, { ...ctx.answerHeaders, ...mergeAnswerHeaders(client.headers, admission.headers) });
+    // Token limits reconcile with the usage the reply reports; the meter passes every byte through.
+    const meter = countsTokens
+      ? new UsageMeter(meterModeFor(headerValue(reply.headers, 'content-type'), headerValue(reply.headers, 'content-encoding')))
+      : undefined;
+    await streamBody(res, meter ? pipeline(reply.body, meter, () => {}) : reply.body);
+    const usage = { tokens: meter?.tokens };
+    admission.settle(usage);
+    client.settle(usage);
   } catch (err) {
     client.cancel();
     if (limit?.exceeded) throw new BodyTooLargeError(max);
