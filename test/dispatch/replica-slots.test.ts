@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { DEFAULT_DISPATCH_CONFIG, ReplicaSlots } from '../../src/dispatch/replica-slots.ts';
 import type { Ticket } from '../../src/dispatch/replica-slots.ts';
+import { dispatchSchema } from '../../src/config/schema.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
 
 const slots = suite('replica slots');
@@ -92,6 +93,13 @@ slots('in flight never exceeds the cap, the queue never exceeds its cap, and tic
     }
     return true;
   }), { numRuns: 2_000 });
+});
+
+slots('takes the parsed `dispatch` config section as it is, with the same defaults', () => {
+  const parsed = dispatchSchema.parse({});
+  assert.equal(parsed, { ...DEFAULT_DISPATCH_CONFIG });
+  const s = ReplicaSlots.fromConfig(dispatchSchema.parse({ concurrency: 2, queue: 0 }));
+  assert.equal([s.concurrency, s.queueCap], [2, 0]);
 });
 
 slots.run();

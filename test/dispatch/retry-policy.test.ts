@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { backoffMs, DEFAULT_RETRY_CONFIG, isRetryable, parseHttpDate, parseRetryAfter, planRetry } from '../../src/dispatch/retry-policy.ts';
 import type { RetryQuestion } from '../../src/dispatch/retry-policy.ts';
+import { retrySchema } from '../../src/config/schema.ts';
 import { InvalidArgumentError, UpstreamUnavailableError } from '../../src/errors.ts';
 
 const withCode = (code: string) => Object.assign(new Error(code), { code });
@@ -118,6 +119,12 @@ plan('gives up now when the wait would end past maxTotalMs or the client deadlin
 
 plan('a call that is not retryable is not retried whatever is left', () => {
   assert.equal(planRetry(q({ method: 'POST' }), config, () => 0.5), { type: 'give-up', reason: 'not-retryable' });
+});
+
+plan('takes the parsed `retry` config section as it is, with the same defaults', () => {
+  const parsed = retrySchema.parse({});
+  assert.equal(parsed, { ...DEFAULT_RETRY_CONFIG });
+  assert.equal(planRetry(q(), parsed, () => 0.5), { type: 'retry', delayMs: 25 });
 });
 
 backoff.run();

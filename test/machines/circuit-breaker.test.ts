@@ -2,6 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createActor } from 'xstate';
 import { VirtualClock } from '../../src/clock.ts';
+import { breakerSchema } from '../../src/config/schema.ts';
 import type { Clock } from '../../src/clock.ts';
 import { createBreaker } from '../../src/machines/breaker-actor.ts';
 import type { BreakerTransition } from '../../src/machines/breaker-actor.ts';
@@ -272,6 +273,15 @@ machine('events are typed: a result without its duration does not compile', () =
   const unknown = () => actor.send({ type: 'call.failed' });
   assert.type(bad, 'function');
   assert.type(unknown, 'function');
+});
+
+machine('takes the parsed `breaker` config section as it is, with the same defaults', () => {
+  const { failOn429, ...parsed } = breakerSchema.parse({});
+  assert.equal(parsed, { ...DEFAULT_BREAKER_CONFIG });
+  assert.is(failOn429, false);
+  const b = createBreaker({ config: breakerSchema.parse({ probes: 2 }), clock: new VirtualClock() });
+  assert.is(b.snapshot().context.config.probes, 2);
+  b.stop();
 });
 
 breaker.run();
