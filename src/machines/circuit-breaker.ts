@@ -99,25 +99,25 @@ export type BreakerEvent =
 
 type FinishedEvent = Extract<BreakerEvent, { type: 'call.finished' }>;
 
-const isBad = (e: FinishedEvent, c: BreakerConfig): { failed: boolean; slow: boolean } =>
+const outcomeOf = (e: FinishedEvent, c: BreakerConfig): { failed: boolean; slow: boolean } =>
   ({ failed: !e.ok, slow: e.durationMs > c.slowCallMs });
 
 /** The rule a closed breaker would trip by if this result were recorded; null when none. */
 export function tripReason(context: BreakerContext, event: FinishedEvent): BreakerReason | null {
   const c = context.config;
-  const { failed, slow } = isBad(event, c);
+  const { failed } = outcomeOf(event, c);
   if (failed && context.failuresInRow + 1 >= c.consecutiveFailures) return BreakerReason.ConsecutiveFailures;
   const window = recordIn(context.window, event, c);
   const calls = total(window, event.at, 'calls');
   if (calls < c.minCalls) return null;
-  // Divide rather than multiply the threshold: 3/5 >= 0.6 holds, 0.6 * 5 <= 3 does not.
+  // Divide rather than multiply: 3 / 5 >= 0.6 holds, 3 >= 0.6 * 5 does not (that is 3.0000000000000004).
   if (total(window, event.at, 'failures') / calls >= c.failureRate) return BreakerReason.FailureRate;
   if (total(window, event.at, 'slow') / calls >= c.slowCallRate) return BreakerReason.SlowCallRate;
   return null;
 }
 
 function recordIn(window: RollingCounts<OutcomeKey>, event: FinishedEvent, c: BreakerConfig): RollingCounts<OutcomeKey> {
-  const { failed, slow } = isBad(event, c);
+  const { failed, slow } = outcomeOf(event, c);
   return add(window, event.at, { calls: 1, ...(failed ? { failures: 1 } : {}), ...(slow ? { slow: 1 } : {}) });
 }
 
@@ -156,7 +156,7 @@ export const circuitBreaker = setup({
       && context.probesSucceeded < context.probesIssued,
     isBadResult: ({ context, event }) => {
       if (event.type !== 'call.finished') return false;
-      const { failed, slow } = isBad(event, context.config);
+      const { failed, slow } = outcomeOf(event, context.config);
       return failed || slow;
     },
     isLastProbe: ({ context }) => context.probesSucceeded + 1 >= context.config.probes,
@@ -170,7 +170,7 @@ export const circuitBreaker = setup({
     countProbe: assign({ probesSucceeded: ({ context }) => context.probesSucceeded + 1 }),
     record: assign(({ context, event }) => {
       if (event.type !== 'call.finished') return {};
-      const { failed } = isBad(event, context.config);
+      const { failed } = outcomeOf(event, context.config);
       return { failuresInRow: failed ? context.failuresInRow + 1 : 0, window: recordIn(context.window, event, context.config) };
     }),
     trip: assign(({ context, event }) => {
