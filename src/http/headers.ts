@@ -9,8 +9,12 @@ const HOP_BY_HOP = new Set([
 
 export type HeaderMap = Record<string, string | string[]>;
 
-function connectionTokens(value: string | string[] | undefined): Set<string> {
-  const all = Array.isArray(value) ? value.join(',') : value ?? '';
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
+function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
+  // The common values name only hop-by-hop options: skip the split on the hot path.
+  if (value === undefined || value === 'keep-alive' || value === 'close') return NO_TOKENS;
+  const all = Array.isArray(value) ? value.join(',') : value;
   return new Set(all.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
 }
 
