@@ -8,6 +8,7 @@ import { defaultStaleMs } from '../../limit/approximate-limiter.ts';
 import { windowIdAt } from '../../limit/windows.ts';
 import type { LimitEnforcer } from './enforcer.ts';
 import type { LimitGossip, LimiterLease } from './gossip.ts';
+import { TARGET_KEY } from './limit-key.ts';
 
 export interface ApproximateEnforcerInput {
   /** Unique across the cluster for this limit: `<target>/<limit name>`. */
@@ -45,8 +46,12 @@ export class ApproximateEnforcer implements LimitEnforcer {
     this.lease.limiter.reconcile(key, windowId, estimated, actual, now);
   }
 
-  /** The highest merged cluster total this node has seen for one key in the current window. */
+  /**
+   * The merged cluster total of the current window as this node sees it: of the one key of a
+   * `per: target` limit, or the highest of any key this node decided on.
+   */
   clusterTotalSeen(now: number): number {
+    if (this.config.per === 'target') return this.lease.limiter.spent(TARGET_KEY, now);
     return windowIdAt(now, this.config.windowMs) === this.seenWindow ? this.seenTotal : 0;
   }
 
@@ -56,7 +61,11 @@ export class ApproximateEnforcer implements LimitEnforcer {
 
   describe(): unknown {
     const l = this.lease.limiter;
-    return { name: l.name, mode: 'approximate', id: this.lease.id, ready: this.lease.ready, stats: l.stats };
+    const now = this.clock.now();
+    return {
+      name: l.name, mode: 'approximate', id: this.lease.id, ready: this.lease.ready,
+      clusterTotal: this.clusterTotalSeen(now), health: l.health(now), stats: l.stats,
+    };
   }
 
   async close(): Promise<void> {
