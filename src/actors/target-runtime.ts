@@ -11,6 +11,7 @@ import type { NodeMetrics } from '../metrics.ts';
 import type { RequestContext } from '../http/request-context.ts';
 import type { UpstreamCall } from '../http/upstream-client.ts';
 import { passThrough } from '../http/pass-through.ts';
+import { createBatching, type Batching } from './batching/batching.ts';
 import type { Membership } from './membership.ts';
 import { RoundRobinReplicas, type Dispatch, type DispatchOptions, type DispatchResult } from './replica-set.ts';
 import { noLimits, noPacing, type Admission, type Cost, type TargetLimits, type UpstreamPacer } from './target-parts.ts';
@@ -52,6 +53,8 @@ export class TargetRuntime {
   readonly dispatch: Dispatch;
   readonly limits: TargetLimits;
   readonly pacer: UpstreamPacer;
+  /** Coalesce or merge for `batch.methods`; undefined in mode `none`. */
+  readonly batching: Batching | undefined;
 
   constructor(readonly config: TargetConfig, readonly deps: TargetDeps) {
     this.dispatch = new RoundRobinReplicas(config, deps.metrics, deps.clock);
@@ -59,11 +62,13 @@ export class TargetRuntime {
       ? new ConfiguredLimits(config, deps, { gossip: deps.limitGossip, strict: deps.createStrictEnforcer, log: deps.log })
       : noLimits;
     this.pacer = config.pace ? new GcraUpstreamPacer(config.pace, deps.clock) : noPacing;
+    this.batching = createBatching(this, deps);
   }
 
   get name(): string { return this.config.name; }
 
   handle(ctx: RequestContext): Promise<void> {
+    if (this.batching?.handles(ctx.method)) return this.batching.handle(ctx);
     return passThrough(ctx, this);
   }
 
@@ -90,10 +95,11 @@ export class TargetRuntime {
   }
 
   describe(): Record<string, unknown> {
-    return { ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe() };
+    return { ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe(), batchState: this.batching?.describe() ?? null };
   }
 
   async close(): Promise<void> {
+    await this.batching?.close(); // its waiters are answered before the parts below go
     this.pacer.close();
     await this.limits.close();
     await this.dispatch.close();

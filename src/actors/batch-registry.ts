@@ -1,0 +1,409 @@
+// The registry of one target's batch slots: batch key → the live slot still taking joins. A join
+// either lands in that slot or opens a new one (a slot machine actor plus its `maxWaitMs` timer); the
+// flush policy is asked on every join and on a short tick; a flushed slot leaves the key free for the
+// next slot at once, and a slot is dropped the moment it is done. What a batch *is* (one shared GET,
+// or bodies merged into one call) is the executor's business: the registry only sees payloads.
+//
+// Nothing here outlives its answer: a slot lives from its first join to its last answer, a waiter
+// from its join to its answer or leave, and timers exist only while a slot is waiting.
+import { createActor, type Actor } from 'xstate';
+import type { Clock, TimerId } from '../clock.ts';
+import { arrivalRate, FlushDecision, guard, LatencyWindow, ratePerMs, recordArrivals } from '../batch/index.ts';
+import type { ArrivalRate, BatchKey, FlushFeatures, FlushObservation } from '../batch/index.ts';
+import { newId } from '../ids.ts';
+import { acceptsJoins, batchSlot, FlushReason } from '../machines/batch-slot.ts';
+import type { BatchSlotContext, BatchSlotMachine, BatchSlotOutput, SlotOutcome } from '../machines/batch-slot.ts';
+
+/** A flush policy as the registry asks it: `agent` answers asynchronously, the built-ins at once. */
+export interface SlotPolicy {
+  readonly name: string;
+  decide(features: FlushFeatures): FlushDecision | PromiseLike<FlushDecision>;
+  observe?(observation: FlushObservation): void;
+}
+
+export interface SlotInfo {
+  readonly slotId: string;
+  readonly key: BatchKey;
+  /** Waiters in the upstream call (frozen at flush). */
+  readonly size: number;
+}
+
+export interface FanOutResult {
+  /** Waiters the executor sent upstream on their own instead of sharing the reply. */
+  readonly alone: number;
+  /** The reply may not be shared: pass this key through uncoalesced for `uncoalescedTtlMs`. */
+  readonly uncoalesce: boolean;
+}
+
+/** What a batch means. `P` is one waiter's payload, `R` what the one upstream call resolves with. */
+export interface BatchExecutor<P, R> {
+  /** The one upstream call for `batch` (join order). A rejection becomes every waiter's failure. */
+  call(batch: readonly P[], signal: AbortSignal, slot: SlotInfo): Promise<R>;
+  /** Answers `present`, the waiters still owed an answer (join order; possibly none). */
+  fanOut(reply: R, present: readonly P[], slot: SlotInfo): FanOutResult | void;
+  /** Answers every one of `present` with the same failure. */
+  fail(error: unknown, present: readonly P[], slot: SlotInfo): void;
+}
+
+export interface WaiterTicket {
+  readonly waiterId: string;
+  readonly slotId: string;
+  /** The waiter's request went into an upstream call (it was in the slot at flush). */
+  readonly inCall: boolean;
+  /** The waiter has been answered elsewhere (deadline, disconnect): forget it. Idempotent. */
+  leave(): void;
+}
+
+export type RegistryEvent =
+  | { type: 'waiter.joined'; slotId: string; waiterId: string; key: BatchKey }
+  | { type: 'waiter.left'; slotId: string; waiterId: string }
+  | { type: 'slot.flushed'; slotId: string; key: BatchKey; reason: FlushReason; size: number }
+  | { type: 'slot.done'; slotId: string; key: BatchKey; outcome: SlotOutcome; size: number };
+
+export interface BatchRegistryHooks {
+  /** Observability: flushes, slot ends, calls saved (the registry never needs these to work). */
+  onFlush?(reason: FlushReason, size: number): void;
+  onSlotDone?(outcome: SlotOutcome, saved: number): void;
+  /** A fault in an executor or policy that was contained; the waiters were still answered. */
+  onFault?(what: string, error: unknown): void;
+}
+
+export interface BatchRegistryOptions<P, R> {
+  readonly clock: Clock;
+  readonly maxWaitMs: number;
+  readonly maxBatchSize: number;
+  readonly policy: SlotPolicy;
+  readonly executor: BatchExecutor<P, R>;
+  /** How often waiting slots are re-asked (not for `timer`, which only has guards). Default: maxWaitMs/4 within 1…5 ms. */
+  readonly tickMs?: number;
+  /** How long a key whose reply was private passes through uncoalesced. Default 10 s. */
+  readonly uncoalescedTtlMs?: number;
+  /** Half-life of the arrival-rate estimate fed to the policy. Default 250 ms. */
+  readonly rateHalfLifeMs?: number;
+  readonly hooks?: BatchRegistryHooks;
+}
+
+export const DEFAULT_UNCOALESCED_TTL_MS = 10_000;
+export const DEFAULT_RATE_HALF_LIFE_MS = 250;
+
+interface Held<P> { readonly payload: P; inCall: boolean }
+
+interface SlotEntry<P> {
+  readonly slotId: string;
+  readonly key: BatchKey;
+  readonly createdAt: number;
+  readonly actor: Actor<BatchSlotMachine>;
+  readonly waiters: Map<string, Held<P>>;
+  timer: TimerId | undefined;
+  abort: AbortController | undefined;
+  asking: boolean;
+  size: number;
+}
+
+export class BatchRegistry<P, R> {
+  private readonly open = new Map<BatchKey, SlotEntry<P>>();
+  private readonly live = new Map<string, SlotEntry<P>>();
+  /** Keys passing through uncoalesced → until (epoch ms). Insertion order is expiry order. */
+  private readonly uncoalesced = new Map<BatchKey, number>();
+  private readonly machine: BatchSlotMachine;
+  private readonly listeners = new Set<(e: RegistryEvent) => void>();
+  private readonly latency = new LatencyWindow(256);
+  private readonly ticking: boolean;
+  private readonly tickMs: number;
+  private rate: ArrivalRate;
+  private tick: TimerId | undefined;
+  private closing = false;
+  private idle: (() => void) | undefined;
+
+  constructor(private readonly o: BatchRegistryOptions<P, R>) {
+    this.rate = arrivalRate(o.rateHalfLifeMs ?? DEFAULT_RATE_HALF_LIFE_MS, o.clock.now());
+    // `timer` says WAIT whatever it is asked; its guards are the size cap (in the machine) and the timer.
+    this.ticking = o.policy.name !== 'timer';
+    this.tickMs = o.tickMs ?? Math.min(5, Math.max(1, Math.round(o.maxWaitMs / 4)));
+    // One provided machine per registry (provide() rebuilds the state tree); actions find their slot by id.
+    this.machine = batchSlot.provide({
+      actions: {
+        callUpstream: ({ context }) => this.contained('callUpstream', () => this.startCall(context)),
+        abortUpstream: ({ context }) => this.live.get(context.slotId)?.abort?.abort(),
+        fanOutReply: ({ context, event }) => {
+          if (event.type === 'upstream.replied') this.fanOutReply(context, event.reply as R);
+        },
+        fanOutFailure: ({ context, event }) => {
+          if (event.type === 'upstream.failed') this.fanOutFailure(context, event.error);
+        },
+        // Joins are only sent to waiting slots (acceptsJoins is checked first), so nothing is refused.
+        refuseJoin: () => {},
+      },
+    });
+  }
+
+  /** Slots not yet done, waiting or serving. */
+  get liveSlots(): number { return this.live.size; }
+  /** Slots still taking joins. */
+  get openSlots(): number { return this.open.size; }
+
+  /** Calls `listener` with every registry event; returns the unsubscribe. */
+  subscribe(listener: (e: RegistryEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => { this.listeners.delete(listener); };
+  }
+
+  /** True while `key` passes through uncoalesced (its last reply was private). */
+  isUncoalesced(key: BatchKey): boolean {
+    const now = this.o.clock.now();
+    this.sweepUncoalesced(now);
+    const until = this.uncoalesced.get(key);
+    return until !== undefined && until > now;
+  }
+
+  /** Adds a waiter to the live slot for `key`, opening one when there is none taking joins. */
+  join(key: BatchKey, payload: P, waiterId: string = newId()): WaiterTicket {
+    const now = this.o.clock.now();
+    this.rate = recordArrivals(this.rate, now);
+    let entry = this.open.get(key);
+    if (!entry || !acceptsJoins(entry.actor.getSnapshot())) entry = this.openSlot(key, now);
+    const held: Held<P> = { payload, inCall: false };
+    entry.waiters.set(waiterId, held);
+    const slot = entry;
+    this.emit({ type: 'waiter.joined', slotId: slot.slotId, waiterId, key });
+    slot.actor.send({ type: 'waiter.joined', waiterId, at: now });
+    if (this.closing) this.flush(slot, FlushReason.Shutdown);
+    else if (acceptsJoins(slot.actor.getSnapshot())) this.consult(slot, now);
+    let left = false;
+    return {
+      waiterId,
+      slotId: slot.slotId,
+      get inCall() { return held.inCall; },
+      leave: () => {
+        if (left) return;
+        left = true;
+        if (!slot.waiters.delete(waiterId)) return;
+        this.emit({ type: 'waiter.left', slotId: slot.slotId, waiterId });
+        if (slot.actor.getSnapshot().status === 'active') slot.actor.send({ type: 'waiter.left', waiterId });
+      },
+    };
+  }
+
+  describe(): Record<string, unknown> {
+    const now = this.o.clock.now();
+    this.sweepUncoalesced(now);
+    const p99 = this.latency.quantile(0.99);
+    return {
+      policy: this.o.policy.name, openSlots: this.open.size, liveSlots: this.live.size,
+      waiting: [...this.open.values()].reduce((n, e) => n + e.waiters.size, 0),
+      uncoalescedKeys: this.uncoalesced.size, arrivalRatePerMs: ratePerMs(this.rate, now),
+      upstreamP99Ms: Number.isNaN(p99) ? null : p99,
+    };
+  }
+
+  /** Flushes every waiting slot (reason `shutdown`) and resolves once every slot is done. */
+  close(): Promise<void> {
+    this.closing = true;
+    this.stopTick();
+    for (const entry of [...this.open.values()]) this.flush(entry, FlushReason.Shutdown);
+    if (this.live.size === 0) return Promise.resolve();
+    return new Promise((resolve) => { this.idle = resolve; });
+  }
+
+  // ---- slots ----
+
+  private openSlot(key: BatchKey, now: number): SlotEntry<P> {
+    const slotId = newId();
+    const actor = createActor(this.machine, { input: { slotId, maxBatchSize: this.o.maxBatchSize, createdAt: now } });
+    const entry: SlotEntry<P> = {
+      slotId, key, createdAt: now, actor, waiters: new Map(), timer: undefined, abort: undefined, asking: false, size: 0,
+    };
+    this.open.set(key, entry);
+    this.live.set(slotId, entry);
+    actor.subscribe({
+      complete: () => this.onDone(entry, actor.getSnapshot().output),
+      // Actions are contained, so this only guards against a fault in xstate itself.
+      error: (err) => { this.o.hooks?.onFault?.('slot', err); this.onDone(entry, undefined); },
+    });
+    actor.start();
+    entry.timer = this.o.clock.setTimeout(() => {
+      entry.timer = undefined;
+      this.flush(entry, FlushReason.Timer);
+    }, this.o.maxWaitMs);
+    if (this.ticking) this.startTick();
+    return entry;
+  }
+
+  private flush(entry: SlotEntry<P>, reason: FlushReason): void {
+    if (entry.actor.getSnapshot().status !== 'active') return;
+    entry.actor.send({ type: 'flush', reason, at: this.o.clock.now() });
+  }
+
+  /** Entering `serving`: freeze the batch, free the key for the next slot, start the one call. */
+  private startCall(context: BatchSlotContext): void {
+    const entry = this.live.get(context.slotId);
+    if (!entry) return;
+    const now = this.o.clock.now();
+    this.clearTimer(entry);
+    if (this.open.get(entry.key) === entry) this.open.delete(entry.key);
+    const batch: P[] = [];
+    for (const w of context.batch) {
+      const held = entry.waiters.get(w.waiterId);
+      if (!held) continue;
+      held.inCall = true;
+      batch.push(held.payload);
+    }
+    entry.size = batch.length;
+    const reason = context.flushReason ?? FlushReason.Size;
+    const info: SlotInfo = { slotId: entry.slotId, key: entry.key, size: entry.size };
+    this.o.hooks?.onFlush?.(reason, entry.size);
+    this.emit({ type: 'slot.flushed', slotId: entry.slotId, key: entry.key, reason, size: entry.size });
+    this.contained('policy.observe', () => this.o.policy.observe?.({
+      batchSize: entry.size, slotAgeMs: now - entry.createdAt, arrivalRatePerMs: ratePerMs(this.rate, now),
+    }));
+    const abort = new AbortController();
+    entry.abort = abort;
+    // A microtask later, so the call never runs inside the machine's transition and a throw is a rejection.
+    Promise.resolve()
+      .then(() => this.o.executor.call(batch, abort.signal, info))
+      .then(
+        (reply) => {
+          this.latency.record(this.o.clock.now() - now);
+          entry.actor.send({ type: 'upstream.replied', reply });
+        },
+        (error: unknown) => entry.actor.send({ type: 'upstream.failed', error }),
+      );
+  }
+
+  private fanOutReply(context: BatchSlotContext, reply: R): void {
+    const entry = this.live.get(context.slotId);
+    if (!entry) return;
+    const present = this.presentOf(entry, context);
+    const info: SlotInfo = { slotId: entry.slotId, key: entry.key, size: entry.size };
+    let result: FanOutResult | void = undefined;
+    try {
+      result = this.o.executor.fanOut(reply, present, info);
+    } catch (err) {
+      // Answers are idempotent per waiter: those the fan-out reached keep theirs, the rest get the failure.
+      this.o.hooks?.onFault?.('fanOut', err);
+      this.contained('fail', () => this.o.executor.fail(err, present, info));
+    }
+    if (result?.uncoalesce) this.markUncoalesced(entry.key);
+    entry.size -= result?.alone ?? 0; // those calls were not saved
+  }
+
+  private fanOutFailure(context: BatchSlotContext, error: unknown): void {
+    const entry = this.live.get(context.slotId);
+    if (!entry) return;
+    const info: SlotInfo = { slotId: entry.slotId, key: entry.key, size: entry.size };
+    this.contained('fail', () => this.o.executor.fail(error, this.presentOf(entry, context), info));
+  }
+
+  private presentOf(entry: SlotEntry<P>, context: BatchSlotContext): P[] {
+    const out: P[] = [];
+    for (const w of context.waiters) {
+      const held = entry.waiters.get(w.waiterId);
+      if (held) out.push(held.payload);
+    }
+    return out;
+  }
+
+  private onDone(entry: SlotEntry<P>, output: BatchSlotOutput | undefined): void {
+    if (!this.live.has(entry.slotId)) return;
+    this.clearTimer(entry);
+    this.live.delete(entry.slotId);
+    if (this.open.get(entry.key) === entry) this.open.delete(entry.key);
+    entry.waiters.clear();
+    entry.abort = undefined;
+    const outcome: SlotOutcome = output?.outcome ?? 'failed';
+    const calls = outcome === 'cancelled' ? 0 : 1;
+    this.o.hooks?.onSlotDone?.(outcome, Math.max(0, entry.size - calls));
+    this.emit({ type: 'slot.done', slotId: entry.slotId, key: entry.key, outcome, size: output?.batchSize ?? 0 });
+    if (this.open.size === 0) this.stopTick();
+    if (this.live.size === 0 && this.idle) { const idle = this.idle; this.idle = undefined; idle(); }
+  }
+
+  private clearTimer(entry: SlotEntry<P>): void {
+    if (entry.timer !== undefined) this.o.clock.clearTimeout(entry.timer);
+    entry.timer = undefined;
+  }
+
+  // ---- the flush policy ----
+
+  /**
+   * Asks the policy whether a waiting slot should be served now. The size guard lives in the machine
+   * (the join that fills the slot flushes it) and the age guard in the slot's timer: checking age
+   * here as well would cut a burst that the event loop is still reading in one turn into two calls.
+   */
+  private consult(entry: SlotEntry<P>, now: number): void {
+    if (!this.ticking || entry.asking) return;
+    const f = this.features(entry, now);
+    if (guard(f) !== undefined) return; // the guard's own flush is already due
+    let decision: FlushDecision | PromiseLike<FlushDecision>;
+    try {
+      decision = this.o.policy.decide(f);
+    } catch (err) {
+      this.o.hooks?.onFault?.('policy.decide', err);
+      return; // the guards still hold
+    }
+    if (typeof decision === 'string') {
+      if (decision === FlushDecision.Serve) this.flush(entry, FlushReason.Policy);
+      return;
+    }
+    entry.asking = true;
+    Promise.resolve(decision).then(
+      (d) => {
+        entry.asking = false;
+        if (d === FlushDecision.Serve && this.open.get(entry.key) === entry) this.flush(entry, FlushReason.Policy);
+      },
+      (err: unknown) => { entry.asking = false; this.o.hooks?.onFault?.('policy.decide', err); },
+    );
+  }
+
+  private features(entry: SlotEntry<P>, now: number): FlushFeatures {
+    return {
+      queueDepth: entry.waiters.size,
+      arrivalRatePerMs: ratePerMs(this.rate, now),
+      slotAgeMs: now - entry.createdAt,
+      upstreamP99Ms: this.latency.quantile(0.99),
+      maxWaitMs: this.o.maxWaitMs,
+      maxBatchSize: this.o.maxBatchSize,
+    };
+  }
+
+  private startTick(): void {
+    if (this.tick !== undefined || this.closing) return;
+    this.tick = this.o.clock.setTimeout(() => {
+      this.tick = undefined;
+      const now = this.o.clock.now();
+      for (const entry of [...this.open.values()]) this.consult(entry, now);
+      if (this.open.size > 0) this.startTick();
+    }, this.tickMs);
+  }
+
+  private stopTick(): void {
+    if (this.tick !== undefined) this.o.clock.clearTimeout(this.tick);
+    this.tick = undefined;
+  }
+
+  // ---- keys whose replies may not be shared ----
+
+  private markUncoalesced(key: BatchKey): void {
+    const now = this.o.clock.now();
+    this.uncoalesced.delete(key); // re-inserted at the end: the map stays in expiry order
+    this.uncoalesced.set(key, now + (this.o.uncoalescedTtlMs ?? DEFAULT_UNCOALESCED_TTL_MS));
+    this.sweepUncoalesced(now);
+  }
+
+  private sweepUncoalesced(now: number): void {
+    for (const [key, until] of this.uncoalesced) {
+      if (until > now) break;
+      this.uncoalesced.delete(key);
+    }
+  }
+
+  private emit(e: RegistryEvent): void {
+    for (const l of this.listeners) {
+      try { l(e); } catch { /* a listener's fault is its own */ }
+    }
+  }
+
+  private contained(what: string, fn: () => void): void {
+    try { fn(); } catch (err) { this.o.hooks?.onFault?.(what, err); }
+  }
+}

@@ -1,0 +1,84 @@
+// Batching metrics of one node, shared by every target's registry: how slots flushed and ended, how
+// big batches were, how many upstream calls batching saved and how each waiter was answered. One
+// instance per NodeMetrics (cached), so replacing a target never registers a metric twice.
+import { Counter, Histogram } from 'prom-client';
+import type { NodeMetrics } from '../../metrics.ts';
+
+/** How one waiting client was answered; every waiter ends in exactly one of these. */
+export const WaiterOutcome = {
+  /** The shared (or split) upstream reply. */
+  Replied: 'replied',
+  /** The slot's upstream call failed; the same problem went to every waiter. */
+  Failed: 'failed',
+  /** Its own deadline (`maxClientWaitMs`) passed first: 504. */
+  Deadline: 'deadline',
+  /** The client went away before its answer. */
+  Left: 'left',
+  /** Its request could not join a batch (merge: a body the strategy refuses): 400 alone. */
+  Rejected: 'rejected',
+  /** Sent upstream on its own: a private reply went to another waiter, or its key passes through. */
+  Alone: 'alone',
+} as const;
+export type WaiterOutcome = (typeof WaiterOutcome)[keyof typeof WaiterOutcome];
+
+const SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
+
+/** What the live-slots gauge reads from each registry. */
+export interface LiveSlotSource { readonly target: string; readonly liveSlots: number }
+
+export class BatchMetrics {
+  private static readonly cache = new WeakMap<NodeMetrics, BatchMetrics>();
+
+  static for(metrics: NodeMetrics): BatchMetrics {
+    let m = BatchMetrics.cache.get(metrics);
+    if (!m) { m = new BatchMetrics(metrics); BatchMetrics.cache.set(metrics, m); }
+    return m;
+  }
+
+  readonly flushes: Counter<'target' | 'mode' | 'reason'>;
+  readonly slots: Counter<'target' | 'mode' | 'outcome'>;
+  readonly batchSize: Histogram<'target' | 'mode'>;
+  readonly callsSaved: Counter<'target' | 'mode'>;
+  readonly answered: Counter<'target' | 'mode' | 'outcome'>;
+  readonly policyFallbacks: Counter<'target'>;
+  private readonly sources = new Set<LiveSlotSource>();
+
+  private constructor(metrics: NodeMetrics) {
+    const registers = [metrics.registry];
+    this.flushes = new Counter({
+      name: 'sluice_batch_flushes_total', help: 'Batch slots flushed into an upstream call, by trigger',
+      labelNames: ['target', 'mode', 'reason'] as const, registers,
+    });
+    this.slots = new Counter({
+      name: 'sluice_batch_slots_total', help: 'Batch slots ended, by outcome (cancelled: every waiter left before flush)',
+      labelNames: ['target', 'mode', 'outcome'] as const, registers,
+    });
+    this.batchSize = new Histogram({
+      name: 'sluice_batch_size', help: 'Waiters in one batched upstream call',
+      labelNames: ['target', 'mode'] as const, buckets: SIZE_BUCKETS, registers,
+    });
+    this.callsSaved = new Counter({
+      name: 'sluice_batch_upstream_calls_saved_total', help: 'Upstream calls batching avoided (waiters served by a call they did not make)',
+      labelNames: ['target', 'mode'] as const, registers,
+    });
+    this.answered = new Counter({
+      name: 'sluice_batch_waiters_answered_total', help: 'Batched client requests answered, by outcome',
+      labelNames: ['target', 'mode', 'outcome'] as const, registers,
+    });
+    this.policyFallbacks = new Counter({
+      name: 'sluice_batch_policy_fallbacks_total', help: 'Agent policy asks that got no usable answer in time (the guards decided)',
+      labelNames: ['target'] as const, registers,
+    });
+    metrics.gauge('sluice_batch_live_slots', 'Batch slots not yet done (waiting or serving), by target', () => {
+      const byTarget = new Map<string, number>();
+      for (const s of this.sources) byTarget.set(s.target, (byTarget.get(s.target) ?? 0) + s.liveSlots);
+      return [...byTarget].map(([target, value]) => ({ labels: { target }, value }));
+    }, ['target']);
+  }
+
+  /** Counts a registry's slots in the live-slots gauge until the returned function is called. */
+  track(source: LiveSlotSource): () => void {
+    this.sources.add(source);
+    return () => { this.sources.delete(source); };
+  }
+}

@@ -1,0 +1,120 @@
+// One upstream reply body written to every waiter of a coalesced slot, chunk by chunk as it arrives
+// (SSE included: nothing is buffered whole). Sinks share the chunks by reference, so a body costs
+// its size once, not once per waiter.
+//
+// Safe sharing: one slow or departed sink never holds up the others. The source is paused only when
+// *every* sink is over its high-water mark (reading faster would help nobody); a sink that falls more
+// than `maxBufferedBytes` behind the others is cut off; the upstream read is abandoned only when the
+// last sink has gone. An upstream error mid-body cuts every sink: the status is already sent, so a
+// cut connection is the only honest signal left.
+import type { Readable, Writable } from 'node:stream';
+
+export interface BodyTeeOptions {
+  /** Bytes one sink may lag behind before it is cut off. Default 8 MiB. */
+  readonly maxBufferedBytes?: number;
+  /** Sees every chunk once (token usage in streamed replies). */
+  readonly onChunk?: (chunk: Buffer) => void;
+  /** The body ended (`true`) or was abandoned or failed (`false`); called once. */
+  readonly onEnd?: (complete: boolean) => void;
+}
+
+export const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+interface Sink { readonly out: Writable; readonly done: (complete: boolean) => void; readonly detach: () => void }
+
+export class BodyTee {
+  private readonly sinks = new Set<Sink>();
+  private started = false;
+  private finished = false;
+  private paused = false;
+  private readonly maxBuffered: number;
+
+  constructor(private readonly source: Readable, private readonly o: BodyTeeOptions = {}) {
+    this.maxBuffered = o.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+  }
+
+  get sinkCount(): number { return this.sinks.size; }
+
+  /** Adds a sink before `start()`. `done(true)` once it has the whole body, `done(false)` if it was cut or left. */
+  attach(out: Writable, done: (complete: boolean) => void = () => {}): void {
+    if (this.started) throw new Error('BodyTee: attach after start');
+    let settled = false;
+    const finish = (complete: boolean): void => { if (!settled) { settled = true; done(complete); } };
+    const onDrain = (): void => this.resumeSource();
+    const onClose = (): void => { this.drop(sink); finish(out.writableFinished); };
+    const onFinish = (): void => { this.drop(sink); finish(true); };
+    const sink: Sink = {
+      out,
+      done: finish,
+      detach: () => { out.off('drain', onDrain); out.off('close', onClose); out.off('finish', onFinish); },
+    };
+    out.on('drain', onDrain);
+    out.once('close', onClose);
+    out.once('finish', onFinish);
+    this.sinks.add(sink);
+  }
+
+  /** Starts reading the source; with no sink attached the source is abandoned at once. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.source.on('error', () => this.fail());
+    if (this.sinks.size === 0) { this.abandon(); return; }
+    this.source.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.source.on('end', () => this.onEnd());
+  }
+
+  private onData(chunk: Buffer): void {
+    this.o.onChunk?.(chunk);
+    let anyReady = false;
+    for (const sink of [...this.sinks]) {
+      const { out } = sink;
+      if (out.destroyed || out.writableEnded) { this.drop(sink); continue; }
+      if (out.write(chunk)) anyReady = true;
+      else if (out.writableLength > this.maxBuffered) this.cut(sink);
+    }
+    if (this.sinks.size === 0) { this.abandon(); return; }
+    if (!anyReady) { this.paused = true; this.source.pause(); }
+  }
+
+  private onEnd(): void {
+    if (this.finished) return;
+    this.finished = true;
+    for (const sink of [...this.sinks]) sink.out.end();
+    this.o.onEnd?.(true);
+  }
+
+  private fail(): void {
+    if (this.finished) return;
+    this.finished = true;
+    for (const sink of [...this.sinks]) this.cut(sink);
+    this.o.onEnd?.(false);
+  }
+
+  /** Nobody is left to read the body: stop the upstream read (aborts its connection). */
+  private abandon(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.source.destroy();
+    this.o.onEnd?.(false);
+  }
+
+  private cut(sink: Sink): void {
+    this.drop(sink);
+    sink.out.destroy();
+    sink.done(false);
+  }
+
+  private drop(sink: Sink): void {
+    if (!this.sinks.delete(sink)) return;
+    sink.detach();
+    if (this.started && !this.finished && this.sinks.size === 0) this.abandon();
+    else this.resumeSource(); // the one holding the source back may just have gone
+  }
+
+  private resumeSource(): void {
+    if (!this.paused || this.finished) return;
+    this.paused = false;
+    this.source.resume();
+  }
+}

@@ -1,0 +1,24 @@
+// A client's Admission must be settled or cancelled exactly once, but a batched waiter has several
+// paths to its end (reply, failure, deadline, disconnect, an individual call). This wrapper makes the
+// first of them count and the rest no-ops, so no path has to know what another already did.
+import { ErrorCode } from '../../errors.ts';
+import type { Admission } from '../target-parts.ts';
+
+export function once(a: Admission): Admission {
+  let done = false;
+  return {
+    headers: a.headers,
+    settle(usage) { if (!done) { done = true; a.settle(usage); } },
+    cancel() { if (!done) { done = true; a.cancel(); } },
+  };
+}
+
+/** Failures raised before any upstream call was made: the client's reservation goes back. */
+const NO_CALL_CODES = new Set<string>([ErrorCode.RateLimited, ErrorCode.BreakerOpen, ErrorCode.QueueFull, ErrorCode.ShuttingDown]);
+
+/** Ends `a` after a failed call: cancelled when no call was made, else settled with unknown usage. */
+export function endAfterFailure(a: Admission, error: unknown): void {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === 'string' && NO_CALL_CODES.has(code)) a.cancel();
+  else a.settle({});
+}

@@ -1,0 +1,48 @@
+// Exactly one answer per waiting client. Three things race to answer it: the batch (reply, failure),
+// its own deadline (`maxClientWaitMs`, answered 504) and the client going away. The first to
+// `claim()` answers; the others find it taken and do nothing. The loser's cleanup (leaving the slot)
+// is the caller's, done right after its claim, so a slot never fans out to a waiter already answered.
+import type { Clock, TimerId } from '../../clock.ts';
+import type { RequestContext } from '../../http/request-context.ts';
+
+export interface WaiterGuardHandlers {
+  /** The deadline passed first: answer 504 and leave the slot. */
+  deadline(): void;
+  /** The client went away first: leave the slot (nothing to write). */
+  gone(): void;
+}
+
+export class WaiterGuard {
+  private claimed = false;
+  private timer: TimerId | undefined;
+  private readonly expired = new AbortController();
+  /** Aborted when the client leaves or its deadline passes: cancels work done on its behalf. */
+  readonly signal: AbortSignal;
+
+  constructor(private readonly ctx: RequestContext, private readonly clock: Clock, maxWaitMs: number, private readonly h: WaiterGuardHandlers) {
+    this.signal = AbortSignal.any([ctx.clientGone, this.expired.signal]);
+    this.timer = clock.setTimeout(() => {
+      this.timer = undefined;
+      this.expired.abort();
+      if (this.claim()) h.deadline();
+    }, maxWaitMs);
+    if (ctx.clientGone.aborted) queueMicrotask(this.onGone);
+    else ctx.clientGone.addEventListener('abort', this.onGone, { once: true });
+  }
+
+  get answered(): boolean { return this.claimed; }
+
+  /** True exactly once: the caller now owns the answer. Stops the deadline and the disconnect watch. */
+  claim(): boolean {
+    if (this.claimed) return false;
+    this.claimed = true;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.ctx.clientGone.removeEventListener('abort', this.onGone);
+    return true;
+  }
+
+  private readonly onGone = (): void => {
+    if (this.claim()) this.h.gone();
+  };
+}

@@ -1,0 +1,264 @@
+// The batch registry on a virtual clock with a recording executor: one slot per key, the flush
+// triggers (size, timer, policy, shutdown) and their idempotence, leaves before and after flush,
+// fan-out to exactly the waiters still present, uncoalesced keys, and no slot or timer left behind.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { VirtualClock } from '../../../src/clock.ts';
+import { FlushDecision, timerPolicy } from '../../../src/batch/index.ts';
+import type { BatchKey, FlushFeatures } from '../../../src/batch/index.ts';
+import { BatchRegistry } from '../../../src/actors/batch-registry.ts';
+import type { BatchExecutor, RegistryEvent, SlotInfo, SlotPolicy } from '../../../src/actors/batch-registry.ts';
+
+interface Call { batch: string[]; signal: AbortSignal; slot: SlotInfo; resolve: (r: string) => void; reject: (e: unknown) => void }
+
+function harness(o: { maxWaitMs?: number; maxBatchSize?: number; policy?: SlotPolicy; privateReply?: (r: string) => boolean } = {}) {
+  const clock = new VirtualClock(1_000);
+  const calls: Call[] = [];
+  const answers = new Map<string, string[]>();
+  const answer = (id: string, a: string): void => { answers.set(id, [...(answers.get(id) ?? []), a]); };
+  const executor: BatchExecutor<string, string> = {
+    call: (batch, signal, slot) => new Promise((resolve, reject) => calls.push({ batch: [...batch], signal, slot, resolve, reject })),
+    fanOut: (reply, present) => {
+      const priv = o.privateReply?.(reply) ?? false;
+      present.forEach((id, i) => answer(id, priv && i > 0 ? 'alone' : `reply:${reply}`));
+      return { alone: priv ? Math.max(0, present.length - 1) : 0, uncoalesce: priv };
+    },
+    fail: (error, present) => { for (const id of present) answer(id, `failed:${String(error)}`); },
+  };
+  const flushes: string[] = [];
+  const done: string[] = [];
+  const saved: number[] = [];
+  const registry = new BatchRegistry<string, string>({
+    clock, executor, maxWaitMs: o.maxWaitMs ?? 20, maxBatchSize: o.maxBatchSize ?? 4, policy: o.policy ?? timerPolicy,
+    hooks: { onFlush: (reason) => flushes.push(reason), onSlotDone: (outcome, s) => { done.push(outcome); saved.push(s); } },
+  });
+  const events: RegistryEvent[] = [];
+  registry.subscribe((e) => events.push(e));
+  const join = (key: string, id: string) => registry.join(key as BatchKey, id, id);
+  return { clock, calls, answers, registry, flushes, done, saved, events, join };
+}
+
+const settle = () => new Promise<void>((r) => setImmediate(r));
+
+const registry = suite('batch registry');
+
+registry('joins with one key share one slot and one call; another key gets its own', async () => {
+  const h = harness();
+  h.join('k1', 'a'); h.join('k1', 'b'); h.join('k2', 'c');
+  assert.is(h.registry.liveSlots, 2);
+  h.clock.advance(20);
+  await settle();
+  assert.equal(h.calls.map((c) => c.batch), [['a', 'b'], ['c']]);
+  h.calls[0]!.resolve('one'); h.calls[1]!.resolve('two');
+  await settle();
+  assert.equal(Object.fromEntries(h.answers), { a: ['reply:one'], b: ['reply:one'], c: ['reply:two'] });
+  assert.is(h.registry.liveSlots, 0);
+  assert.equal(h.saved, [1, 0]);
+});
+
+registry('flushes for size exactly when the maxBatchSize-th waiter joins, and the next join opens a new slot', async () => {
+  const h = harness({ maxBatchSize: 3 });
+  h.join('k', 'a'); h.join('k', 'b');
+  await settle();
+  assert.is(h.calls.length, 0);
+  const third = h.join('k', 'c');
+  await settle();
+  assert.equal(h.calls.map((c) => c.batch), [['a', 'b', 'c']]);
+  assert.equal(h.flushes, ['size']);
+  assert.ok(third.inCall);
+  const fourth = h.join('k', 'd');
+  assert.is.not(fourth.slotId, third.slotId);
+  assert.is(h.registry.openSlots, 1);
+  assert.is(h.registry.liveSlots, 2);
+});
+
+registry('flushes on the timer exactly maxWaitMs after the slot opened', async () => {
+  const h = harness({ maxWaitMs: 20 });
+  h.join('k', 'a');
+  h.clock.advance(10);
+  h.join('k', 'b');
+  h.clock.advance(9);
+  await settle();
+  assert.is(h.calls.length, 0);
+  h.clock.advance(1);
+  await settle();
+  assert.equal(h.calls.map((c) => c.batch), [['a', 'b']]);
+  assert.equal(h.flushes, ['timer']);
+  assert.is(h.clock.pending, 0, 'a flushed slot keeps no timer');
+});
+
+registry('a second trigger after the first is a no-op: one call, one answer each', async () => {
+  const h = harness({ maxBatchSize: 2, maxWaitMs: 20 });
+  h.join('k', 'a'); h.join('k', 'b'); // size flush
+  h.clock.advance(50); // the timer was cleared; nothing fires
+  await settle();
+  assert.is(h.calls.length, 1);
+  h.calls[0]!.resolve('r');
+  await settle();
+  assert.equal(h.answers.get('a'), ['reply:r']);
+  assert.equal(h.answers.get('b'), ['reply:r']);
+  assert.equal(h.flushes, ['size']);
+});
+
+registry('every waiter leaving before flush cancels the slot: no call, no timer, no slot', async () => {
+  const h = harness();
+  const a = h.join('k', 'a');
+  const b = h.join('k', 'b');
+  a.leave(); b.leave(); b.leave();
+  h.clock.advance(100);
+  await settle();
+  assert.is(h.calls.length, 0);
+  assert.equal(h.done, ['cancelled']);
+  assert.is(h.registry.liveSlots, 0);
+  assert.is(h.clock.pending, 0);
+  assert.is(a.inCall, false);
+});
+
+registry('a waiter leaving after flush leaves the call and the others alone; the last one leaving aborts it', async () => {
+  const h = harness({ maxBatchSize: 3 });
+  const a = h.join('k', 'a');
+  const b = h.join('k', 'b');
+  h.join('k', 'c');
+  await settle();
+  const call = h.calls[0]!;
+  a.leave();
+  assert.is(call.signal.aborted, false);
+  call.resolve('r');
+  await settle();
+  assert.equal(Object.fromEntries(h.answers), { b: ['reply:r'], c: ['reply:r'] });
+
+  const d = h.join('k2', 'd'); const e = h.join('k2', 'e');
+  h.clock.advance(20);
+  await settle();
+  const second = h.calls[1]!;
+  d.leave();
+  assert.is(second.signal.aborted, false);
+  e.leave();
+  assert.is(second.signal.aborted, true, 'aborted once nobody is left');
+  second.reject(new Error('aborted'));
+  await settle();
+  assert.not.ok(h.answers.has('d') || h.answers.has('e'));
+  assert.is(h.registry.liveSlots, 0);
+  void b;
+});
+
+registry('an upstream failure reaches every waiter as the same error', async () => {
+  const h = harness({ maxBatchSize: 2 });
+  h.join('k', 'a'); h.join('k', 'b');
+  await settle();
+  h.calls[0]!.reject('boom');
+  await settle();
+  assert.equal(Object.fromEntries(h.answers), { a: ['failed:boom'], b: ['failed:boom'] });
+  assert.equal(h.done, ['failed']);
+});
+
+registry('a throwing executor call fails the batch instead of escaping', async () => {
+  const clock = new VirtualClock();
+  const failed: string[] = [];
+  const r = new BatchRegistry<string, string>({
+    clock, maxWaitMs: 5, maxBatchSize: 1, policy: timerPolicy,
+    executor: { call: () => { throw new Error('bad merge'); }, fanOut: () => {}, fail: (e, p) => { for (const id of p) failed.push(`${id}:${(e as Error).message}`); } },
+  });
+  r.join('k' as BatchKey, 'a', 'a');
+  await settle();
+  assert.equal(failed, ['a:bad merge']);
+  assert.is(r.liveSlots, 0);
+});
+
+registry('a private reply marks its key uncoalesced for the TTL; the others are told to go alone', async () => {
+  const h = harness({ maxBatchSize: 3, privateReply: (r) => r === 'secret' });
+  h.join('k', 'a'); h.join('k', 'b'); h.join('k', 'c');
+  await settle();
+  h.calls[0]!.resolve('secret');
+  await settle();
+  assert.equal(Object.fromEntries(h.answers), { a: ['reply:secret'], b: ['alone'], c: ['alone'] });
+  assert.equal(h.saved, [0], 'no call was saved');
+  assert.ok(h.registry.isUncoalesced('k' as BatchKey));
+  assert.not.ok(h.registry.isUncoalesced('other' as BatchKey));
+  h.clock.advance(10_000);
+  assert.not.ok(h.registry.isUncoalesced('k' as BatchKey));
+  assert.is((h.registry.describe() as { uncoalescedKeys: number }).uncoalescedKeys, 0);
+});
+
+registry('a SERVE from the policy on join flushes with reason policy', async () => {
+  const asked: FlushFeatures[] = [];
+  const policy: SlotPolicy = { name: 'test', decide: (f) => { asked.push(f); return f.queueDepth >= 2 ? FlushDecision.Serve : FlushDecision.Wait; } };
+  const h = harness({ policy, maxBatchSize: 10 });
+  h.join('k', 'a');
+  h.clock.advance(3);
+  h.join('k', 'b');
+  await settle();
+  assert.equal(h.flushes, ['policy']);
+  assert.equal(h.calls[0]!.batch, ['a', 'b']);
+  assert.is(asked[1]!.slotAgeMs, 3);
+  assert.is(asked[1]!.queueDepth, 2);
+  assert.ok(asked[1]!.arrivalRatePerMs > 0);
+});
+
+registry('the policy is asked again on a tick while a slot waits', async () => {
+  let serveAfter = 12;
+  const policy: SlotPolicy = { name: 'test', decide: (f) => (f.slotAgeMs >= serveAfter ? FlushDecision.Serve : FlushDecision.Wait) };
+  const h = harness({ policy, maxWaitMs: 20 });
+  h.join('k', 'a');
+  h.clock.advance(11);
+  await settle();
+  assert.is(h.calls.length, 0);
+  h.clock.advance(5); // tick every 5 ms: asked at 15
+  await settle();
+  assert.equal(h.flushes, ['policy']);
+  h.calls[0]!.resolve('r');
+  await settle();
+  assert.is(h.clock.pending, 0, 'no tick once no slot waits');
+  serveAfter = 0;
+});
+
+registry('an asynchronous SERVE flushes the slot if it is still waiting; the guards hold when none comes', async () => {
+  let answerNext: ((d: FlushDecision) => void) | undefined;
+  const policy: SlotPolicy = { name: 'agent', decide: () => new Promise((r) => { answerNext = r; }) };
+  const h = harness({ policy, maxWaitMs: 20 });
+  h.join('k', 'a');
+  answerNext!(FlushDecision.Serve);
+  await settle();
+  assert.equal(h.flushes, ['policy']);
+  h.join('k2', 'b'); // this ask never gets an answer
+  h.clock.advance(20);
+  await settle();
+  assert.equal(h.flushes, ['policy', 'timer']);
+});
+
+registry('close flushes every waiting slot (shutdown) and resolves once all have answered', async () => {
+  const h = harness({ maxWaitMs: 1_000 });
+  h.join('k', 'a'); h.join('k2', 'b');
+  let closed = false;
+  const closing = h.registry.close().then(() => { closed = true; });
+  await settle();
+  assert.equal(h.flushes, ['shutdown', 'shutdown']);
+  assert.not.ok(closed);
+  for (const c of h.calls) c.resolve('bye');
+  await closing;
+  assert.is(h.registry.liveSlots, 0);
+  assert.is(h.clock.pending, 0);
+});
+
+registry('no slot, waiter or timer is left after many joins and answers', async () => {
+  const h = harness({ maxBatchSize: 7, maxWaitMs: 3 });
+  for (let i = 0; i < 20_000; i++) {
+    const t = h.join(`k${i % 13}`, `w${i}`);
+    if (i % 5 === 0) t.leave();
+    if (i % 50 === 0) h.clock.advance(1);
+    if (h.calls.length > 0) for (const c of h.calls.splice(0)) c.resolve('r');
+    if (i % 100 === 0) await settle();
+  }
+  h.clock.advance(10);
+  await settle();
+  for (const c of h.calls.splice(0)) c.resolve('r');
+  await settle();
+  assert.is(h.registry.liveSlots, 0);
+  assert.is(h.registry.openSlots, 0);
+  assert.is(h.clock.pending, 0);
+  const answered = [...h.answers.values()];
+  assert.ok(answered.every((a) => a.length === 1), 'every waiter answered at most once');
+  assert.is(answered.length, 20_000 - 4_000, 'every waiter that stayed was answered');
+});
+
+registry.run();

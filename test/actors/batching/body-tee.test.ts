@@ -1,0 +1,119 @@
+// The body tee with in-memory streams: every sink gets every chunk as it comes, a stalled sink holds
+// no one else up and is cut past its lag limit, the source is abandoned only when no sink is left,
+// and a source error cuts every sink.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { PassThrough, Writable } from 'node:stream';
+import { BodyTee } from '../../../src/actors/batching/body-tee.ts';
+
+class Sink extends Writable {
+  chunks: string[] = [];
+  stalled = false;
+  private held: Array<() => void> = [];
+  constructor() { super({ highWaterMark: 4 }); }
+  override _write(chunk: Buffer, _e: BufferEncoding, cb: () => void): void {
+    this.chunks.push(chunk.toString());
+    if (this.stalled) this.held.push(cb); else cb();
+  }
+  release(): void { this.stalled = false; for (const cb of this.held.splice(0)) cb(); }
+}
+
+const tick = () => new Promise<void>((r) => setImmediate(r));
+
+const tee = suite('body tee');
+
+tee('every sink gets each chunk as soon as the source yields it, then the end', async () => {
+  const source = new PassThrough();
+  const t = new BodyTee(source);
+  const a = new Sink(); const b = new Sink();
+  const done: Array<[string, boolean]> = [];
+  t.attach(a, (ok) => done.push(['a', ok]));
+  t.attach(b, (ok) => done.push(['b', ok]));
+  t.start();
+  source.write('one');
+  await tick();
+  assert.equal(a.chunks, ['one']);
+  assert.equal(b.chunks, ['one']);
+  source.end('two');
+  await tick();
+  assert.equal(a.chunks, ['one', 'two']);
+  assert.equal(b.chunks, ['one', 'two']);
+  assert.equal(done.sort(), [['a', true], ['b', true]]);
+});
+
+tee('a stalled sink neither stops the others nor keeps the source paused, and is cut past its lag limit', async () => {
+  const source = new PassThrough();
+  let ended: boolean | undefined;
+  const t = new BodyTee(source, { maxBufferedBytes: 10, onEnd: (ok) => { ended = ok; } });
+  const slow = new Sink(); slow.stalled = true;
+  const fast = new Sink();
+  let slowDone: boolean | undefined;
+  t.attach(slow, (ok) => { slowDone = ok; });
+  t.attach(fast);
+  t.start();
+  for (const c of ['aaaa', 'bbbb', 'cccc', 'dddd']) { source.write(c); await tick(); }
+  assert.equal(fast.chunks, ['aaaa', 'bbbb', 'cccc', 'dddd']);
+  assert.is(slowDone, false, 'cut once more than 10 bytes were waiting');
+  assert.ok(slow.destroyed);
+  source.end('eeee');
+  await tick();
+  assert.equal(fast.chunks.at(-1), 'eeee');
+  assert.is(ended, true);
+});
+
+tee('the source pauses only while every sink is full, and resumes when one drains', async () => {
+  const source = new PassThrough();
+  const t = new BodyTee(source, { maxBufferedBytes: 1_000 });
+  const a = new Sink(); a.stalled = true;
+  const b = new Sink(); b.stalled = true;
+  t.attach(a); t.attach(b);
+  t.start();
+  source.write('12345');
+  await tick();
+  assert.ok(source.isPaused(), 'both sinks are over their high-water mark');
+  a.release();
+  await tick();
+  assert.not.ok(source.isPaused());
+});
+
+tee('the source is abandoned when the last sink goes, not before', async () => {
+  const source = new PassThrough();
+  let ended: boolean | undefined;
+  const t = new BodyTee(source, { onEnd: (ok) => { ended = ok; } });
+  const a = new Sink(); const b = new Sink();
+  t.attach(a); t.attach(b);
+  t.start();
+  source.write('x');
+  await tick();
+  a.destroy();
+  await tick();
+  assert.not.ok(source.destroyed);
+  source.write('y');
+  await tick();
+  assert.equal(b.chunks, ['x', 'y']);
+  b.destroy();
+  await tick();
+  assert.ok(source.destroyed);
+  assert.is(ended, false);
+});
+
+tee('with no sink at all the source is abandoned at start', () => {
+  const source = new PassThrough();
+  new BodyTee(source).start();
+  assert.ok(source.destroyed);
+});
+
+tee('a source error cuts every sink', async () => {
+  const source = new PassThrough();
+  const t = new BodyTee(source);
+  const a = new Sink(); const b = new Sink();
+  const done: boolean[] = [];
+  t.attach(a, (ok) => done.push(ok)); t.attach(b, (ok) => done.push(ok));
+  t.start();
+  source.destroy(new Error('reset'));
+  await tick();
+  assert.ok(a.destroyed && b.destroyed);
+  assert.equal(done, [false, false]);
+});
+
+tee.run();
