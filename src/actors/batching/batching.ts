@@ -40,6 +40,7 @@ export function createBatching(target: TargetRuntime, deps: TargetDeps): Batchin
       metrics.slots.inc({ ...labels, outcome });
       if (saved > 0) metrics.callsSaved.inc(labels, saved);
     },
+    onFault: (what, error) => deps.log?.('batching fault contained', { target: target.name, what, error: String((error as Error)?.stack ?? error) }),
   };
   const common = {
     clock: deps.clock, maxWaitMs: batch.maxWaitMs, maxBatchSize: batch.maxBatchSize, hooks,
@@ -55,7 +56,7 @@ export function createBatching(target: TargetRuntime, deps: TargetDeps): Batchin
   } else {
     const strategy: Promise<MergeStrategy> = loadMergeStrategy(batch.merge);
     strategy.catch(() => {}); // reported to each request that needs it (a 500 naming the module)
-    const r = new BatchRegistry({ ...common, executor: mergeExecutor(target, strategy) });
+    const r = new BatchRegistry({ ...common, executor: mergeExecutor(target, strategy, deps.log) });
     handle = (ctx) => merge(ctx, target, { registry: r, strategy, metrics, clock: deps.clock });
     registry = r as unknown as BatchRegistry<unknown, unknown>;
   }

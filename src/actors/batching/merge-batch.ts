@@ -34,7 +34,9 @@ export interface MergeReply {
 /** The batch reply is read whole (it must be split); this bounds it. */
 export const MAX_BATCH_REPLY_BYTES = 256 * 1024 * 1024;
 
-export function mergeExecutor(target: TargetRuntime, strategy: Promise<MergeStrategy>): BatchExecutor<MergeWaiter, MergeReply> {
+export function mergeExecutor(
+  target: TargetRuntime, strategy: Promise<MergeStrategy>, log?: (line: string, fields?: Record<string, unknown>) => void,
+): BatchExecutor<MergeWaiter, MergeReply> {
   return {
     async call(batch, signal, slot): Promise<MergeReply> {
       const s = await strategy;
@@ -44,6 +46,7 @@ export function mergeExecutor(target: TargetRuntime, strategy: Promise<MergeStra
         merged = s.merge(items);
       } catch (cause) {
         // The strategy's fault, not the callers' nor the upstream's: a plain 500 for the whole batch.
+        log?.('merge strategy failed to merge', { target: target.name, strategy: s.name, error: String((cause as Error)?.stack ?? cause) });
         throw new Error(`merge strategy ${s.name} failed to merge ${items.length} requests: ${(cause as Error)?.message ?? String(cause)}`, { cause });
       }
       for (const w of batch) {
