@@ -3,8 +3,9 @@
 import { parseArgs } from 'node:util';
 import { stopAll } from './harness.ts';
 import { passthrough } from './scenarios/passthrough.ts';
+import { limiter } from './scenarios/limiter.ts';
 
-const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough };
+const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter };
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { seconds: { type: 'string', default: '5' } } });
 const chosen = positionals.length ? positionals : Object.keys(scenarios);

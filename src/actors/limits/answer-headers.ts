@@ -45,7 +45,10 @@ export function answerHeaders(decisions: readonly Decision[], now: number): Answ
  * Joins the headers of two admissions of one request (its per-client and per-target limits): the
  * RateLimit-* trio of the one with less remaining, and the union of the named limits.
  */
-export function mergeAnswerHeaders(a: Readonly<AnswerHeaders>, b: Readonly<AnswerHeaders>): AnswerHeaders {
+export function mergeAnswerHeaders(a: Readonly<AnswerHeaders>, b: Readonly<AnswerHeaders>): Readonly<AnswerHeaders> {
+  // Most requests meet limits on one side only (or none): no copy then.
+  if (isEmpty(a)) return b;
+  if (isEmpty(b)) return a;
   const out: AnswerHeaders = { ...a, ...b };
   const ra = Number(a[H_REMAINING]);
   const rb = Number(b[H_REMAINING]);
@@ -59,4 +62,9 @@ export function mergeAnswerHeaders(a: Readonly<AnswerHeaders>, b: Readonly<Answe
     if (names.length) out[h] = names.join(', ');
   }
   return out;
+}
+
+function isEmpty(h: Readonly<AnswerHeaders>): boolean {
+  for (const _ in h) return false;
+  return true;
 }

@@ -74,6 +74,7 @@ export class ApproximateEnforcer implements LimitEnforcer {
 
   private decide(key: string, cost: number, now: number): Decision {
     const d = this.lease.limiter.admit(key, cost, now);
+    if (this.config.per === 'target') return d; // its total is read from the limiter at scrape time
     const total = this.lease.limiter.spent(key, now);
     if (d.windowId !== this.seenWindow) {
       this.seenWindow = d.windowId;

@@ -14,26 +14,44 @@ export interface ObservableEnforcer extends LimitEnforcer {
 
 export type DecisionOutcome = 'admitted' | 'limited' | 'would_limit' | 'queued';
 
+/** Decisions of one limit of one target, counted in plain fields (the hot path) and read at scrape time. */
+export type DecisionCounts = Record<DecisionOutcome, number>;
+
+const OUTCOMES: readonly DecisionOutcome[] = ['admitted', 'limited', 'would_limit', 'queued'];
+
 interface Watched { target: string; enforcer: ObservableEnforcer }
 
 export class LimitMetrics {
   readonly decisions: Counter<'target' | 'limit' | 'outcome'>;
   private readonly watched = new Set<Watched>();
+  /** Kept across target replacement, so a counter never goes back unless the node restarts. */
+  private readonly counted = new Map<string, { target: string; limit: string; counts: DecisionCounts }>();
 
   constructor(metrics: NodeMetrics, private readonly clock: Clock) {
+    const counted = this.counted;
     this.decisions = new Counter({
       name: 'sluice_limit_decisions_total',
       help: 'Admission decisions per limit: admitted, limited (refused or timed out in the queue), would_limit (shadow mode), queued',
       labelNames: ['target', 'limit', 'outcome'] as const, registers: [metrics.registry],
+      collect() {
+        this.reset();
+        for (const { target, limit, counts } of counted.values()) {
+          for (const outcome of OUTCOMES) if (counts[outcome] > 0) this.inc({ target, limit, outcome }, counts[outcome]);
+        }
+      },
     });
-    metrics.gauge('sluice_limit_cluster_total', 'Highest merged cluster total this node has seen for one key of the limit, current window',
+    metrics.gauge('sluice_limit_cluster_total', 'Merged cluster total this node sees for the limit in the current window (per-client limits: the highest key it decided on)',
       () => this.read((e, now) => e.clusterTotalSeen?.(now)), ['target', 'limit']);
     metrics.gauge('sluice_limit_degraded', '1 while the limit cannot see the whole cluster and applies its degraded policy',
       () => this.read((e, now) => { const d = e.degraded?.(now); return d === undefined ? undefined : Number(d); }), ['target', 'limit']);
   }
 
-  count(target: string, limit: string, outcome: DecisionOutcome): void {
-    this.decisions.inc({ target, limit, outcome });
+  /** The counts of `limit` on `target`, to increment directly. */
+  countsFor(target: string, limit: string): DecisionCounts {
+    const id = `${target}\u0000${limit}`;
+    let c = this.counted.get(id);
+    if (!c) this.counted.set(id, (c = { target, limit, counts: { admitted: 0, limited: 0, would_limit: 0, queued: 0 } }));
+    return c.counts;
   }
 
   watch(target: string, enforcer: ObservableEnforcer): () => void {

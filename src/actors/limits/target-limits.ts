@@ -4,39 +4,46 @@
 // others reserved. Over the limit, `onLimit: reject` throws RateLimitedError (429 with Retry-After
 // and RateLimit-*); `onLimit: queue` waits on the clock until the window that can admit the request,
 // up to maxQueueMs, abandoning the wait when the client leaves.
+// Every request passes here, so the admitted path is synchronous and allocates little.
 import type { Clock } from '../../clock.ts';
-import type { LimitConfig, TargetConfig } from '../../config/schema.ts';
+import type { TargetConfig } from '../../config/schema.ts';
 import { RateLimitedError } from '../../errors.ts';
 import type { RequestContext } from '../../http/request-context.ts';
 import type { Decision } from '../../limit/decision.ts';
 import { ADMIT_ALL, type Admission, type Cost, type TargetLimits } from '../target-parts.ts';
 import type { TargetDeps } from '../target-runtime.ts';
-import { answerHeaders, H_DEGRADED, rateLimitHeaders } from './answer-headers.ts';
+import { H_DEGRADED, H_WOULD_LIMIT, answerHeaders, rateLimitHeaders, type AnswerHeaders } from './answer-headers.ts';
 import { createEnforcer, type EnforcerServices } from './enforcer-factory.ts';
 import type { LimitEnforcer } from './enforcer.ts';
 import { LimitGossip } from './gossip.ts';
-import { isPerTarget, limitKey, TARGET_KEY, type KeySource } from './limit-key.ts';
-import { limitMetricsFor, type LimitMetrics } from './limit-metrics.ts';
+import { isPerTarget, limitKey, type KeySource } from './limit-key.ts';
+import { limitMetricsFor, type DecisionCounts } from './limit-metrics.ts';
 import { waitOn } from './wait.ts';
 
-interface Entry { config: LimitConfig; enforcer: LimitEnforcer }
+interface Entry { config: TargetConfig['limits'][number]; enforcer: LimitEnforcer; counts: DecisionCounts }
 
-interface Reservation { entry: Entry; key: string; windowId: number; units: number }
+interface Reservation { entry: Entry; key: string; units: number; decision: Decision }
+
+interface Refusal { entry: Entry; units: number; decision: Decision }
+
+type Outcome = LimitAdmission | Refusal;
+
+/** Upstream calls are keyed by nothing but the target. */
+const NO_CLIENT: KeySource = { clientIp: '', headers: {} };
 
 export class ConfiguredLimits implements TargetLimits {
   readonly countsTokens: boolean;
   private readonly perTarget: Entry[];
   private readonly perClient: Entry[];
   private readonly clock: Clock;
-  private readonly metrics: LimitMetrics;
   private readonly unwatch: Array<() => void> = [];
   /** A gossip actor of our own when the node gave us none (a runtime built outside SluiceNode). */
   private readonly ownGossip: LimitGossip | undefined;
   private waiting = 0;
 
-  constructor(private readonly target: TargetConfig, deps: TargetDeps, services?: Partial<EnforcerServices>) {
+  constructor(target: TargetConfig, deps: TargetDeps, services?: Partial<EnforcerServices>) {
     this.clock = deps.clock;
-    this.metrics = limitMetricsFor(deps.metrics, deps.clock);
+    const metrics = limitMetricsFor(deps.metrics, deps.clock);
     let gossip = services?.gossip;
     if (!gossip) {
       gossip = this.ownGossip = new LimitGossip(deps.bus, deps.clock, {
@@ -47,22 +54,23 @@ export class ConfiguredLimits implements TargetLimits {
     const full: EnforcerServices = { gossip, strict: services?.strict, log: services?.log ?? (() => {}) };
     // Approximate limits answer at once; strict ones may ask the singleton. Check the cheap ones
     // first so a refusal there costs no round trip.
-    const entries = [...target.limits]
+    const entries: Entry[] = [...target.limits]
       .sort((a, b) => Number(a.mode === 'strict') - Number(b.mode === 'strict'))
-      .map((config) => ({ config, enforcer: createEnforcer(config, target, deps, full) }));
-    for (const e of entries) this.unwatch.push(this.metrics.watch(target.name, e.enforcer));
+      .map((config) => ({ config, enforcer: createEnforcer(config, target, deps, full), counts: metrics.countsFor(target.name, config.name) }));
+    for (const e of entries) this.unwatch.push(metrics.watch(target.name, e.enforcer));
     this.perTarget = entries.filter((e) => isPerTarget(e.config.per));
     this.perClient = entries.filter((e) => !isPerTarget(e.config.per));
     this.countsTokens = target.limits.some((l) => l.dimension === 'tokens');
   }
 
   admitRequest(ctx: RequestContext, cost: Cost): Promise<Admission> {
-    const source: KeySource = { clientIp: ctx.clientIp, headers: ctx.req.headers };
-    return this.admit(this.perClient, (l) => limitKey(l.per, source), cost, ctx.clientGone);
+    if (this.perClient.length === 0) return Promise.resolve(ADMIT_ALL);
+    return this.admit(this.perClient, { clientIp: ctx.clientIp, headers: ctx.req.headers }, cost, ctx.clientGone);
   }
 
   admitUpstreamCall(cost: Cost, signal?: AbortSignal): Promise<Admission> {
-    return this.admit(this.perTarget, () => TARGET_KEY, cost, signal);
+    if (this.perTarget.length === 0) return Promise.resolve(ADMIT_ALL);
+    return this.admit(this.perTarget, NO_CLIENT, cost, signal);
   }
 
   /** Requests waiting in a queue for their window. */
@@ -78,44 +86,92 @@ export class ConfiguredLimits implements TargetLimits {
     this.ownGossip?.stop();
   }
 
-  private async admit(entries: readonly Entry[], keyOf: (l: LimitConfig) => string, cost: Cost, signal?: AbortSignal): Promise<Admission> {
-    if (entries.length === 0) return ADMIT_ALL;
+  /** Gives back what `reserved` holds (the call was not made, or another limit refused). */
+  giveBack(reserved: readonly Reservation[]): void {
+    const now = this.clock.now();
+    for (const r of reserved) r.entry.enforcer.reconcile(r.key, r.decision.windowId, r.units, 0, now);
+  }
+
+  private admit(entries: readonly Entry[], source: KeySource, cost: Cost, signal?: AbortSignal): Promise<Admission> {
     const startedAt = this.clock.now();
+    let first: Outcome | Promise<Outcome>;
+    try {
+      first = this.attempt(entries, source, cost, signal, startedAt);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (first instanceof LimitAdmission) return Promise.resolve(first);
+    return this.untilAdmitted(entries, source, cost, signal, first, startedAt);
+  }
+
+  /** One pass over the limits, synchronous unless an enforcer has to wait (catching up, strict lease). */
+  private attempt(entries: readonly Entry[], source: KeySource, cost: Cost, signal: AbortSignal | undefined, now: number): Outcome | Promise<Outcome> {
+    const reserved: Reservation[] = [];
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      const units = wholeUnits(entry.config.dimension === 'tokens' ? cost.tokens : cost.requests);
+      const key = limitKey(entry.config.per, source);
+      let d: Decision | Promise<Decision>;
+      try {
+        d = entry.enforcer.admit(key, units, now, signal);
+      } catch (err) {
+        this.giveBack(reserved);
+        throw err;
+      }
+      if (d instanceof Promise) return this.attemptRest(entries, source, cost, signal, i, reserved, d);
+      if (!d.allowed) {
+        this.giveBack(reserved);
+        return { entry, units, decision: d };
+      }
+      reserved.push({ entry, key, units, decision: d });
+    }
+    return this.admitted(reserved, now);
+  }
+
+  /** `attempt` from entry `i` on, once an enforcer answered with a promise. */
+  private async attemptRest(entries: readonly Entry[], source: KeySource, cost: Cost, signal: AbortSignal | undefined,
+    from: number, reserved: Reservation[], pending: Promise<Decision>): Promise<Outcome> {
+    for (let i = from; i < entries.length; i++) {
+      const entry = entries[i]!;
+      const units = wholeUnits(entry.config.dimension === 'tokens' ? cost.tokens : cost.requests);
+      const key = limitKey(entry.config.per, source);
+      let d: Decision;
+      try {
+        d = await (i === from ? pending : entry.enforcer.admit(key, units, this.clock.now(), signal));
+      } catch (err) {
+        this.giveBack(reserved);
+        throw err;
+      }
+      if (!d.allowed) {
+        this.giveBack(reserved);
+        return { entry, units, decision: d };
+      }
+      reserved.push({ entry, key, units, decision: d });
+    }
+    return this.admitted(reserved, this.clock.now());
+  }
+
+  private admitted(reserved: Reservation[], now: number): LimitAdmission {
+    for (const r of reserved) {
+      if (r.decision.wouldLimit) r.entry.counts.would_limit++;
+      else r.entry.counts.admitted++;
+    }
+    return new LimitAdmission(this, reserved, this.clock, now);
+  }
+
+  /** After a refusal: wait for the next window (queue mode) and try again, or answer 429. */
+  private async untilAdmitted(entries: readonly Entry[], source: KeySource, cost: Cost, signal: AbortSignal | undefined,
+    first: Outcome | Promise<Outcome>, startedAt: number): Promise<Admission> {
+    let outcome = await first;
     let queued = false;
     for (;;) {
-      const now = this.clock.now();
-      const reserved: Reservation[] = [];
-      const decisions: Decision[] = [];
-      let refused: { entry: Entry; decision: Decision; units: number } | undefined;
-      for (const entry of entries) {
-        const units = wholeUnits(entry.config.dimension === 'tokens' ? cost.tokens : cost.requests);
-        const key = keyOf(entry.config);
-        let d: Decision;
-        try {
-          const r = entry.enforcer.admit(key, units, now, signal);
-          d = r instanceof Promise ? await r : r;
-        } catch (err) {
-          this.giveBack(reserved);
-          throw err;
-        }
-        if (!d.allowed) {
-          refused = { entry, decision: d, units };
-          break;
-        }
-        reserved.push({ entry, key, windowId: d.windowId, units });
-        decisions.push(d);
-      }
-      if (!refused) {
-        for (const d of decisions) this.metrics.count(this.target.name, d.limitName, d.wouldLimit ? 'would_limit' : 'admitted');
-        return this.admission(reserved, decisions);
-      }
-      this.giveBack(reserved);
-      const { entry, decision: d, units } = refused;
+      if (outcome instanceof LimitAdmission) return outcome;
+      const { entry, decision: d, units } = outcome;
       const l = entry.config;
       const waitMs = Math.max(1, d.retryAfterMs);
       // Queue only when waiting can help: the cost fits a window at all and the wait ends in time.
       if (l.onLimit === 'queue' && units <= l.limit && this.clock.now() + waitMs <= startedAt + l.maxQueueMs) {
-        if (!queued) this.metrics.count(this.target.name, l.name, 'queued');
+        if (!queued) entry.counts.queued++;
         queued = true;
         this.waiting++;
         try {
@@ -123,39 +179,47 @@ export class ConfiguredLimits implements TargetLimits {
         } finally {
           this.waiting--;
         }
+        outcome = await this.attempt(entries, source, cost, signal, this.clock.now());
         continue;
       }
-      this.metrics.count(this.target.name, l.name, 'limited');
+      entry.counts.limited++;
       const headers = rateLimitHeaders(d, this.clock.now());
       if (d.degraded) headers[H_DEGRADED] = l.name;
       throw new RateLimitedError(l.name, d.retryAfterMs, headers);
     }
   }
+}
 
-  private admission(reserved: Reservation[], decisions: Decision[]): Admission {
-    let done = false;
-    return {
-      headers: answerHeaders(decisions, this.clock.now()),
-      settle: (usage) => {
-        if (done) return;
-        done = true;
-        if (usage.tokens === undefined) return;
-        const now = this.clock.now();
-        for (const r of reserved) {
-          if (r.entry.config.dimension === 'tokens') r.entry.enforcer.reconcile(r.key, r.windowId, r.units, usage.tokens, now);
-        }
-      },
-      cancel: () => {
-        if (done) return;
-        done = true;
-        this.giveBack(reserved);
-      },
-    };
+/** What the caller settles once the call is done (tokens reconciled) or cancels (all given back). */
+class LimitAdmission implements Admission {
+  readonly headers: AnswerHeaders;
+  private done = false;
+
+  constructor(private readonly owner: ConfiguredLimits, private readonly reserved: Reservation[], private readonly clock: Clock, now: number) {
+    if (reserved.length === 1) {
+      const d = reserved[0]!.decision;
+      this.headers = rateLimitHeaders(d, now);
+      if (d.degraded) this.headers[H_DEGRADED] = d.limitName;
+      if (d.wouldLimit) this.headers[H_WOULD_LIMIT] = d.limitName;
+    } else {
+      this.headers = answerHeaders(reserved.map((r) => r.decision), now);
+    }
   }
 
-  private giveBack(reserved: readonly Reservation[]): void {
+  settle(usage: { tokens?: number | undefined }): void {
+    if (this.done) return;
+    this.done = true;
+    if (usage.tokens === undefined) return;
     const now = this.clock.now();
-    for (const r of reserved) r.entry.enforcer.reconcile(r.key, r.windowId, r.units, 0, now);
+    for (const r of this.reserved) {
+      if (r.entry.config.dimension === 'tokens') r.entry.enforcer.reconcile(r.key, r.decision.windowId, r.units, wholeUnits(usage.tokens), now);
+    }
+  }
+
+  cancel(): void {
+    if (this.done) return;
+    this.done = true;
+    this.owner.giveBack(this.reserved);
   }
 }
 

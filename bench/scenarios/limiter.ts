@@ -1,0 +1,157 @@
+// Limiter: admission decisions per second and decision latency of sluice's approximate limiter in
+// process, beside two Redis-backed peers (rate-limiter-flexible's RateLimiterRedis and bottleneck
+// with Redis clustering) against a Debian redis-server this scenario starts and stops; then HTTP
+// requests/s of a node with a limit configured vs the same node without.
+import { spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import Bottleneck from 'bottleneck';
+import { Redis } from 'ioredis';
+import { RateLimiterRedis } from 'rate-limiter-flexible';
+import { realClock } from '../../src/clock.ts';
+import { LocalNetwork } from '../../src/bus/local-bus.ts';
+import { parseConfig, parseTarget } from '../../src/config/load.ts';
+import { asNodeId } from '../../src/crdt/node-id.ts';
+import { ApproximateLimiter } from '../../src/limit/approximate-limiter.ts';
+import { Membership } from '../../src/actors/membership.ts';
+import { LimitGossip } from '../../src/actors/limits/gossip.ts';
+import { ConfiguredLimits } from '../../src/actors/limits/target-limits.ts';
+import { NodeMetrics } from '../../src/metrics.ts';
+import { fmt, loadWithCpu, load, startSluice, startUpstream, table } from '../harness.ts';
+import { freePort } from '../../test/support/ports.ts';
+
+/** Never reached: every decision is an admit, so all three do the same work per call. */
+const HUGE = 1_000_000_000;
+
+interface DecisionResult { name: string; concurrency: number; perS: number; p50Us: number; p99Us: number }
+
+/** Closed loop: `concurrency` callers each await one decision after another for `ms`. */
+async function measure(name: string, decide: () => unknown, ms: number, concurrency: number): Promise<DecisionResult> {
+  const lat: number[] = [];
+  const startedAt = performance.now();
+  const end = startedAt + ms;
+  const worker = async () => {
+    while (performance.now() < end) {
+      const t = performance.now();
+      await decide();
+      lat.push(performance.now() - t);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const elapsedS = (performance.now() - startedAt) / 1000;
+  lat.sort((a, b) => a - b);
+  const q = (p: number) => (lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0) * 1000;
+  return { name, concurrency, perS: lat.length / elapsedS, p50Us: q(0.5), p99Us: q(0.99) };
+}
+
+/** The synchronous core, timed per call without the await. */
+function measureSync(name: string, decide: () => unknown, ms: number): DecisionResult {
+  const lat: number[] = [];
+  const startedAt = performance.now();
+  const end = startedAt + ms;
+  while (performance.now() < end) {
+    const t = performance.now();
+    decide();
+    lat.push(performance.now() - t);
+  }
+  const elapsedS = (performance.now() - startedAt) / 1000;
+  lat.sort((a, b) => a - b);
+  const q = (p: number) => (lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0) * 1000;
+  return { name, concurrency: 1, perS: lat.length / elapsedS, p50Us: q(0.5), p99Us: q(0.99) };
+}
+
+async function startRedis(): Promise<{ port: number; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
+  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => {}); // refused until the server listens
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      await probe.connect();
+      await probe.ping();
+      break;
+    } catch {
+      if (Date.now() > deadline || proc.exitCode !== null) throw new Error('redis-server did not start');
+      probe.disconnect();
+      await new Promise((r) => setTimeout(r, 50)); // polling readiness
+    }
+  }
+  probe.disconnect();
+  return {
+    port,
+    stop: () => new Promise<void>((resolve) => { if (proc.exitCode !== null) return resolve(); proc.once('exit', () => resolve()); proc.kill('SIGTERM'); }),
+  };
+}
+
+/** The approximate limiter as a request meets it: TargetLimits over the node's gossip actor. */
+function sluiceLimits() {
+  const config = parseConfig({ node: { id: 'bench' } });
+  const bus = new LocalNetwork(realClock).connect('bench');
+  const membership = new Membership(bus, realClock, { nodeId: 'bench', cluster: 'bench', heartbeatMs: 1_000, deadAfterMs: 5_000 });
+  const gossip = new LimitGossip(bus, realClock, { nodeId: 'bench', cluster: 'bench', syncMs: config.cluster.syncMs, membership, catchUpMs: 0 });
+  gossip.start();
+  const target = parseTarget({ name: 'llm', prefix: '/llm', replicas: ['http://127.0.0.1:1'], limits: [{ name: 'rpm', limit: HUGE, windowMs: 60_000 }] });
+  const limits = new ConfiguredLimits(target, {
+    nodeId: 'bench', clusterName: 'bench', clock: realClock, bus, metrics: new NodeMetrics(), random: Math.random, membership, cluster: config.cluster, limitGossip: gossip,
+  }, { gossip });
+  return { limits, close: async () => { await limits.close(); gossip.stop(); await bus.close(); } };
+}
+
+async function decisions(seconds: number): Promise<string> {
+  const ms = seconds * 1000;
+  const rows: DecisionResult[] = [];
+
+  const core = new ApproximateLimiter({ nodeId: asNodeId('bench'), name: 'rpm', limit: HUGE, windowMs: 60_000, staleMs: 500 });
+  rows.push(measureSync('sluice approximate, core (ApproximateLimiter.admit)', () => core.admit('target', 1, Date.now()), ms));
+  const s = sluiceLimits();
+  rows.push(await measure('sluice approximate, TargetLimits (awaited, headers built)', async () => (await s.limits.admitUpstreamCall({ requests: 1, tokens: 0 })).settle({}), ms, 1));
+  await s.close();
+
+  const redis = await startRedis();
+  try {
+    const client = new Redis({ port: redis.port, host: '127.0.0.1' });
+    const rlf = new RateLimiterRedis({ storeClient: client, points: HUGE, duration: 60, keyPrefix: `bench${process.pid}` });
+    for (const c of [1, 50]) rows.push(await measure('rate-limiter-flexible RateLimiterRedis', () => rlf.consume('target', 1), ms, c));
+    client.disconnect();
+
+    const bottleneck = new Bottleneck({
+      id: `bench${process.pid}`, datastore: 'ioredis', clearDatastore: true, Redis,
+      clientOptions: { host: '127.0.0.1', port: redis.port }, reservoir: HUGE, maxConcurrent: null, minTime: 0,
+    } as Bottleneck.ConstructorOptions);
+    await bottleneck.ready();
+    for (const c of [1, 50]) rows.push(await measure('bottleneck (Redis clustering, ioredis)', () => bottleneck.schedule(() => Promise.resolve()), ms, c));
+    await bottleneck.disconnect(true);
+  } finally {
+    await redis.stop();
+  }
+
+  const best = (prefix: string) => Math.max(...rows.filter((r) => r.name.startsWith(prefix)).map((r) => r.perS));
+  const ours = rows[1]!.perS;
+  return `## Limiter decisions (${seconds} s each, limit never reached)\n\n` + table(rows.map((r) => ({
+    limiter: r.name, 'in flight': r.concurrency, 'decisions/s': fmt(r.perS, 0), 'p50 µs': fmt(r.p50Us, 1), 'p99 µs': fmt(r.p99Us, 1),
+  }))) + `\n\nsluice TargetLimits / best RateLimiterRedis: **${fmt(ours / best('rate-limiter-flexible'), 1)}×** decisions/s; ` +
+    `/ best bottleneck: **${fmt(ours / best('bottleneck'), 1)}×**. ` +
+    `p99 ${fmt(rows[1]!.p99Us, 1)} µs vs ${fmt(rows.find((r) => r.name.startsWith('rate-limiter') && r.concurrency === 1)!.p99Us, 1)} µs (RateLimiterRedis, one in flight).\n`;
+}
+
+async function http(seconds: number): Promise<string> {
+  const up = await startUpstream(0);
+  const upstream = `http://127.0.0.1:${up.port}`;
+  const plain = await startSluice({ targets: [{ name: 'up', prefix: '/up', replicas: [upstream], batch: { mode: 'none' } }] });
+  const limited = await startSluice({ targets: [{ name: 'up', prefix: '/up', replicas: [upstream], batch: { mode: 'none' },
+    limits: [{ name: 'rpm', limit: HUGE, windowMs: 60_000 }] }] });
+  await load(`http://127.0.0.1:${plain.port}/up/x`, { durationS: 1 });
+  await load(`http://127.0.0.1:${limited.port}/up/x`, { durationS: 1 });
+  const p = await loadWithCpu(`http://127.0.0.1:${plain.port}/up/x`, plain.proc.pid!, { durationS: seconds });
+  const l = await loadWithCpu(`http://127.0.0.1:${limited.port}/up/x`, limited.proc.pid!, { durationS: seconds });
+  plain.proc.kill(); limited.proc.kill(); up.proc.kill();
+  return `## A configured limit over HTTP (GET, mode none, 50 connections, ${seconds} s each)\n\n` + table([
+    { node: 'sluice, no limit', 'req/s': fmt(p.rps, 0), 'p50 ms': p.p50, 'p99 ms': p.p99, 'CPU µs/req': fmt(p.cpuUsPerReq, 0), errors: p.errors + p.non2xx },
+    { node: 'sluice, approximate per-target limit', 'req/s': fmt(l.rps, 0), 'p50 ms': l.p50, 'p99 ms': l.p99, 'CPU µs/req': fmt(l.cpuUsPerReq, 0), errors: l.errors + l.non2xx },
+  ]) + `\n\nwith limit / without: **${fmt(l.rps / p.rps, 3)}×** requests/s, CPU per request ${fmt(l.cpuUsPerReq / p.cpuUsPerReq, 3)}×\n`;
+}
+
+export async function limiter(durationS: number): Promise<string> {
+  const decisionS = Math.min(durationS, 3);
+  return (await decisions(decisionS)) + '\n' + (await http(durationS));
+}
