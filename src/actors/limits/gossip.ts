@@ -17,6 +17,12 @@ import { ApproximateLimiter, type ApproximateLimitInput, type ApproximatePayload
 export const DEFAULT_FULL_STATE_SYNC_MULTIPLE = 10;
 /** A node that has no limits of its own keeps gossiping (to prove it is alive) this long after a limited peer was heard. */
 const LIVENESS_SYNC_MULTIPLE = 10;
+/**
+ * Largest gossip message, in JSON characters. NATS refuses payloads over its max_payload (1 MB by
+ * default) and the bus drops such a publish silently, so a large full state (per-client limits with
+ * many keys) goes out in parts: counters merge per key, so parts heal as well as a whole.
+ */
+export const MAX_GOSSIP_CHARS = 256 * 1024;
 /** Merges a replaced limiter's state into its successor; never a member, so never counted as a peer. */
 const HANDOVER = asNodeId('sluice.handover');
 
@@ -215,7 +221,7 @@ export class LimitGossip {
       this.fullDue = false;
       this.lastFullAt = now;
     }
-    this.send({ node: this.self, kind: full ? 'full' : 'delta', hello, limits });
+    for (const part of splitLimits(limits, MAX_GOSSIP_CHARS)) this.send({ node: this.self, kind: full ? 'full' : 'delta', hello, limits: part });
   }
 
   private publishOne(e: Entry): void {
@@ -265,6 +271,53 @@ export class LimitGossip {
   private members(): NodeId[] {
     return (this.o.membership?.liveIds() ?? []).filter(isNodeId);
   }
+}
+
+/**
+ * Packs per-limit payloads into as few messages as fit `maxChars` (usually one). A payload too large
+ * for a message on its own is cut into parts by key.
+ */
+export function splitLimits(limits: Record<string, ApproximatePayload>, maxChars: number): Array<Record<string, ApproximatePayload>> {
+  const parts: Array<Record<string, ApproximatePayload>> = [];
+  let current: Record<string, ApproximatePayload> = {};
+  let size = 0;
+  const push = (id: string, p: ApproximatePayload, chars: number) => {
+    if (size > 0 && size + chars > maxChars) {
+      parts.push(current);
+      current = {};
+      size = 0;
+    }
+    current[id] = p;
+    size += chars;
+  };
+  for (const [id, payload] of Object.entries(limits)) {
+    const chars = id.length + JSON.stringify(payload).length;
+    if (chars <= maxChars) push(id, payload, chars);
+    else for (const piece of splitPayload(payload, maxChars)) push(id, piece, id.length + JSON.stringify(piece).length);
+  }
+  if (size > 0 || parts.length === 0) parts.push(current);
+  return parts;
+}
+
+function splitPayload(p: ApproximatePayload, maxChars: number): ApproximatePayload[] {
+  const out: ApproximatePayload[] = [];
+  let windows: ApproximatePayload['windows'] = {};
+  let size = 0;
+  for (const [windowId, keys] of Object.entries(p.windows)) {
+    for (const [key, counter] of Object.entries(keys)) {
+      const chars = key.length + JSON.stringify(counter).length + 8;
+      if (size > 0 && size + chars > maxChars) {
+        out.push({ ...p, windows });
+        windows = {};
+        size = 0;
+      }
+      // Keys are limit keys (`target`, `ip:…`, `h:…`), never `__proto__`.
+      (windows[windowId] ??= {})[key] = counter;
+      size += chars;
+    }
+  }
+  if (size > 0) out.push({ ...p, windows });
+  return out;
 }
 
 function sameSettings(a: Omit<ApproximateLimitInput, 'nodeId'>, b: Omit<ApproximateLimitInput, 'nodeId'>): boolean {

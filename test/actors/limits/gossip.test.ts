@@ -5,7 +5,9 @@ import * as assert from 'uvu/assert';
 import type { Json } from '../../../src/bus/bus.ts';
 import { windowEndAt, windowIdAt } from '../../../src/limit/windows.ts';
 import { TARGET_KEY } from '../../../src/actors/limits/limit-key.ts';
-import { LimitGossip } from '../../../src/actors/limits/gossip.ts';
+import { LimitGossip, MAX_GOSSIP_CHARS, splitLimits } from '../../../src/actors/limits/gossip.ts';
+import { ApproximateLimiter } from '../../../src/limit/approximate-limiter.ts';
+import { asNodeId } from '../../../src/crdt/node-id.ts';
 import { H_DEGRADED } from '../../../src/actors/limits/answer-headers.ts';
 import { SimCluster, tryCall, type Stack } from './sim-support.ts';
 
@@ -174,6 +176,35 @@ gossip('a limit whose settings change keeps this node\'s counts of the window', 
   assert.is(lease.limiter.limit, 20);
   assert.is(lease.limiter.spent(TARGET_KEY, c.clock.now()), 4);
   lease.release();
+});
+
+gossip('a full state too large for one message goes out in parts that together carry every key', async () => {
+  const { c, stacks } = cluster(['a', 'b'], 5, { per: 'ip' });
+  const [a, b] = stacks as [Stack, Stack];
+  const sent = a.gossip.stats.sent;
+  const ctx = (ip: string) => ({ clientIp: ip, req: { headers: {} }, clientGone: new AbortController().signal }) as never;
+  for (let i = 0; i < 6_000; i++) await a.limits.admitRequest(ctx(`10.0.${i >> 8}.${i & 255}`), { requests: 1, tokens: 0 });
+  c.network.partition([['a'], ['b']]); // the deltas are lost: only full state can tell b
+  c.clock.advance(c.cluster.syncMs);
+  c.network.heal();
+  c.clock.advance(1_000);
+  const now = c.clock.now();
+  for (const i of [0, 2_999, 5_999]) assert.is(limiterOf(b).spent(`ip:10.0.${i >> 8}.${i & 255}`, now), 1);
+  assert.ok(a.gossip.stats.fullSent > 0 && a.gossip.stats.sent - sent > 1_000 / c.cluster.syncMs, 'some intervals took more than one message');
+});
+
+gossip('splitting packs small payloads into one message and cuts a large one by key, losing nothing', () => {
+  const l = new ApproximateLimiter({ nodeId: asNodeId('a'), name: 'rpm', limit: 1e6, windowMs: 1_000, staleMs: 100 });
+  for (let i = 0; i < 500; i++) l.admit(`ip:${i}`, 1, 5_000);
+  const small = { x: { limit: 'x', windowMs: 1, windows: {} } };
+  assert.is(splitLimits({ ...small, y: { ...small.x, limit: 'y' } }, MAX_GOSSIP_CHARS).length, 1);
+  const parts = splitLimits({ big: l.fullState(5_000), ...small }, 2_000);
+  assert.ok(parts.length > 5);
+  for (const p of parts) assert.ok(JSON.stringify(p).length <= 2_200, 'each part near the cap');
+  const copy = new ApproximateLimiter({ nodeId: asNodeId('b'), name: 'rpm', limit: 1e6, windowMs: 1_000, staleMs: 100 });
+  for (const p of parts) if (p.big) copy.mergeRemote(asNodeId('a'), JSON.parse(JSON.stringify(p.big)), 5_000);
+  for (let i = 0; i < 500; i++) assert.is(copy.spent(`ip:${i}`, 5_000), 1);
+  assert.ok(parts.some((p) => p.x));
 });
 
 gossip.run();
