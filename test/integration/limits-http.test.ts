@@ -207,4 +207,25 @@ http('paced calls reach the upstream windowMs / quota apart on the node clock', 
   assert.equal(arrivals, [START, START + 500, START + 1_000]);
 });
 
+http('limits registered and changed through the admin API apply at once and keep the window\'s counts', async () => {
+  const { node } = await start({});
+  const put = (limit: unknown) => request(`${node.url}/_sluice/targets/api`, {
+    method: 'PUT', body: JSON.stringify({ prefix: '/api', replicas: [up.url], batch: { mode: 'none' }, limits: [{ name: 'rpm', limit, windowMs: WINDOW_MS }] }),
+  });
+  const created = await put(1);
+  const described = (await created.body.json()) as { limitState: Array<{ name: string; state: { mode: string } }> };
+  assert.is(created.statusCode, 201);
+  assert.is(described.limitState[0]!.state.mode, 'approximate');
+  const codes = async (n: number) => { const out: number[] = []; for (let i = 0; i < n; i++) { const r = await get(node, '/api/x'); await r.body.text(); out.push(r.statusCode); } return out; };
+  assert.equal(await codes(2), [200, 429]);
+  const raised = await put(2);
+  await raised.body.text();
+  assert.is(raised.statusCode, 200);
+  assert.equal(await codes(2), [200, 429], 'the request admitted before the change still counts');
+  const bad = await put(-1);
+  const problem = (await bad.body.json()) as { detail: string };
+  assert.is(bad.statusCode, 400);
+  assert.match(problem.detail, /limits\.0\.limit/);
+});
+
 http.run();
