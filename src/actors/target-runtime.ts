@@ -4,6 +4,7 @@
 //
 // Request path: limits per client (admitRequest) → batching (coalesce / merge) or pass-through →
 // callUpstream: limits per target (admitUpstreamCall) → pacer → dispatch (replica, breaker, retry).
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Clock } from '../clock.ts';
 import type { Config, TargetConfig } from '../config/schema.ts';
 import type { Bus } from '../bus/bus.ts';
@@ -13,7 +14,8 @@ import type { UpstreamCall } from '../http/upstream-client.ts';
 import { passThrough } from '../http/pass-through.ts';
 import { createBatching, type Batching } from './batching/batching.ts';
 import type { Membership } from './membership.ts';
-import { RoundRobinReplicas, type Dispatch, type DispatchOptions, type DispatchResult } from './replica-set.ts';
+import type { Dispatch, DispatchOptions, DispatchResult } from './replica-set.ts';
+import { affinityKeyOf, Dispatcher } from './dispatcher.ts';
 import { noLimits, noPacing, type Admission, type Cost, type TargetLimits, type UpstreamPacer } from './target-parts.ts';
 import type { StrictEnforcerFactory } from './limits/enforcer-factory.ts';
 import type { LimitGossip } from './limits/gossip.ts';
@@ -57,7 +59,7 @@ export class TargetRuntime {
   readonly batching: Batching | undefined;
 
   constructor(readonly config: TargetConfig, readonly deps: TargetDeps) {
-    this.dispatch = new RoundRobinReplicas(config, deps.metrics, deps.clock);
+    this.dispatch = new Dispatcher(config, { clock: deps.clock, random: deps.random, metrics: deps.metrics, log: deps.log });
     this.limits = config.limits.length > 0
       ? new ConfiguredLimits(config, deps, { gossip: deps.limitGossip, strict: deps.createStrictEnforcer, log: deps.log })
       : noLimits;
@@ -71,6 +73,9 @@ export class TargetRuntime {
     if (this.batching?.handles(ctx.method)) return this.batching.handle(ctx);
     return passThrough(ctx, this);
   }
+
+  /** The session key for `dispatch.affinity` (header or cookie): pass it as `affinityKey` to callUpstream. */
+  affinityKeyOf(headers: IncomingHttpHeaders): string | undefined { return affinityKeyOf(this.config, headers); }
 
   /**
    * Per-client limits for one request. `body` is passed when already buffered (merge mode, or when a

@@ -32,7 +32,7 @@ export async function passThrough(ctx: RequestContext, target: TargetRuntime): P
     const { reply, admission } = await target.callUpstream(
       { method: ctx.method, path: ctx.upstreamPath, headers: upstreamRequestHeaders(req, ctx.requestId), body: buffered ?? limit, signal: ctx.clientGone },
       // A streamed body cannot be sent twice.
-      { idempotent: IDEMPOTENT.has(ctx.method) && !limit, cost: { requests: 1, tokens }, signal: ctx.clientGone },
+      { idempotent: IDEMPOTENT.has(ctx.method) && !limit, affinityKey: target.affinityKeyOf(req.headers), cost: { requests: 1, tokens }, signal: ctx.clientGone },
     );
     writeHead(res, reply.status, reply.headers, { ...ctx.answerHeaders, ...mergeAnswerHeaders(client.headers, admission.headers) });
     // Token limits reconcile with the usage the reply reports; the meter passes every byte through.
