@@ -14,6 +14,8 @@ import { Membership } from './actors/membership.ts';
 import { loadStrictEnforcerFactory, type StrictEnforcerFactory } from './actors/limits/enforcer-factory.ts';
 import { LimitGossip } from './actors/limits/gossip.ts';
 import { registerGossipMetrics } from './actors/limits/limit-metrics.ts';
+import { StrictServer } from './actors/limits/strict-server.ts';
+import { Singleton, singletonTimings } from './actors/singleton.ts';
 import { InvalidConfigError } from './errors.ts';
 import type { AdminNode } from './http/admin.ts';
 import { createRequestHandler } from './http/server.ts';
@@ -36,6 +38,9 @@ export class SluiceNode {
   /** The one gossip loop of every approximate limit on this node. */
   readonly limitGossip: LimitGossip;
   private strictEnforcer: StrictEnforcerFactory | undefined;
+  /** The strict-limit singleton: election over the bus, and the limiter it runs while this node holds. */
+  readonly singleton: Singleton;
+  private readonly strictServer: StrictServer;
   private gateway: Actor<typeof gatewayMachine> | undefined;
   private draining = false;
   private readonly log: (line: string, fields?: Record<string, unknown>) => void;
@@ -54,6 +59,12 @@ export class SluiceNode {
       ...(opts.bus || config.nats ? {} : { catchUpMs: 0 }),
     });
     registerGossipMetrics(this.metrics, this.limitGossip);
+    // Alone on its own in-process bus no other node can hold: no election grace.
+    this.singleton = new Singleton(bus, this.clock, this.membership, {
+      nodeId: this.id, cluster: config.cluster.name, ...singletonTimings(config.cluster, !opts.bus && !config.nats),
+    });
+    this.singleton.registerMetrics(this.metrics);
+    this.strictServer = new StrictServer(bus, this.clock, this.singleton, { cluster: config.cluster.name, maxClockSkewMs: config.cluster.maxClockSkewMs });
     this.metrics.gauge('sluice_cluster_members', 'Live nodes this node sees, itself included', () => this.membership.table.size);
     this.metrics.gauge('sluice_bus_messages', 'Bus messages since start, by kind', () => [
       { labels: { kind: 'published' }, value: bus.stats.published },
@@ -72,6 +83,8 @@ export class SluiceNode {
     }
     const node = new SluiceNode(config, bus ?? new LocalNetwork(clock).connect(config.node.id ?? 'local'), kind, opts);
     node.membership.start();
+    node.singleton.start();
+    node.strictServer.start();
     node.strictEnforcer = await loadStrictEnforcerFactory();
     node.limitGossip.start();
     for (const t of config.targets) node.targets.set(node.runtimeFor(t));
@@ -86,7 +99,7 @@ export class SluiceNode {
     const deps: TargetDeps = {
       nodeId: this.id, clusterName: this.config.cluster.name, clock: this.clock, bus: this.bus,
       metrics: this.metrics, random: this.opts.random ?? Math.random, membership: this.membership, cluster: this.config.cluster,
-      limitGossip: this.limitGossip, createStrictEnforcer: this.strictEnforcer, log: this.log,
+      limitGossip: this.limitGossip, createStrictEnforcer: this.strictEnforcer, singleton: this.singleton, log: this.log,
     };
     return new TargetRuntime(t, deps);
   }
@@ -130,7 +143,7 @@ export class SluiceNode {
         await old?.close();
         return !!old;
       },
-      cluster: () => ({ node: this.id, cluster: this.config.cluster.name, nodes: this.membership.liveIds(), singleton: null }),
+      cluster: () => ({ node: this.id, cluster: this.config.cluster.name, nodes: this.membership.liveIds(), singleton: this.singleton.holder()?.id ?? null }),
     };
   }
 
@@ -144,6 +157,9 @@ export class SluiceNode {
       this.gateway.stop();
     }
     await Promise.all(this.targets.list().map((t) => t.close()));
+    // After the targets gave their leases back (this node may be the holder they gave them to).
+    this.strictServer.stop();
+    this.singleton.stop();
     this.limitGossip.stop();
     this.membership.stop();
     await this.bus.close();

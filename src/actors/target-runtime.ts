@@ -14,6 +14,7 @@ import type { UpstreamCall } from '../http/upstream-client.ts';
 import { passThrough } from '../http/pass-through.ts';
 import { createBatching, type Batching } from './batching/batching.ts';
 import type { Membership } from './membership.ts';
+import type { SingletonView } from './singleton.ts';
 import type { Dispatch, DispatchOptions, DispatchResult } from './replica-set.ts';
 import { affinityKeyOf, Dispatcher } from './dispatcher.ts';
 import { noLimits, noPacing, type Admission, type Cost, type TargetLimits, type UpstreamPacer } from './target-parts.ts';
@@ -37,6 +38,8 @@ export interface TargetDeps {
   limitGossip?: LimitGossip | undefined;
   /** Builds `mode: strict` enforcers, when the node has the strict limiter (loaded at node start). */
   createStrictEnforcer?: StrictEnforcerFactory | undefined;
+  /** The node's strict singleton (election + holder view): every strict enforcer of the node shares it. */
+  singleton?: SingletonView | undefined;
   log?: ((line: string, fields?: Record<string, unknown>) => void) | undefined;
 }
 

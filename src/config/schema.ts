@@ -28,6 +28,7 @@ export const clusterSchema = z.strictObject({
   deadAfterMs: positiveMs(5_000),
   /** Gossip interval of the approximate limiter's deltas. */
   syncMs: positiveMs(100),
+  maxClockSkewMs: z.number().int().nonnegative().optional(), // ms between any two clocks; default 250 (strict failover fence)
 });
 
 export const natsSchema = z.strictObject({

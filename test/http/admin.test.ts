@@ -33,7 +33,7 @@ admin('every admin call needs the bearer token when one is configured', async ()
 admin('health, readiness and cluster views answer with the node identity', async () => {
   assert.is((await request(`${node.url}/_sluice/readyz`, { headers: auth })).statusCode, 200);
   const c = await (await request(`${node.url}/_sluice/cluster`, { headers: auth })).body.json();
-  assert.equal(c, { node: 'adm', cluster: 'c1', nodes: ['adm'], singleton: null });
+  assert.equal(c, { node: 'adm', cluster: 'c1', nodes: ['adm'], singleton: 'adm' }); // alone, it holds the strict singleton
 });
 
 admin('a target registered at runtime serves at once; replacing and deleting it take effect', async () => {

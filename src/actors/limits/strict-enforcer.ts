@@ -1,0 +1,513 @@
+// The strict limit's client, on every node: admits from permit leases prefetched from the singleton
+// holder (seed 002's algorithm, src/limit/prefetch.ts), so most decisions are local. Per key and
+// window it keeps a pool; it asks for more when the pool falls under half the predicted need, waits
+// for a grant only when the pool cannot cover a request, and never admits on credit: with no holder
+// reachable it admits from what it already holds, then refuses. It reports its running totals to each
+// new holder (the failover fence needs them), gives back what it will not use when the holder says a
+// window is exhausted, at the window's end and on close. Protocol: ./strict-protocol.ts.
+import type { Bus, Subscription } from '../../bus/bus.ts';
+import type { Clock, TimerId } from '../../clock.ts';
+import type { LimitConfig, TargetConfig } from '../../config/schema.ts';
+import { InvalidArgumentError } from '../../errors.ts';
+import type { Decision } from '../../limit/decision.ts';
+import { LeasePrefetch } from '../../limit/prefetch.ts';
+import { windowEndAt, windowIdAt } from '../../limit/windows.ts';
+import type { NodeMetrics } from '../../metrics.ts';
+import type { SingletonView } from '../singleton.ts';
+import type { TargetDeps } from '../target-runtime.ts';
+import type { LimitEnforcer } from './enforcer.ts';
+import {
+  encodeSync, exhaustedSubject, leaseSubject, MAX_SYNC_ITEMS, parseExhausted, parseSyncReply, syncSubject,
+  type SyncItem, type SyncReply,
+} from './strict-protocol.ts';
+import { strictMetricsFor, type StrictClientStats } from './strict-metrics.ts';
+
+/**
+ * Longest wait for one try of a sync request, ms. Tries wait less once round trips have been seen
+ * (a few smoothed round trips, as TCP's retransmission timeout), so a lost message costs little.
+ */
+export const DEFAULT_ASK_TIMEOUT_MS = 250;
+const MIN_ASK_TIMEOUT_MS = 20;
+/** Tries per ask (or report, or return) before backing off for closeWaitMs. */
+export const DEFAULT_ASK_ATTEMPTS = 4;
+/** Shortest horizon of "recent demand" when deciding what a scarce window's pool is still needed for, ms. */
+const MIN_RECENT_MS = 100;
+
+export interface StrictClientDeps {
+  nodeId: string;
+  clusterName: string;
+  clock: Clock;
+  bus: Bus;
+  singleton: SingletonView;
+  metrics?: NodeMetrics | undefined;
+  askTimeoutMs?: number;
+  askAttempts?: number;
+}
+
+/** The factory TargetLimits calls for a `mode: strict` limit. */
+export function createStrictEnforcer(limit: LimitConfig, target: TargetConfig, deps: TargetDeps): LimitEnforcer {
+  if (!deps.singleton) throw new InvalidArgumentError(`strict limit ${target.name}/${limit.name} needs the node's singleton (TargetDeps.singleton)`);
+  return new StrictEnforcer(limit, target.name, { ...deps, singleton: deps.singleton });
+}
+
+interface WindowLease {
+  readonly windowId: number;
+  /** Running totals, as reported to holders. */
+  received: number;
+  returned: number;
+  /** Units held and not yet spent. */
+  pool: number;
+  /** Units spent beyond what was leased (a reply used more tokens than estimated); paid from the next grants. */
+  debt: number;
+  /** What the holder last said it could still lease in this window. */
+  available: number | undefined;
+  /** The holder has nothing left to lease in this window (it said so): hold only what will be used. */
+  scarce: boolean;
+}
+
+interface Waiter { cost: number; settle: (d: Decision) => void }
+
+interface KeyState {
+  readonly key: string;
+  readonly wireKey: string;
+  readonly prefetch: LeasePrefetch;
+  /** Demand over the last moments (recentMs), to tell what a scarce window's pool will still be used for. */
+  readonly recent: LeasePrefetch;
+  readonly windows: Map<number, WindowLease>;
+  readonly waiters: Waiter[];
+  currentWindow: number;
+  lastUsedAt: number;
+  /** The last ask failed (no holder answered): ask again as soon as a holder is known, not after the close wait. */
+  failedAsk: boolean;
+}
+
+export class StrictEnforcer implements LimitEnforcer {
+  readonly stats: StrictClientStats = {
+    decisionsLocal: 0, decisionsBus: 0, allowed: 0, refused: 0,
+    asks: 0, grantsFull: 0, grantsShort: 0, asksFailed: 0, unitsAsked: 0, unitsGranted: 0, returns: 0, unitsReturned: 0, reports: 0,
+  };
+  private readonly keys = new Map<string, KeyState>();
+  private readonly prefix: string;
+  private readonly askTimeoutMs: number;
+  private readonly askAttempts: number;
+  /** Smoothed round trip of sync requests, ms (undefined until one is seen). */
+  private srttMs: number | undefined;
+  private readonly subs: Subscription[] = [];
+  private readonly unwatch: () => void;
+  private readonly unregister: () => void;
+  private rollTimer: TimerId | undefined;
+  private surplusTimer: TimerId | undefined;
+  private readonly recentMs: number;
+  private rollAt = Number.POSITIVE_INFINITY;
+  private reportedTo = '';
+  private closed = false;
+
+  constructor(readonly config: LimitConfig, readonly targetName: string, private readonly deps: StrictClientDeps) {
+    if (config.mode !== 'strict') throw new InvalidArgumentError(`limit ${config.name} is not strict`);
+    this.prefix = `${targetName}/${config.name}/`;
+    this.askTimeoutMs = deps.askTimeoutMs ?? DEFAULT_ASK_TIMEOUT_MS;
+    this.askAttempts = deps.askAttempts ?? DEFAULT_ASK_ATTEMPTS;
+    this.recentMs = Math.max(MIN_RECENT_MS, config.prefetch.closeWaitMs / 2);
+    this.subs.push(deps.bus.subscribe(exhaustedSubject(deps.clusterName), (m) => {
+      const e = parseExhausted(m.data);
+      if (!e || !e.key.startsWith(this.prefix)) return;
+      const st = this.keys.get(e.key.slice(this.prefix.length));
+      const lease = st?.windows.get(e.windowId);
+      if (!st || !lease) return;
+      lease.scarce = true;
+      this.giveBackSurplus(st, lease);
+    }));
+    this.subs.push(deps.bus.subscribe(leaseSubject(deps.clusterName, deps.nodeId), (m) => {
+      const reply = parseSyncReply(m.data);
+      if (reply?.ok) for (const st of this.apply(reply)) this.serveWaiters(st);
+    }));
+    this.unwatch = deps.singleton.onChange(() => { this.reportToNewHolder(); this.retryFailedAsks(); });
+    this.unregister = deps.metrics ? strictMetricsFor(deps.metrics).register(targetName, config.name, this.stats) : () => {};
+    this.reportedTo = holderTag(deps.singleton);
+  }
+
+  admit(key: string, cost: number, now: number, signal?: AbortSignal): Decision | Promise<Decision> {
+    if (!Number.isSafeInteger(cost) || cost < 0) throw new InvalidArgumentError(`cost must be a non-negative integer, got ${cost}`);
+    if (this.closed) return this.decide(this.state(key, now), false, now, true);
+    const st = this.state(key, now);
+    const lease = this.lease(st, st.currentWindow);
+    st.prefetch.recordDemand(now, cost);
+    st.recent.recordDemand(now, cost);
+    if (st.waiters.length === 0 && lease.pool >= cost) {
+      lease.pool -= cost;
+      this.maybeAsk(st, now);
+      return this.decide(st, true, now, true);
+    }
+    if (!this.config.enforce) {
+      // Shadow mode: spend what there is, let it through, and say it would have been limited.
+      lease.pool -= Math.min(lease.pool, cost);
+      this.maybeAsk(st, now);
+      return this.decide(st, true, now, true, true);
+    }
+    if (!st.prefetch.askInFlight && !this.canAsk(st, now)) return this.decide(st, false, now, true);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const decision = new Promise<Decision>((resolve, reject) => {
+      const onAbort = () => {
+        const i = st.waiters.indexOf(waiter);
+        if (i >= 0) st.waiters.splice(i, 1);
+        reject(signal!.reason);
+      };
+      const waiter: Waiter = { cost, settle: (d) => { signal?.removeEventListener('abort', onAbort); resolve(d); } };
+      st.waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    if (!st.prefetch.askInFlight) this.ask(st, now);
+    return decision;
+  }
+
+  reconcile(key: string, windowId: number, estimated: number, actual: number, now: number): void {
+    const st = this.keys.get(key);
+    const lease = st?.windows.get(windowId);
+    if (!st || !lease || estimated === actual) return;
+    if (actual < estimated) {
+      const back = estimated - actual;
+      if (windowId === windowIdAt(now, this.config.windowMs)) {
+        lease.pool += back;
+        this.serveWaiters(st);
+      } else lease.returned = Math.min(lease.received, lease.returned + back); // told with the next return or report
+      return;
+    }
+    const more = actual - estimated;
+    const take = Math.min(lease.pool, more);
+    lease.pool -= take;
+    lease.debt += more - take;
+  }
+
+  describe(): unknown {
+    const holder = this.deps.singleton.holder();
+    return {
+      name: this.config.name, mode: 'strict', limit: this.config.limit, windowMs: this.config.windowMs,
+      holder: holder?.id ?? null, keys: this.keys.size, localAdmissionRatio: localRatio(this.stats), stats: { ...this.stats },
+    };
+  }
+
+  /** Gives every unspent permit back, then stops. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.deps.clock.clearTimeout(this.rollTimer);
+    this.deps.clock.clearTimeout(this.surplusTimer);
+    this.unwatch();
+    for (const s of this.subs.splice(0)) s.unsubscribe();
+    const now = this.deps.clock.now();
+    const items: SyncItem[] = [];
+    for (const st of this.keys.values()) {
+      for (const w of st.waiters.splice(0)) w.settle(this.decide(st, false, now, false));
+      for (const lease of st.windows.values()) {
+        if (lease.pool > 0) this.giveBack(lease, lease.pool);
+        if (lease.received > 0) items.push(this.item(st, lease, 0));
+      }
+    }
+    if (items.length) await this.sync(items, 1).catch(() => undefined);
+    this.unregister();
+  }
+
+  /** Units held unspent for `key` in its current window (tests, describe). */
+  held(key: string): number {
+    const st = this.keys.get(key);
+    return st ? st.windows.get(st.currentWindow)?.pool ?? 0 : 0;
+  }
+
+  // --- keys and windows ---
+
+  private state(key: string, now: number): KeyState {
+    let st = this.keys.get(key);
+    if (!st) {
+      st = {
+        key, wireKey: this.prefix + key, prefetch: new LeasePrefetch(this.config.prefetch),
+        recent: new LeasePrefetch({ predictWindowMs: this.recentMs, minPrefetch: 1, closeWaitMs: 0 }), windows: new Map(),
+        waiters: [], currentWindow: windowIdAt(now, this.config.windowMs), lastUsedAt: now, failedAsk: false,
+      };
+      this.keys.set(key, st);
+    }
+    st.lastUsedAt = now;
+    this.roll(st, now);
+    this.scheduleRoll(now);
+    return st;
+  }
+
+  private lease(st: KeyState, windowId: number): WindowLease {
+    let lease = st.windows.get(windowId);
+    if (!lease) st.windows.set(windowId, (lease = { windowId, received: 0, returned: 0, pool: 0, debt: 0, available: undefined, scarce: false }));
+    return lease;
+  }
+
+  // A new window: what is left of the old one is given back (it can buy nothing now), and the close
+  // wait of a short grant ends, since the budget is fresh.
+  private roll(st: KeyState, now: number): void {
+    const w = windowIdAt(now, this.config.windowMs);
+    if (w <= st.currentWindow) return;
+    st.currentWindow = w;
+    st.prefetch.onWindowStart();
+    const items: SyncItem[] = [];
+    for (const lease of st.windows.values()) {
+      if (lease.windowId >= w) continue;
+      if (lease.pool > 0) {
+        this.giveBack(lease, lease.pool);
+        items.push(this.item(st, lease, 0));
+      }
+      if (lease.windowId < w - 1) st.windows.delete(lease.windowId);
+    }
+    if (items.length) void this.sync(items).catch(() => undefined);
+    // Waiters queued for the old window now compete for the new one.
+    if (st.waiters.length) this.serveWaiters(st);
+  }
+
+  private scheduleRoll(now: number): void {
+    const next = windowEndAt(windowIdAt(now, this.config.windowMs), this.config.windowMs);
+    if (this.closed || next >= this.rollAt) return;
+    this.rollAt = next;
+    this.deps.clock.clearTimeout(this.rollTimer);
+    this.rollTimer = this.deps.clock.setTimeout(() => this.onWindowEnd(), next - now);
+  }
+
+  private onWindowEnd(): void {
+    this.rollAt = Number.POSITIVE_INFINITY;
+    const now = this.deps.clock.now();
+    for (const st of [...this.keys.values()]) {
+      this.roll(st, now);
+      const idle = st.waiters.length === 0 && [...st.windows.values()].every((l) => l.pool === 0)
+        && now - st.lastUsedAt > 2 * this.config.windowMs;
+      if (idle) this.keys.delete(st.key);
+    }
+    if (this.keys.size) this.scheduleRoll(now);
+  }
+
+  private giveBack(lease: WindowLease, units: number): void {
+    lease.pool -= units;
+    lease.returned += units;
+    this.stats.returns++;
+    this.stats.unitsReturned += units;
+  }
+
+  // The window is spent at the holder: keep what this node will likely use before it ends (at the
+  // rate of its most recent demand), give back the rest so a node that is still asking can lease it
+  // (the holder passes it on to its waitlist at once). Checked again every little while as long as
+  // the window stays scarce: a burst that ended leaves its pool to others.
+  private giveBackSurplus(st: KeyState, lease: WindowLease): void {
+    const now = this.deps.clock.now();
+    this.roll(st, now);
+    if (lease.pool === 0 || lease.windowId !== st.currentWindow) return;
+    const queued = st.waiters.reduce((sum, w) => sum + w.cost, 0);
+    const rate = st.recent.demand(now) / this.recentMs;
+    const need = queued + Math.ceil(rate * Math.min(this.recentMs, windowEndAt(lease.windowId, this.config.windowMs) - now));
+    const surplus = lease.pool - need;
+    if (surplus >= 1) {
+      this.giveBack(lease, surplus);
+      // The holder has at least this much again: should demand come back, ask without sitting out a close wait.
+      st.prefetch.onWindowStart();
+      void this.sync([this.item(st, lease, 0)]).catch(() => undefined);
+    }
+    if (lease.pool > 0) this.scheduleSurplusCheck();
+  }
+
+  private scheduleSurplusCheck(): void {
+    if (this.surplusTimer !== undefined || this.closed) return;
+    this.surplusTimer = this.deps.clock.setTimeout(() => {
+      this.surplusTimer = undefined;
+      for (const st of this.keys.values()) {
+        const lease = st.windows.get(st.currentWindow);
+        if (lease?.scarce && lease.pool > 0) this.giveBackSurplus(st, lease);
+      }
+    }, Math.max(MIN_RECENT_MS / 4, this.recentMs / 4));
+  }
+
+  // --- asking ---
+
+  private canAsk(st: KeyState, now: number): boolean {
+    return !this.closed && !st.prefetch.askInFlight && now >= st.prefetch.closedUntilAt && this.deps.singleton.holder() !== undefined;
+  }
+
+  private maybeAsk(st: KeyState, now: number): void {
+    if (this.closed || !this.deps.singleton.holder()) return;
+    const lease = this.lease(st, st.currentWindow);
+    if (st.prefetch.shouldAsk(now, lease.pool) > 0) this.ask(st, now);
+  }
+
+  /** Asks for the desired lease, or what the queued requests need if that is more. */
+  private ask(st: KeyState, now: number): void {
+    const lease = this.lease(st, st.currentWindow);
+    const queued = st.waiters.reduce((sum, w) => sum + w.cost, 0);
+    // A lease is good for one window: never ask for more than the predicted demand until it ends.
+    const { predictWindowMs, minPrefetch } = st.prefetch.config;
+    const untilEnd = Math.ceil((st.prefetch.demand(now) / predictWindowMs) * (windowEndAt(lease.windowId, this.config.windowMs) - now));
+    const want = Math.max(Math.min(st.prefetch.desired(now), Math.max(minPrefetch, untilEnd)), queued + lease.debt - lease.pool, 1);
+    st.prefetch.onAskSent(now);
+    this.stats.asks++;
+    this.stats.unitsAsked += want;
+    const before = lease.received;
+    void this.sync([this.item(st, lease, want)]).then(
+      () => {
+        // Units that arrived meanwhile through a report or a return's reply count too: totals, not deltas.
+        const delivered = Math.min(want, lease.received - before);
+        this.stats.unitsGranted += delivered;
+        if (delivered >= want) this.stats.grantsFull++;
+        else this.stats.grantsShort++;
+        st.prefetch.onGrant(this.deps.clock.now(), want, delivered);
+        st.failedAsk = false;
+      },
+      () => {
+        this.stats.asksFailed++;
+        st.failedAsk = true;
+        st.prefetch.onAskFailed(this.deps.clock.now());
+      },
+    ).finally(() => this.serveWaiters(st));
+  }
+
+  // Admits queued requests from the pool in arrival order. If some still wait and another ask may go
+  // out, it does; otherwise they are refused: nothing more will come soon enough.
+  private serveWaiters(st: KeyState): void {
+    if (st.waiters.length === 0) return;
+    const now = this.deps.clock.now();
+    this.roll(st, now);
+    const lease = this.lease(st, st.currentWindow);
+    while (st.waiters.length && lease.pool >= st.waiters[0]!.cost) {
+      const w = st.waiters.shift()!;
+      lease.pool -= w.cost;
+      w.settle(this.decide(st, true, now, false));
+    }
+    if (st.waiters.length === 0 || st.prefetch.askInFlight) return;
+    if (this.canAsk(st, now)) { this.ask(st, now); return; }
+    for (const w of st.waiters.splice(0)) w.settle(this.decide(st, false, now, false));
+  }
+
+  private item(st: KeyState, lease: WindowLease, want: number): SyncItem {
+    return {
+      key: st.wireKey, limit: this.config.limit, windowMs: this.config.windowMs, windowId: lease.windowId,
+      received: lease.received, returned: lease.returned, want, ...(want > 0 ? { waitMs: this.config.prefetch.closeWaitMs } : {}),
+    };
+  }
+
+  /**
+   * Sends items to the holder this node knows, retrying on timeout; applies the reply. Rejects when
+   * no holder is known, it answers that it no longer holds, or every try failed.
+   */
+  private async sync(items: SyncItem[], attempts = this.askAttempts): Promise<void> {
+    for (let i = 0; i < items.length; i += MAX_SYNC_ITEMS) {
+      const chunk = items.slice(i, i + MAX_SYNC_ITEMS);
+      let reply: SyncReply | undefined;
+      let lastError: unknown;
+      for (let attempt = 0; attempt < attempts && !reply; attempt++) {
+        const holder = this.deps.singleton.holder();
+        if (!holder) throw new NoHolderKnown();
+        try {
+          const sentAt = this.deps.clock.now();
+          const raw = await this.deps.bus.request(syncSubject(this.deps.clusterName, holder.id), encodeSync({ node: this.deps.nodeId, items: chunk }), this.tryTimeoutMs());
+          const rtt = this.deps.clock.now() - sentAt;
+          this.srttMs = this.srttMs === undefined ? rtt : this.srttMs + (rtt - this.srttMs) / 8;
+          reply = parseSyncReply(raw);
+          if (!reply || !reply.ok) throw new NoHolderKnown();
+        } catch (err) {
+          reply = undefined;
+          lastError = err;
+          if (err instanceof NoHolderKnown) break; // it gave up the lease: retrying it is pointless
+        }
+      }
+      if (!reply?.ok) throw lastError ?? new NoHolderKnown();
+      this.apply(reply);
+    }
+  }
+
+  private tryTimeoutMs(): number {
+    if (this.srttMs === undefined) return this.askTimeoutMs;
+    return Math.min(this.askTimeoutMs, Math.max(MIN_ASK_TIMEOUT_MS, Math.ceil(3 * this.srttMs + 10)));
+  }
+
+  // Running totals: a reply adds only what this node has not counted yet, so a repeated, late or
+  // reordered reply adds nothing. Late units for a window already over are given back at once.
+  private apply(reply: Extract<SyncReply, { ok: true }>): KeyState[] {
+    const now = this.deps.clock.now();
+    const late: Array<[KeyState, WindowLease]> = [];
+    const touched: KeyState[] = [];
+    for (const g of reply.items) {
+      if (!g.key.startsWith(this.prefix)) continue;
+      const st = this.keys.get(g.key.slice(this.prefix.length));
+      const lease = st?.windows.get(g.windowId);
+      if (!st || !lease) continue;
+      touched.push(st);
+      lease.available = g.available;
+      if (g.available === 0) lease.scarce = true;
+      const fresh = g.received - lease.received;
+      if (fresh <= 0) continue;
+      lease.received += fresh;
+      const toDebt = Math.min(lease.debt, fresh);
+      lease.debt -= toDebt;
+      lease.pool += fresh - toDebt;
+      if (g.windowId < windowIdAt(now, this.config.windowMs) && lease.pool > 0) {
+        this.giveBack(lease, lease.pool);
+        late.push([st, lease]);
+      }
+    }
+    if (late.length) void this.sync(late.map(([st, l]) => this.item(st, l, 0))).catch(() => undefined);
+    if (touched.some((st) => { const l = st.windows.get(st.currentWindow); return l?.scarce && l.pool > 0; })) this.scheduleSurplusCheck();
+    return touched;
+  }
+
+  // A failed ask says nothing about the budget, only that no holder answered (failover, a lapse, lost
+  // messages): once one is known again, ask at once rather than sit out the close wait refusing.
+  private retryFailedAsks(): void {
+    if (this.closed || !this.deps.singleton.holder()) return;
+    const now = this.deps.clock.now();
+    for (const st of this.keys.values()) {
+      if (!st.failedAsk || st.prefetch.askInFlight) continue;
+      st.failedAsk = false;
+      st.prefetch.onWindowStart();
+      if (st.waiters.length) this.ask(st, now);
+      else this.maybeAsk(st, now);
+    }
+  }
+
+  // A new holder (or term) must hear every node's totals: its fence counts returns only from nodes
+  // that reported, and re-leases nothing else of a window its predecessor may have leased from.
+  private reportToNewHolder(): void {
+    const tag = holderTag(this.deps.singleton);
+    if (this.closed || tag === '' || tag === this.reportedTo) return;
+    this.reportedTo = tag;
+    const items: SyncItem[] = [];
+    for (const st of this.keys.values()) {
+      for (const lease of st.windows.values()) if (lease.received > 0) items.push(this.item(st, lease, 0));
+    }
+    if (items.length === 0) return;
+    this.stats.reports++;
+    void this.sync(items).catch(() => { if (holderTag(this.deps.singleton) === tag) this.reportedTo = ''; });
+  }
+
+  private decide(st: KeyState, allowed: boolean, now: number, local: boolean, wouldLimit = false): Decision {
+    if (local) this.stats.decisionsLocal++;
+    else this.stats.decisionsBus++;
+    if (allowed) this.stats.allowed++;
+    else this.stats.refused++;
+    const { limit, windowMs } = this.config;
+    const lease = this.lease(st, st.currentWindow);
+    const resetAt = windowEndAt(st.currentWindow, windowMs);
+    const remaining = Math.max(0, Math.min(limit, lease.pool + (lease.available ?? (lease.received === 0 ? limit : 0))));
+    let retryAfterMs = 0;
+    if (!allowed) {
+      const reopen = st.prefetch.closedUntilAt > now ? st.prefetch.closedUntilAt - now : this.config.prefetch.closeWaitMs;
+      retryAfterMs = Math.max(1, lease.available === 0 ? resetAt - now : Math.min(reopen, resetAt - now));
+    }
+    return {
+      allowed, limitName: this.config.name, limit, remaining, resetAt, retryAfterMs, windowId: st.currentWindow,
+      degraded: this.deps.singleton.holder() === undefined, wouldLimit: wouldLimit || !allowed,
+    };
+  }
+}
+
+class NoHolderKnown extends Error {
+  constructor() { super('no strict singleton holder reachable'); }
+}
+
+const holderTag = (s: SingletonView): string => {
+  const h = s.holder();
+  return h ? `${h.id}#${h.term}` : '';
+};
+
+export const localRatio = (s: StrictClientStats): number => {
+  const total = s.decisionsLocal + s.decisionsBus;
+  return total === 0 ? 1 : s.decisionsLocal / total;
+};

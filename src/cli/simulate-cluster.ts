@@ -1,0 +1,294 @@
+// A whole sluice cluster's rate limiting in one process: N nodes on a LocalNetwork with a
+// VirtualClock, each with its membership and either the strict limiter (singleton election, holder
+// server, prefetch client — the real actors) or the approximate core gossiping deltas. Load arrives
+// per node (even, Poisson or bursty); faults (holder crash, holder isolated, healing) happen at set
+// times. The outcome is per node (requests, granted, rejected) and per window (granted against the
+// limit). Time moves 1 ms at a time, and promise continuations run between steps, so request/reply
+// over the bus behaves as it would on a real clock. Used by `sluice simulate`, tests and the bench.
+import { LocalNetwork, type LocalBus } from '../bus/local-bus.ts';
+import { VirtualClock } from '../clock.ts';
+import { limitSchema, type LimitConfig } from '../config/schema.ts';
+import { asNodeId, type NodeId } from '../crdt/node-id.ts';
+import { ApproximateLimiter, defaultStaleMs } from '../limit/approximate-limiter.ts';
+import type { Decision } from '../limit/decision.ts';
+import type { PrefetchConfig } from '../limit/prefetch.ts';
+import { windowIdAt } from '../limit/windows.ts';
+import { Membership } from '../actors/membership.ts';
+import { Singleton, singletonTimings } from '../actors/singleton.ts';
+import { StrictServer } from '../actors/limits/strict-server.ts';
+import { localRatio, StrictEnforcer } from '../actors/limits/strict-enforcer.ts';
+
+export type Arrivals = 'even' | 'poisson' | 'bursty';
+
+export interface SimFault {
+  /** Ms after the load starts. */
+  readonly atMs: number;
+  readonly kind: 'crash-holder' | 'isolate-holder' | 'heal';
+}
+
+export interface SimSpec {
+  mode: 'strict' | 'approximate';
+  nodes: number;
+  /** Seconds of load. */
+  seconds: number;
+  /** Units (requests) per window, cluster-wide. */
+  limit: number;
+  windowMs: number;
+  /** Requests per second offered to each node: one rate for all, or one per node. */
+  rate: number | readonly number[];
+  arrivals?: Arrivals;
+  seed?: number;
+  /** One-way bus delay per message, uniform in [min, max] ms. Default 1..5. */
+  delayMs?: { min: number; max: number };
+  /** Share of bus messages lost. */
+  dropRate?: number;
+  faults?: readonly SimFault[];
+  prefetch?: Partial<PrefetchConfig>;
+  heartbeatMs?: number;
+  deadAfterMs?: number;
+  /** Approximate mode's gossip interval. */
+  syncMs?: number;
+  maxClockSkewMs?: number;
+}
+
+export interface NodeOutcome {
+  id: string;
+  requests: number;
+  granted: number;
+  rejected: number;
+  /** One upstream call per granted request: no batching in the simulation. */
+  upstreamCalls: number;
+  /** Strict: share of decisions made without waiting on the bus. */
+  localRatio: number;
+  crashed: boolean;
+}
+
+export interface WindowOutcome {
+  /** Window start, ms after the load started. */
+  startMs: number;
+  granted: number;
+  demanded: number;
+  /** A fault happened during this window. */
+  faulted: boolean;
+}
+
+export interface SimOutcome {
+  spec: SimSpec;
+  nodes: NodeOutcome[];
+  windows: WindowOutcome[];
+  /** Holder changes seen by the node that saw most (strict). */
+  holderChanges: number;
+  /** Longest time any surviving node knew no holder, during the load, ms (strict). */
+  withoutHolderMs: number;
+  leaseAsks: number;
+  /** Permit units leased to nodes, and given back unspent (strict). */
+  unitsLeased: number;
+  unitsReturned: number;
+  busMessages: number;
+  /** Wall-clock ms the simulation took. */
+  tookMs: number;
+}
+
+export const SIM_CLUSTER = 'sim';
+const DEFAULT_HEARTBEAT_MS = 100;
+
+/** mulberry32: a small seeded PRNG returning [0, 1). */
+export function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+interface SimNode {
+  id: string;
+  bus: LocalBus;
+  membership: Membership;
+  admit: (cost: number, now: number) => Decision | Promise<Decision>;
+  stop: () => Promise<void>;
+  singleton?: Singleton;
+  enforcer?: StrictEnforcer;
+  requests: number;
+  granted: number;
+  rejected: number;
+  crashed: boolean;
+}
+
+const drain = () => new Promise<void>((r) => setImmediate(r));
+
+export async function simulateCluster(spec: SimSpec): Promise<SimOutcome> {
+  const started = performance.now();
+  const random = seeded(spec.seed ?? 1);
+  const heartbeatMs = spec.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  const deadAfterMs = spec.deadAfterMs ?? 5 * heartbeatMs;
+  const timings = singletonTimings({ heartbeatMs, deadAfterMs });
+  const { min = 1, max = 5 } = spec.delayMs ?? {};
+  // Windows are aligned to epoch multiples, as on real nodes; the clock starts well after zero.
+  const epoch = Math.ceil(1_700_000_000_000 / spec.windowMs) * spec.windowMs;
+  const clock = new VirtualClock(epoch);
+  const network = new LocalNetwork(clock, {
+    delayMs: () => min + Math.floor(random() * (max - min + 1)), dropRate: spec.dropRate ?? 0, random,
+  });
+  const limit: LimitConfig = limitSchema.parse({
+    name: 'sim', limit: spec.limit, windowMs: spec.windowMs, mode: spec.mode, prefetch: spec.prefetch ?? {},
+  });
+  const ids = Array.from({ length: spec.nodes }, (_, i) => `n${String(i + 1).padStart(spec.nodes >= 10 ? 2 : 1, '0')}`);
+  const nodes = ids.map((id) => (spec.mode === 'strict' ? strictNode(id) : approximateNode(id)));
+
+  function strictNode(id: string): SimNode {
+    const bus = network.connect(id);
+    const membership = new Membership(bus, clock, { nodeId: id, cluster: SIM_CLUSTER, heartbeatMs, deadAfterMs });
+    const singleton = new Singleton(bus, clock, membership, { nodeId: id, cluster: SIM_CLUSTER, ...timings });
+    const server = new StrictServer(bus, clock, singleton, { cluster: SIM_CLUSTER, maxClockSkewMs: spec.maxClockSkewMs ?? 0 });
+    const enforcer = new StrictEnforcer(limit, 'sim', { nodeId: id, clusterName: SIM_CLUSTER, clock, bus, singleton });
+    membership.start();
+    singleton.start();
+    server.start();
+    return {
+      id, bus, membership, singleton, enforcer, requests: 0, granted: 0, rejected: 0, crashed: false,
+      admit: (cost, now) => enforcer.admit('target', cost, now),
+      stop: async () => { await enforcer.close(); server.stop(); singleton.stop(); membership.stop(); },
+    };
+  }
+
+  function approximateNode(id: string): SimNode {
+    const bus = network.connect(id);
+    const syncMs = spec.syncMs ?? 100;
+    const membership = new Membership(bus, clock, { nodeId: id, cluster: SIM_CLUSTER, heartbeatMs, deadAfterMs });
+    const limiter = new ApproximateLimiter({ nodeId: asNodeId(id), name: 'sim', limit: spec.limit, windowMs: spec.windowMs, staleMs: defaultStaleMs(syncMs) });
+    limiter.setMembers(ids.map(asNodeId), clock.now());
+    const subject = `sluice.${SIM_CLUSTER}.sim.gossip`;
+    const sub = bus.subscribe(subject, (m) => {
+      const d = m.data as { from?: unknown; payload?: unknown };
+      if (typeof d?.from === 'string' && d.from !== id) limiter.mergeRemote(d.from as NodeId, d.payload, clock.now());
+    });
+    let ticks = 0;
+    let timer: unknown;
+    const gossip = () => {
+      const now = clock.now();
+      // Every tenth round repeats the full state: anti-entropy heals lost deltas.
+      const payload = ++ticks % 10 === 0 ? limiter.fullState(now) : limiter.takeDelta(now);
+      bus.publish(subject, { from: id, payload } as never);
+      timer = clock.setTimeout(gossip, syncMs);
+    };
+    timer = clock.setTimeout(gossip, Math.floor(random() * syncMs));
+    membership.start();
+    return {
+      id, bus, membership, requests: 0, granted: 0, rejected: 0, crashed: false,
+      admit: (cost, now) => limiter.admit('target', cost, now),
+      stop: async () => { clock.clearTimeout(timer); sub.unsubscribe(); membership.stop(); },
+    };
+  }
+
+  // Load starts on a window boundary once the singleton has had time to be elected.
+  const warmupMs = spec.mode === 'strict' ? timings.graceMs + 3 * timings.renewMs : 2 * (spec.syncMs ?? 100);
+  const loadStart = Math.ceil((epoch + warmupMs) / spec.windowMs) * spec.windowMs;
+  const loadEnd = loadStart + Math.round(spec.seconds * 1000);
+  const granted = new Map<number, number>();
+  const demanded = new Map<number, number>();
+  const faultedWindows = new Set<number>();
+  const bump = (m: Map<number, number>, k: number) => m.set(k, (m.get(k) ?? 0) + 1);
+
+  const record = (node: SimNode, d: Decision) => {
+    if (d.allowed) { node.granted++; bump(granted, d.windowId); } else node.rejected++;
+  };
+  const arrive = (node: SimNode) => {
+    if (node.crashed) return;
+    const now = clock.now();
+    node.requests++;
+    bump(demanded, windowIdAt(now, spec.windowMs));
+    const r = node.admit(1, now);
+    if (r instanceof Promise) r.then((d) => record(node, d), () => { node.rejected++; });
+    else record(node, r);
+  };
+  nodes.forEach((node, i) => scheduleArrivals(node, i));
+
+  function scheduleArrivals(node: SimNode, i: number): void {
+    const rate = Array.isArray(spec.rate) ? (spec.rate as number[])[i] ?? 0 : (spec.rate as number);
+    if (!(rate > 0)) return;
+    const arrivals = spec.arrivals ?? 'even';
+    const intervalMs = 1000 / rate;
+    if (arrivals === 'even') {
+      // Seed 002: n requests spread evenly; nodes offset a little so they do not arrive in lockstep.
+      const count = Math.round(rate * spec.seconds);
+      const offset = (i * 41) % Math.max(1, Math.floor(intervalMs));
+      for (let k = 0; k < count; k++) clock.setTimeout(() => arrive(node), loadStart - clock.now() + Math.floor(k * intervalMs) + offset);
+      return;
+    }
+    // Poisson arrivals; bursty ones come at 4× the rate for a quarter of each 800 ms, none otherwise.
+    const phase = random() * 800;
+    let t = loadStart;
+    const next = () => {
+      if (arrivals === 'bursty') {
+        for (;;) {
+          t += -Math.log(1 - random()) * (intervalMs / 4);
+          if ((t - loadStart + phase) % 800 < 200) break;
+        }
+      } else t += -Math.log(1 - random()) * intervalMs;
+      if (t >= loadEnd) return;
+      clock.setTimeout(() => { arrive(node); next(); }, Math.max(0, Math.floor(t) - clock.now()));
+    };
+    next();
+  }
+
+  const holderNode = () => nodes.find((n) => !n.crashed && n.singleton?.session());
+  const applyFault = async (f: SimFault) => {
+    faultedWindows.add(windowIdAt(clock.now(), spec.windowMs));
+    if (f.kind === 'heal') { network.heal(); return; }
+    const holder = holderNode();
+    if (!holder) return;
+    if (f.kind === 'isolate-holder') {
+      network.partition([[holder.id], nodes.filter((n) => n !== holder).map((n) => n.id)]);
+      return;
+    }
+    holder.crashed = true;
+    await holder.bus.close(); // a crash: nothing it sends leaves any more, no graceful returns
+    await holder.stop();
+  };
+
+  const faults = [...(spec.faults ?? [])].sort((a, b) => a.atMs - b.atMs);
+  const settleEnd = loadEnd + 2 * spec.windowMs;
+  let withoutHolderMs = 0;
+  const gapSince = new Map<string, number>();
+  for (let t = clock.now() + 1; t <= settleEnd; t++) {
+    while (faults.length && loadStart + faults[0]!.atMs <= t) await applyFault(faults.shift()!);
+    clock.advanceTo(t);
+    await drain();
+    if (spec.mode === 'strict' && t >= loadStart && t < loadEnd) {
+      for (const n of nodes) {
+        if (n.crashed) continue;
+        if (n.singleton!.holder()) gapSince.delete(n.id);
+        else if (!gapSince.has(n.id)) gapSince.set(n.id, t);
+        else withoutHolderMs = Math.max(withoutHolderMs, t - gapSince.get(n.id)!);
+      }
+    }
+  }
+  for (const n of nodes) if (!n.crashed) await n.stop();
+  await drain();
+
+  const firstWindow = windowIdAt(loadStart, spec.windowMs);
+  const lastWindow = windowIdAt(loadEnd - 1, spec.windowMs);
+  const windows: WindowOutcome[] = [];
+  for (let w = firstWindow; w <= lastWindow; w++) {
+    windows.push({ startMs: w * spec.windowMs - loadStart, granted: granted.get(w) ?? 0, demanded: demanded.get(w) ?? 0, faulted: faultedWindows.has(w) });
+  }
+  return {
+    spec,
+    nodes: nodes.map((n) => ({
+      id: n.id, requests: n.requests, granted: n.granted, rejected: n.rejected, upstreamCalls: n.granted,
+      localRatio: n.enforcer ? localRatio(n.enforcer.stats) : 1, crashed: n.crashed,
+    })),
+    windows,
+    holderChanges: Math.max(0, ...nodes.map((n) => n.singleton?.changes ?? 0)),
+    withoutHolderMs,
+    leaseAsks: nodes.reduce((s, n) => s + (n.enforcer?.stats.asks ?? 0), 0),
+    unitsLeased: nodes.reduce((s, n) => s + (n.enforcer?.stats.unitsGranted ?? 0), 0),
+    unitsReturned: nodes.reduce((s, n) => s + (n.enforcer?.stats.unitsReturned ?? 0), 0),
+    busMessages: nodes.reduce((s, n) => s + n.bus.stats.published, 0),
+    tookMs: performance.now() - started,
+  };
+}
