@@ -2,10 +2,11 @@
 // prints markdown tables with ratios. Never part of npm test.
 import { parseArgs } from 'node:util';
 import { stopAll } from './harness.ts';
+import { dispatch } from './scenarios/dispatch.ts';
 import { passthrough } from './scenarios/passthrough.ts';
 import { limiter } from './scenarios/limiter.ts';
 
-const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter };
+const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter, dispatch };
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { seconds: { type: 'string', default: '5' } } });
 const chosen = positionals.length ? positionals : Object.keys(scenarios);
