@@ -209,8 +209,11 @@ function parseVoteRequest(d: Json): VoteRequest | undefined {
 function parseVoteReply(d: Json): VoteReply | undefined {
   const o = fields(d);
   if (!o || !isId(o.voter) || !isId(o.candidate) || !isTerm(o.term) || !isCount(o.round) || typeof o.granted !== 'boolean'
-    || !isCount(o.highestTerm) || !isCount(o.priorTerm)) return undefined;
-  return { voter: o.voter, candidate: o.candidate, term: o.term, round: o.round, granted: o.granted, highestTerm: o.highestTerm, priorTerm: o.priorTerm };
+    || !isCount(o.highestTerm) || !isCount(o.priorTerm) || typeof o.priorEndsInMs !== 'number' || !Number.isFinite(o.priorEndsInMs)) return undefined;
+  return {
+    voter: o.voter, candidate: o.candidate, term: o.term, round: o.round, granted: o.granted,
+    highestTerm: o.highestTerm, priorTerm: o.priorTerm, priorEndsInMs: o.priorEndsInMs,
+  };
 }
 
 function parseAnnouncement(d: Json): HolderAnnouncement | undefined {

@@ -14,7 +14,7 @@ import type { Decision } from '../limit/decision.ts';
 import type { PrefetchConfig } from '../limit/prefetch.ts';
 import { windowIdAt } from '../limit/windows.ts';
 import { Membership } from '../actors/membership.ts';
-import { Singleton, singletonTimings } from '../actors/singleton.ts';
+import { Singleton, singletonTimings, successorWithinMs } from '../actors/singleton.ts';
 import { StrictServer } from '../actors/limits/strict-server.ts';
 import { localRatio, StrictEnforcer } from '../actors/limits/strict-enforcer.ts';
 
@@ -68,7 +68,10 @@ export interface WindowOutcome {
   startMs: number;
   granted: number;
   demanded: number;
-  /** A fault happened during this window. */
+  /**
+   * A holder crash or isolation touched this window: it fell between the fault and the time a
+   * successor holds plus the clock-skew fence, so the successor treats it as spent but for returns.
+   */
   faulted: boolean;
 }
 
@@ -126,6 +129,8 @@ export async function simulateCluster(spec: SimSpec): Promise<SimOutcome> {
   const heartbeatMs = spec.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const deadAfterMs = spec.deadAfterMs ?? 5 * heartbeatMs;
   const timings = singletonTimings({ heartbeatMs, deadAfterMs });
+  // One clock for every node: no skew unless the spec asks the fence to allow for some.
+  const skewMs = spec.maxClockSkewMs ?? 0;
   const { min = 1, max = 5 } = spec.delayMs ?? {};
   // Windows are aligned to epoch multiples, as on real nodes; the clock starts well after zero.
   const epoch = Math.ceil(1_700_000_000_000 / spec.windowMs) * spec.windowMs;
@@ -143,7 +148,7 @@ export async function simulateCluster(spec: SimSpec): Promise<SimOutcome> {
     const bus = network.connect(id);
     const membership = new Membership(bus, clock, { nodeId: id, cluster: SIM_CLUSTER, heartbeatMs, deadAfterMs });
     const singleton = new Singleton(bus, clock, membership, { nodeId: id, cluster: SIM_CLUSTER, ...timings });
-    const server = new StrictServer(bus, clock, singleton, { cluster: SIM_CLUSTER, maxClockSkewMs: spec.maxClockSkewMs ?? 0 });
+    const server = new StrictServer(bus, clock, singleton, { cluster: SIM_CLUSTER, maxClockSkewMs: skewMs });
     const enforcer = new StrictEnforcer(limit, 'sim', { nodeId: id, clusterName: SIM_CLUSTER, clock, bus, singleton });
     membership.start();
     singleton.start();
@@ -237,8 +242,9 @@ export async function simulateCluster(spec: SimSpec): Promise<SimOutcome> {
 
   const holderNode = () => nodes.find((n) => !n.crashed && n.singleton?.session());
   const applyFault = async (f: SimFault) => {
-    faultedWindows.add(windowIdAt(clock.now(), spec.windowMs));
     if (f.kind === 'heal') { network.heal(); return; }
+    const until = clock.now() + (spec.mode === 'strict' ? successorWithinMs(timings) + 2 * skewMs : 0);
+    for (let w = windowIdAt(clock.now(), spec.windowMs); w <= windowIdAt(until, spec.windowMs); w++) faultedWindows.add(w);
     const holder = holderNode();
     if (!holder) return;
     if (f.kind === 'isolate-holder') {

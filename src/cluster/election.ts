@@ -36,6 +36,11 @@ export interface VoteReply {
   readonly highestTerm: number;
   /** The term the voter had promised before this vote (0: none): tells a winner it has a predecessor. */
   readonly priorTerm: number;
+  /**
+   * When that earlier promise ends or ended, ms from now (negative: ago). Durations, not clock
+   * readings, so clocks need not agree: receipt time + this is a bound on when the predecessor's lease ended.
+   */
+  readonly priorEndsInMs: number;
 }
 
 export interface HolderAnnouncement { readonly holder: string; readonly term: number; readonly remainingMs: number }
@@ -43,7 +48,16 @@ export interface HolderAnnouncement { readonly holder: string; readonly term: nu
 export interface HolderView { readonly id: string; readonly term: number }
 
 /** One holding of the lease by this node: its term, when it began, and whether anyone held before. */
-export interface HolderSession { readonly term: number; readonly acquiredAt: number; readonly predecessorKnown: boolean }
+export interface HolderSession {
+  readonly term: number;
+  readonly acquiredAt: number;
+  readonly predecessorKnown: boolean;
+  /**
+   * With a predecessor: a time (this node's clock) by which the predecessor's lease had surely ended,
+   * from the voters' reports; at most acquiredAt. Windows it may have leased from start before this.
+   */
+  readonly predecessorEndedBy?: number;
+}
 
 interface VoterPromise { candidate: string; term: number; until: number }
 interface Round { sentAt: number; votes: Set<string> }
@@ -63,6 +77,7 @@ export class Election {
   private leaseUntil = Number.NEGATIVE_INFINITY;
   private acquiredAt = 0;
   private predecessorKnown = false;
+  private predecessorEndsAt = Number.NEGATIVE_INFINITY;
   private nextRound = 1;
   private readonly rounds = new Map<number, Round>();
   // As a follower.
@@ -123,6 +138,7 @@ export class Election {
     if (this.promise.until > now && this.promise.candidate !== this.self) return undefined;
     if (this.preferred() !== this.self) return undefined;
     this.predecessorKnown = this.highestTerm > 0;
+    this.predecessorEndsAt = Number.NEGATIVE_INFINITY;
     this.term = this.highestTerm + 1;
     this.highestTerm = this.term;
     this.held = false;
@@ -151,7 +167,7 @@ export class Election {
     const round = this.rounds.get(reply.round);
     if (!round) return;
     round.votes.add(reply.voter);
-    if (!this.held && reply.priorTerm !== 0 && reply.priorTerm !== this.term) this.predecessorKnown = true;
+    this.notePrior(reply, now);
     this.countRound(round, now);
   }
 
@@ -198,7 +214,11 @@ export class Election {
 
   /** This node's current holding, or undefined. The same term after a lapse is the same session. */
   session(now: number): HolderSession | undefined {
-    return this.holding(now) ? { term: this.term, acquiredAt: this.acquiredAt, predecessorKnown: this.predecessorKnown } : undefined;
+    if (!this.holding(now)) return undefined;
+    const s = { term: this.term, acquiredAt: this.acquiredAt, predecessorKnown: this.predecessorKnown };
+    if (!this.predecessorKnown) return s;
+    const endedBy = Number.isFinite(this.predecessorEndsAt) ? Math.min(this.predecessorEndsAt, this.acquiredAt) : this.acquiredAt;
+    return { ...s, predecessorEndedBy: endedBy };
   }
 
   /** The holder as this node knows it: itself while holding, else the last valid announcement. */
@@ -225,10 +245,19 @@ export class Election {
     const own = this.vote(req, now);
     if (own.granted) {
       round.votes.add(this.self);
-      if (!this.held && own.priorTerm !== 0 && own.priorTerm !== this.term) this.predecessorKnown = true;
+      this.notePrior(own, now);
       this.countRound(round, now);
     }
     return req;
+  }
+
+  // A vote that replaced a promise of another term means someone may have held before us. Any
+  // earlier holder's last quorum shares a voter with ours, so the latest end among our voters' earlier
+  // promises bounds when its lease ended. Only votes that count toward winning matter.
+  private notePrior(v: { priorTerm: number; priorEndsInMs: number }, now: number): void {
+    if (this.held || v.priorTerm === 0 || v.priorTerm === this.term) return;
+    this.predecessorKnown = true;
+    this.predecessorEndsAt = Math.max(this.predecessorEndsAt, now + v.priorEndsInMs);
   }
 
   private countRound(round: Round, now: number): void {
@@ -246,9 +275,10 @@ export class Election {
   }
 
   // The voter's rule: one candidate per term, and no other candidate while a promise is live.
-  private vote(req: VoteRequest, now: number): { granted: boolean; priorTerm: number } {
+  private vote(req: VoteRequest, now: number): { granted: boolean; priorTerm: number; priorEndsInMs: number } {
     const p = this.promise;
     const priorTerm = p.term;
+    const priorEndsInMs = p.term === 0 ? 0 : p.until - now;
     const renewingAnnounced = this.announced !== undefined && this.announced.until > now
       && this.announced.holder === req.candidate && this.announced.term === req.term;
     const inGrace = now < this.o.startedAt + this.o.graceMs;
@@ -257,9 +287,9 @@ export class Election {
       || req.term < p.term
       || (req.term === p.term && req.candidate !== p.candidate)
       || (p.until > now && req.candidate !== p.candidate);
-    if (refuse) return { granted: false, priorTerm };
+    if (refuse) return { granted: false, priorTerm, priorEndsInMs };
     this.promise = { candidate: req.candidate, term: req.term, until: now + this.o.leaseMs };
-    return { granted: true, priorTerm };
+    return { granted: true, priorTerm, priorEndsInMs };
   }
 
   private withdraw(now: number): void {
@@ -269,6 +299,7 @@ export class Election {
     this.held = false;
     this.leaseUntil = Number.NEGATIVE_INFINITY;
     this.predecessorKnown = false;
+    this.predecessorEndsAt = Number.NEGATIVE_INFINITY;
     this.rounds.clear();
   }
 

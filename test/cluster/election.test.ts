@@ -89,7 +89,21 @@ election('a successor knows it had a predecessor; the first holder of a fresh cl
   const req = b.tick(3_000)!;
   assert.equal(req.term, 2);
   deliver(b, req, [c], 3_000);
-  assert.equal(b.session(3_000), { term: 2, acquiredAt: 3_000, predecessorKnown: true });
+  // The voters' promises to a ran out at 3000: a's lease had surely ended by then.
+  assert.equal(b.session(3_000), { term: 2, acquiredAt: 3_000, predecessorKnown: true, predecessorEndedBy: 3_000 });
+});
+
+election("the successor bounds its predecessor's lease end by its voters' earlier promises, not its own takeover", () => {
+  const { a, b, c } = trio();
+  deliver(a, a.tick(0)!, [b, c], 0);
+  b.onAnnouncement(a.announcement(0)!, 0);
+  c.onAnnouncement(a.announcement(0)!, 0);
+  // a crashes at once. b stands well after the promises ran out (at 3000): the fence needs only reach 3000.
+  b.tick(2_999);
+  c.tick(2_999);
+  const req = b.tick(5_000)!;
+  deliver(b, req, [c], 5_000);
+  assert.equal(b.session(5_000)?.predecessorEndedBy, 3_000);
 });
 
 election('ties break by id: the higher id withdraws when it sees the lower one stand for the same term', () => {

@@ -119,7 +119,13 @@ export class StrictEnforcer implements LimitEnforcer {
     }));
     this.subs.push(deps.bus.subscribe(leaseSubject(deps.clusterName, deps.nodeId), (m) => {
       const reply = parseSyncReply(m.data);
-      if (reply?.ok) for (const st of this.apply(reply)) this.serveWaiters(st);
+      if (!reply?.ok) return;
+      for (const st of this.apply(reply)) {
+        // Permits came back to the holder and it passed them on: the short grant that started the
+        // close wait is no longer the last word on this window.
+        st.prefetch.onWindowStart();
+        this.serveWaiters(st);
+      }
     }));
     this.unwatch = deps.singleton.onChange(() => { this.reportToNewHolder(); this.retryFailedAsks(); });
     this.unregister = deps.metrics ? strictMetricsFor(deps.metrics).register(targetName, config.name, this.stats) : () => {};
@@ -356,7 +362,12 @@ export class StrictEnforcer implements LimitEnforcer {
         st.failedAsk = true;
         st.prefetch.onAskFailed(this.deps.clock.now());
       },
-    ).finally(() => this.serveWaiters(st));
+    ).finally(() => {
+      // An answer about a window that has since ended says nothing about the new one's budget.
+      this.roll(st, this.deps.clock.now());
+      if (st.currentWindow !== lease.windowId) st.prefetch.onWindowStart();
+      this.serveWaiters(st);
+    });
   }
 
   // Admits queued requests from the pool in arrival order. If some still wait and another ask may go

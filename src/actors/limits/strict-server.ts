@@ -99,7 +99,8 @@ export class StrictServer {
       ledger: new StrictLedger({
         specOf: (key) => specs.get(key),
         maxClockSkewMs: this.skewMs,
-        ...(s.predecessorKnown ? { takeoverAt: s.acquiredAt } : {}),
+        // The fence covers the windows the predecessor may have leased from: those starting before its lease ended.
+        ...(s.predecessorKnown ? { takeoverAt: s.predecessorEndedBy ?? s.acquiredAt } : {}),
       }),
       books: new Map(),
       exhausted: new Set(),

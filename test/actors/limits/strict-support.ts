@@ -8,6 +8,8 @@ import type { SingletonView } from '../../../src/actors/singleton.ts';
 import { StrictServer } from '../../../src/actors/limits/strict-server.ts';
 import { StrictEnforcer } from '../../../src/actors/limits/strict-enforcer.ts';
 import type { Decision } from '../../../src/limit/decision.ts';
+import type { SimOutcome } from '../../../src/cli/simulate-cluster.ts';
+import * as assert from 'uvu/assert';
 
 /** A singleton whose holder the test decides. Every node of a test shares one `Holder` record. */
 export class ManualSingleton implements SingletonView {
@@ -91,3 +93,20 @@ export async function decide(r: Rig, c: StrictEnforcer, key = 'k', cost = 1, wai
   if (!out) throw new Error('no decision');
   return out;
 }
+
+/** Zipf-like demand: node i gets 1/(i+1) of the share, every fourth node none. */
+export function uneven(nodes: number, total: number): number[] {
+  const w = Array.from({ length: nodes }, (_, i) => (i % 4 === 3 ? 0 : 1 / (i + 1)));
+  const sum = w.reduce((a, b) => a + b, 0);
+  return w.map((x) => (x / sum) * total);
+}
+
+/** Every window: granted ≤ limit. Returns the use of the limit in windows with excess demand and no fault. */
+export function check(o: SimOutcome, label: string): { mean: number; min: number } {
+  const { limit } = o.spec;
+  for (const w of o.windows) assert.ok(w.granted <= limit, `${label}: window at ${w.startMs} ms granted ${w.granted} > ${limit}`);
+  const busy = o.windows.filter((w) => !w.faulted && w.demanded >= 1.2 * limit).map((w) => w.granted / limit);
+  assert.ok(busy.length > 0, `${label}: no window had excess demand`);
+  return { mean: busy.reduce((a, b) => a + b, 0) / busy.length, min: Math.min(...busy) };
+}
+
