@@ -169,7 +169,7 @@ export class Dispatcher implements Dispatch {
     if (!loads.some((l) => l.available)) {
       this.refuse('breaker_open', now);
       const waits = this.replicas.map((r) => r.breaker.retryAfterMs()).filter((ms) => ms > 0);
-      throw new BreakerOpenError(this.target.name, Math.max(1, Math.min(...waits)));
+      throw new BreakerOpenError(this.target.name, waits.length > 0 ? Math.max(1, Math.min(...waits)) : 1);
     }
     this.refuse('queue_full', now);
     throw new QueueFullError(this.target.name);
