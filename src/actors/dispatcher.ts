@@ -127,7 +127,7 @@ export class Dispatcher implements Dispatch {
           throw result.error;
         }
         if (result.type === 'answered') discard(result.reply);
-        if (key !== undefined && this.affinity?.get(key, clock.now()) === r.id) this.affinity.delete(key);
+        this.bind(key, r, false);
         try { await guard.wait(delayMs); } catch (err) { throw this.abortError(guard, err); }
         tried.add(r.id);
         attempt++;
