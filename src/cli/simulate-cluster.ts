@@ -68,6 +68,8 @@ export interface WindowOutcome {
   startMs: number;
   granted: number;
   demanded: number;
+  /** Granted by each node, in the order of SimOutcome.nodes. */
+  grantedByNode: number[];
   /**
    * A holder crash or isolation touched this window: it fell between the fault and the time a
    * successor holds plus the clock-skew fence, so the successor treats it as spent but for returns.
@@ -198,8 +200,14 @@ export async function simulateCluster(spec: SimSpec): Promise<SimOutcome> {
   const faultedWindows = new Set<number>();
   const bump = (m: Map<number, number>, k: number) => m.set(k, (m.get(k) ?? 0) + 1);
 
+  const byNode = new Map<number, number[]>();
   const record = (node: SimNode, d: Decision) => {
-    if (d.allowed) { node.granted++; bump(granted, d.windowId); } else node.rejected++;
+    if (!d.allowed) { node.rejected++; return; }
+    node.granted++;
+    bump(granted, d.windowId);
+    let row = byNode.get(d.windowId);
+    if (!row) byNode.set(d.windowId, (row = nodes.map(() => 0)));
+    row[nodes.indexOf(node)]!++;
   };
   const arrive = (node: SimNode) => {
     if (node.crashed) return;
@@ -280,7 +288,10 @@ export async function simulateCluster(spec: SimSpec): Promise<SimOutcome> {
   const lastWindow = windowIdAt(loadEnd - 1, spec.windowMs);
   const windows: WindowOutcome[] = [];
   for (let w = firstWindow; w <= lastWindow; w++) {
-    windows.push({ startMs: w * spec.windowMs - loadStart, granted: granted.get(w) ?? 0, demanded: demanded.get(w) ?? 0, faulted: faultedWindows.has(w) });
+    windows.push({
+      startMs: w * spec.windowMs - loadStart, granted: granted.get(w) ?? 0, demanded: demanded.get(w) ?? 0,
+      grantedByNode: byNode.get(w) ?? nodes.map(() => 0), faulted: faultedWindows.has(w),
+    });
   }
   return {
     spec,

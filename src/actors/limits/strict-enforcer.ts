@@ -351,7 +351,6 @@ export class StrictEnforcer implements LimitEnforcer {
       () => {
         // Units that arrived meanwhile through a report or a return's reply count too: totals, not deltas.
         const delivered = Math.min(want, lease.received - before);
-        this.stats.unitsGranted += delivered;
         if (delivered >= want) this.stats.grantsFull++;
         else this.stats.grantsShort++;
         st.prefetch.onGrant(this.deps.clock.now(), want, delivered);
@@ -446,6 +445,7 @@ export class StrictEnforcer implements LimitEnforcer {
       const fresh = g.received - lease.received;
       if (fresh <= 0) continue;
       lease.received += fresh;
+      this.stats.unitsGranted += fresh;
       const toDebt = Math.min(lease.debt, fresh);
       lease.debt -= toDebt;
       lease.pool += fresh - toDebt;

@@ -16,6 +16,7 @@ export interface StrictClientStats {
   /** Asks that found no holder, were refused by a former holder, or timed out every try. */
   asksFailed: number;
   unitsAsked: number;
+  /** Units received, by answer to an ask or pushed by the holder when others gave some back. */
   unitsGranted: number;
   returns: number;
   unitsReturned: number;

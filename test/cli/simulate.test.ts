@@ -1,0 +1,72 @@
+// `sluice simulate` as users run it, and its option reading and report.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ErrorCode } from '../../src/errors.ts';
+import { parseSimulateArgs, report, specFrom } from '../../src/cli/simulate.ts';
+import { simulateCluster } from '../../src/cli/simulate-cluster.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/sluice.js', import.meta.url));
+const simulate = suite('sluice simulate');
+
+function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out, err })));
+}
+
+simulate("reproduces seed 002's experiment: a per-node table, never over the limit, and an SVG chart", async () => {
+  const svg = join(mkdtempSync(join(tmpdir(), 'sluice-sim-')), 'chart.svg');
+  const r = await run(['simulate', '--nodes', '2', '--limit', '20', '--requests', '120,120', '--seconds', '10', '--chart', svg]);
+  assert.is(r.code, 0, r.err);
+  const rows = Object.fromEntries(r.out.split('\n').filter((l) => /^\| (n\d|total)/.test(l)).map((l) => {
+    const cells = l.split('|').map((c) => c.trim());
+    return [cells[1], { requests: Number(cells[2]), granted: Number(cells[3]), rejected: Number(cells[4]) }];
+  }));
+  assert.equal(Object.keys(rows), ['n1', 'n2', 'total']);
+  assert.equal([rows.n1!.requests, rows.n2!.requests], [120, 120]);
+  assert.ok(rows.total!.granted <= 200 && rows.total!.granted >= 190, `granted ${rows.total!.granted}`);
+  assert.is(rows.total!.granted + rows.total!.rejected, 240);
+  assert.match(r.out, 'never over the limit');
+  assert.match(r.out, /granted per window[^\n]*\n +0\.0s █+/);
+  assert.match(readFileSync(svg, 'utf8'), /^<svg[^>]*>[\s\S]*stroke-dasharray[\s\S]*<\/svg>$/);
+});
+
+simulate('bad options exit non-zero naming the flag and what it takes', async () => {
+  const r = await run(['simulate', '--mode', 'exact']);
+  assert.is(r.code, 2);
+  assert.match(r.err, '--mode: got "exact", expected strict or approximate');
+});
+
+simulate('options: defaults are seed 002; per-node lists; faults; every bad value is named', () => {
+  const d = specFrom({});
+  assert.equal([d.nodes, d.limit, d.windowMs, d.seconds, d.rate, d.mode], [2, 20, 1000, 10, 12, 'strict']);
+  const s = specFrom(parseSimulateArgs(['--nodes', '3', '--requests', '30,60,90', '--seconds', '3', '--crash-holder-at', '1500', '--delay-ms', '2-9']));
+  assert.equal(s.rate, [10, 20, 30]);
+  assert.equal(s.faults, [{ atMs: 1500, kind: 'crash-holder' }]);
+  assert.equal(s.delayMs, { min: 2, max: 9 });
+  for (const bad of [['--nodes', '0'], ['--rate', '1,2,3'], ['--drop', '2'], ['--delay-ms', '9-2'], ['--arrivals', 'waves'], ['--limit', '2.5']]) {
+    try { specFrom(parseSimulateArgs(bad)); assert.unreachable(bad.join(' ')); }
+    catch (e) {
+      assert.is((e as { code?: string }).code, ErrorCode.InvalidConfig, bad.join(' '));
+      assert.match((e as Error).message, bad[0]!, 'names the flag');
+    }
+  }
+});
+
+simulate('approximate mode runs the gossip core and reports its over-admission', async () => {
+  const o = await simulateCluster({ ...specFrom({}), mode: 'approximate', seconds: 3 });
+  const text = report(o);
+  assert.match(text, '2 nodes, approximate');
+  assert.not.match(text, 'local decisions');
+  assert.is(o.nodes.reduce((s, n) => s + n.requests, 0), 72);
+});
+
+simulate.run();
