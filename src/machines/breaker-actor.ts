@@ -7,7 +7,7 @@
 // call first catches up with a timer already due, and an early timer re-arms itself.
 import { createActor } from 'xstate';
 import type { Clock, TimerId } from '../clock.ts';
-import { breakerState, circuitBreaker, nextTimerAt, retryAfterMs, tryAcquire } from './circuit-breaker.ts';
+import { breakerState, circuitBreaker, nextTimerAt, retryAfterMs, successTrips, tryAcquire } from './circuit-breaker.ts';
 import type { BreakerActor, BreakerConfig, BreakerEvent, BreakerReason, BreakerSnapshot, BreakerState } from './circuit-breaker.ts';
 
 /** Proof of admission: pass it back to `onResult` so a late result of an older state is ignored. */
@@ -55,10 +55,13 @@ export function createBreaker({ config, clock, onListenerError }: CreateBreakerO
   const listeners = new Set<(t: BreakerTransition) => void>();
   let timer: { id: TimerId; at: number } | undefined;
   let stopped = false;
+  // Fast successes while closed, not yet sent to the machine (see onResult).
+  const pending = { count: 0, bucket: 0, at: 0 };
 
   // Every event goes through here, so listeners run after xstate has finished processing: one may
   // call back into the breaker without meeting xstate's queue of events sent mid-transition.
   function send(event: BreakerEvent): void {
+    if (event.type !== 'calls.succeeded') flush();
     const before = actor.getSnapshot();
     actor.send(event);
     const after = actor.getSnapshot();
@@ -66,6 +69,35 @@ export function createBreaker({ config, clock, onListenerError }: CreateBreakerO
     if (after.context.epoch !== before.context.epoch) {
       emit({ from: breakerState(before), to: breakerState(after), at: after.context.since, reason: after.context.reason! });
     }
+  }
+
+  function flush(): void {
+    if (pending.count === 0) return;
+    const count = pending.count;
+    pending.count = 0;
+    send({ type: 'calls.succeeded', count, at: pending.at });
+  }
+
+  /**
+   * Hot path: most results are fast successes while closed. Sending each through the machine cost
+   * ~20 µs per upstream call in profiles, so a run of them within one rolling bucket is counted here
+   * and sent as one `calls.succeeded` before any other event, when the bucket changes, or before a
+   * snapshot is read. Each success is still checked against the trip rules as it arrives
+   * (`successTrips`), so the breaker trips on exactly the call it would have tripped on.
+   */
+  function deferSuccess(ok: boolean, durationMs: number, permit: BreakerPermit | undefined): boolean {
+    const snap = actor.getSnapshot();
+    const c = snap.context;
+    if (!ok || snap.value !== 'closed' || durationMs > c.config.slowCallMs) return false;
+    if (permit !== undefined && permit.epoch !== c.epoch) return false;
+    const at = clock.now();
+    const bucket = Math.floor(at / c.window.bucketMs);
+    if (pending.count > 0 && bucket !== pending.bucket) flush();
+    if (successTrips(actor.getSnapshot().context, pending.count, at)) return false;
+    pending.count++;
+    pending.bucket = bucket;
+    pending.at = at;
+    return true;
   }
 
   function emit(t: BreakerTransition): void {
@@ -99,6 +131,11 @@ export function createBreaker({ config, clock, onListenerError }: CreateBreakerO
     // A refusal always names a wait of at least 1 ms: "retry after 0" would invite a busy loop.
     if (stopped) return { admitted: false, retryAfterMs: 1 };
     catchUp();
+    const snap = actor.getSnapshot();
+    // Hot path: a closed breaker admits every call and `call.requested` changes nothing there but
+    // `admitted`, which only answers that same request. Skipping the event halves the machine work
+    // per upstream call without changing any transition.
+    if (snap.value === 'closed') return { admitted: true, permit: { epoch: snap.context.epoch } };
     if (tryAcquire(actor)) return { admitted: true, permit: { epoch: actor.getSnapshot().context.epoch } };
     return { admitted: false, retryAfterMs: Math.max(1, retryAfterMs(actor.getSnapshot(), clock.now())) };
   }
@@ -110,6 +147,7 @@ export function createBreaker({ config, clock, onListenerError }: CreateBreakerO
     onResult(ok, durationMs, permit) {
       if (stopped) return;
       catchUp();
+      if (deferSuccess(ok, durationMs, permit)) return;
       send({ type: 'call.finished', ok, durationMs, at: clock.now(), epoch: permit?.epoch });
     },
     retryAfterMs() {
@@ -121,7 +159,7 @@ export function createBreaker({ config, clock, onListenerError }: CreateBreakerO
       listeners.add(listener);
       return () => { listeners.delete(listener); };
     },
-    snapshot: () => actor.getSnapshot(),
+    snapshot: () => { if (!stopped) flush(); return actor.getSnapshot(); },
     stop() {
       if (stopped) return;
       stopped = true;

@@ -95,7 +95,12 @@ export type BreakerEvent =
   | { type: 'call.requested' }
   /** `epoch`: the epoch the call was admitted in (its permit); omitted, the result always counts. */
   | { type: 'call.finished'; ok: boolean; durationMs: number; at: number; epoch?: number | undefined }
-  | { type: 'timer.expired'; at: number };
+  | { type: 'timer.expired'; at: number }
+  /**
+   * `count` fast successes in one rolling bucket, none of which trips the breaker (the sender checks
+   * each with `successTrips` first): the breaker actor folds runs of them into one event.
+   */
+  | { type: 'calls.succeeded'; count: number; at: number };
 
 type FinishedEvent = Extract<BreakerEvent, { type: 'call.finished' }>;
 
@@ -114,6 +119,18 @@ export function tripReason(context: BreakerContext, event: FinishedEvent): Break
   if (total(window, event.at, 'failures') / calls >= c.failureRate) return BreakerReason.FailureRate;
   if (total(window, event.at, 'slow') / calls >= c.slowCallRate) return BreakerReason.SlowCallRate;
   return null;
+}
+
+/**
+ * Whether one more fast success at `at`, after `pending` others not yet recorded in this bucket,
+ * would trip a closed breaker: the rate rules can fire on a success once it brings the window's
+ * calls up to `minCalls`.
+ */
+export function successTrips(context: BreakerContext, pending: number, at: number): boolean {
+  const c = context.config;
+  const calls = total(context.window, at, 'calls') + pending + 1;
+  if (calls < c.minCalls) return false;
+  return total(context.window, at, 'failures') / calls >= c.failureRate || total(context.window, at, 'slow') / calls >= c.slowCallRate;
 }
 
 function recordIn(window: RollingCounts<OutcomeKey>, event: FinishedEvent, c: BreakerConfig): RollingCounts<OutcomeKey> {
@@ -159,6 +176,7 @@ export const circuitBreaker = setup({
       const { failed, slow } = outcomeOf(event, context.config);
       return failed || slow;
     },
+    isCountedRun: ({ event }) => event.type === 'calls.succeeded' && Number.isSafeInteger(event.count) && event.count > 0 && Number.isFinite(event.at),
     isLastProbe: ({ context }) => context.probesSucceeded + 1 >= context.config.probes,
     openElapsed: ({ context, event }) => context.openUntil !== null && eventAt(event) >= context.openUntil,
     halfOpenExpired: ({ context, event }) => context.halfOpenDeadline !== null && eventAt(event) >= context.halfOpenDeadline,
@@ -168,6 +186,10 @@ export const circuitBreaker = setup({
     refuse: assign({ admitted: false }),
     takeProbe: assign({ admitted: true, probesIssued: ({ context }) => context.probesIssued + 1 }),
     countProbe: assign({ probesSucceeded: ({ context }) => context.probesSucceeded + 1 }),
+    recordSuccesses: assign(({ context, event }) => {
+      if (event.type !== 'calls.succeeded') return {};
+      return { failuresInRow: 0, window: add(context.window, event.at, { calls: event.count }) };
+    }),
     record: assign(({ context, event }) => {
       if (event.type !== 'call.finished') return {};
       const { failed } = outcomeOf(event, context.config);
@@ -213,6 +235,7 @@ export const circuitBreaker = setup({
           { guard: 'trips', target: 'open', actions: 'trip' },
           { actions: 'record' },
         ],
+        'calls.succeeded': { guard: 'isCountedRun', actions: 'recordSuccesses' },
       },
     },
     open: {

@@ -29,6 +29,10 @@ const MAX_WINDOW_CALLS = 4;
 
 type Finished = Extract<BreakerEvent, { type: 'call.finished' }>;
 
+// `calls.succeeded` is the breaker actor's own batching of fast successes (breaker-actor.ts), never
+// sent by a caller: the walk sends it bare, which the machine ignores, and the hot path it stands
+// for is exercised here through `call.finished` results replayed on the real breaker.
+
 // Every event happens at the time the current state was entered; only timers move the clock. A
 // result whose epoch is older than the current one is a straggler admitted before the last change.
 function eventsFrom(s: BreakerSnapshot): BreakerEvent[] {

@@ -246,6 +246,30 @@ breaker('after stop it refuses calls, drops results and holds no timer', () => {
   b.onResult(true, FAST);
 });
 
+breaker('successes folded on the hot path still trip the breaker on exactly the success that reaches minCalls', () => {
+  const { b, changes } = setup({ consecutiveFailures: 10, minCalls: 4, failureRate: 0.5 });
+  for (let i = 0; i < 3; i++) { b.acquire(); b.onResult(false, FAST); }
+  assert.is(b.state, 'closed', '3 calls: under minCalls');
+  b.acquire();
+  b.onResult(true, FAST);
+  assert.is(b.state, 'open', 'the 4th call, a success, makes 3 failures of 4 ≥ 50%');
+  assert.is(changes[0]!.reason, 'failure-rate');
+});
+
+breaker('a run of fast successes is counted in the window: later failures are weighed against it', () => {
+  const { b, clock } = setup({ consecutiveFailures: 100, minCalls: 10, failureRate: 0.5, windowMs: 10_000 });
+  for (let i = 0; i < 90; i++) { b.acquire(); b.onResult(true, FAST); }
+  clock.advance(5_000);
+  for (let i = 0; i < 80; i++) { b.acquire(); b.onResult(false, FAST); }
+  assert.is(b.state, 'closed', '80 failures of 170 calls stay under 50%');
+  assert.is(b.snapshot().context.failuresInRow, 80);
+  // The run is reported in its own bucket: once that bucket leaves the window, the failures dominate.
+  clock.advance(5_000);
+  b.acquire();
+  b.onResult(false, FAST);
+  assert.is(b.state, 'open');
+});
+
 const machine = suite('circuit breaker machine');
 
 machine('tryAcquire answers from the snapshot of a bare actor', () => {
