@@ -5,8 +5,9 @@ import { stopAll } from './harness.ts';
 import { dispatch } from './scenarios/dispatch.ts';
 import { passthrough } from './scenarios/passthrough.ts';
 import { limiter } from './scenarios/limiter.ts';
+import { strict } from './scenarios/strict.ts';
 
-const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter, dispatch };
+const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter, strict, dispatch };
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { seconds: { type: 'string', default: '5' } } });
 const chosen = positionals.length ? positionals : Object.keys(scenarios);
