@@ -13,6 +13,8 @@ import type { ArrivalRate, BatchKey, FlushFeatures, FlushObservation } from '../
 import { newId } from '../ids.ts';
 import { acceptsJoins, batchSlot, FlushReason } from '../machines/batch-slot.ts';
 import type { BatchSlotContext, BatchSlotMachine, BatchSlotOutput, SlotOutcome } from '../machines/batch-slot.ts';
+import { SlotWaiters } from './batching/slot-waiters.ts';
+import { UncoalescedKeys } from './batching/uncoalesced-keys.ts';
 
 /** A flush policy as the registry asks it: `agent` answers asynchronously, the built-ins at once. */
 export interface SlotPolicy {
@@ -27,6 +29,9 @@ export interface SlotInfo {
   /** Waiters in the upstream call (frozen at flush). */
   readonly size: number;
 }
+
+/** The `X-Sluice-Batch` value of answers from this slot: `<slot id>; size=<n>`. */
+export const batchHeaderValue = (slot: SlotInfo): string => `${slot.slotId}; size=${slot.size}`;
 
 export interface FanOutResult {
   /** Waiters the executor sent upstream on their own instead of sharing the reply. */
@@ -86,25 +91,26 @@ export interface BatchRegistryOptions<P, R> {
 export const DEFAULT_UNCOALESCED_TTL_MS = 10_000;
 export const DEFAULT_RATE_HALF_LIFE_MS = 250;
 
-interface Held<P> { readonly payload: P; inCall: boolean }
-
 interface SlotEntry<P> {
   readonly slotId: string;
   readonly key: BatchKey;
   readonly createdAt: number;
   readonly actor: Actor<BatchSlotMachine>;
-  readonly waiters: Map<string, Held<P>>;
+  readonly waiters: SlotWaiters<P>;
   timer: TimerId | undefined;
   abort: AbortController | undefined;
   asking: boolean;
+  /** Clients in the upstream call (frozen at flush), less those later sent upstream on their own. */
   size: number;
 }
 
 export class BatchRegistry<P, R> {
   private readonly open = new Map<BatchKey, SlotEntry<P>>();
   private readonly live = new Map<string, SlotEntry<P>>();
-  /** Keys passing through uncoalesced → until (epoch ms). Insertion order is expiry order. */
-  private readonly uncoalesced = new Map<BatchKey, number>();
+  private readonly uncoalesced: UncoalescedKeys;
+  /** Slots whose cohort is open this event-loop turn; closed together by one setImmediate. */
+  private readonly openCohorts = new Set<SlotEntry<P>>();
+  private cohortCloser: NodeJS.Immediate | undefined;
   private readonly machine: BatchSlotMachine;
   private readonly listeners = new Set<(e: RegistryEvent) => void>();
   private readonly latency = new LatencyWindow(256);
@@ -117,6 +123,7 @@ export class BatchRegistry<P, R> {
 
   constructor(private readonly o: BatchRegistryOptions<P, R>) {
     this.rate = arrivalRate(o.rateHalfLifeMs ?? DEFAULT_RATE_HALF_LIFE_MS, o.clock.now());
+    this.uncoalesced = new UncoalescedKeys(o.uncoalescedTtlMs ?? DEFAULT_UNCOALESCED_TTL_MS);
     // `timer` says WAIT whatever it is asked; its guards are the size cap (in the machine) and the timer.
     this.ticking = o.policy.name !== 'timer';
     this.tickMs = o.tickMs ?? Math.min(5, Math.max(1, Math.round(o.maxWaitMs / 4)));
@@ -150,10 +157,7 @@ export class BatchRegistry<P, R> {
 
   /** True while `key` passes through uncoalesced (its last reply was private). */
   isUncoalesced(key: BatchKey): boolean {
-    const now = this.o.clock.now();
-    this.sweepUncoalesced(now);
-    const until = this.uncoalesced.get(key);
-    return until !== undefined && until > now;
+    return this.uncoalesced.has(key, this.o.clock.now());
   }
 
   /** Adds a waiter to the live slot for `key`, opening one when there is none taking joins. */
@@ -162,31 +166,40 @@ export class BatchRegistry<P, R> {
     this.rate = recordArrivals(this.rate, now);
     let entry = this.open.get(key);
     if (!entry || !acceptsJoins(entry.actor.getSnapshot())) entry = this.openSlot(key, now);
-    const held: Held<P> = { payload, inCall: false };
-    entry.waiters.set(waiterId, held);
     const slot = entry;
+    const cohort = slot.waiters.add(waiterId, payload);
     this.emit({ type: 'waiter.joined', slotId: slot.slotId, waiterId, key });
-    slot.actor.send({ type: 'waiter.joined', waiterId, at: now });
-    if (this.closing) this.flush(slot, FlushReason.Shutdown);
-    else if (acceptsJoins(slot.actor.getSnapshot())) this.consult(slot, now);
+    if (cohort) {
+      this.closeCohortAfterTurn(slot);
+      slot.actor.send({ type: 'waiter.joined', waiterId: cohort.id, at: now });
+    }
+    if (acceptsJoins(slot.actor.getSnapshot())) {
+      // The size guard counts clients; the machine only sees cohorts (see slot-waiters.ts).
+      if (slot.waiters.size >= this.o.maxBatchSize) this.flush(slot, FlushReason.Size);
+      else if (this.closing) this.flush(slot, FlushReason.Shutdown);
+      else this.consult(slot, now);
+    }
     let left = false;
     return {
       waiterId,
       slotId: slot.slotId,
-      get inCall() { return held.inCall; },
+      get inCall() { return slot.waiters.inCall(waiterId); },
       leave: () => {
         if (left) return;
         left = true;
-        if (!slot.waiters.delete(waiterId)) return;
+        if (!slot.waiters.has(waiterId)) return;
+        const emptied = slot.waiters.remove(waiterId);
         this.emit({ type: 'waiter.left', slotId: slot.slotId, waiterId });
-        if (slot.actor.getSnapshot().status === 'active') slot.actor.send({ type: 'waiter.left', waiterId });
+        if (emptied !== undefined && slot.actor.getSnapshot().status === 'active') {
+          slot.actor.send({ type: 'waiter.left', waiterId: emptied });
+        }
       },
     };
   }
 
   describe(): Record<string, unknown> {
     const now = this.o.clock.now();
-    this.sweepUncoalesced(now);
+    this.uncoalesced.sweep(now);
     const p99 = this.latency.quantile(0.99);
     return {
       policy: this.o.policy.name, openSlots: this.open.size, liveSlots: this.live.size,
@@ -211,7 +224,7 @@ export class BatchRegistry<P, R> {
     const slotId = newId();
     const actor = createActor(this.machine, { input: { slotId, maxBatchSize: this.o.maxBatchSize, createdAt: now } });
     const entry: SlotEntry<P> = {
-      slotId, key, createdAt: now, actor, waiters: new Map(), timer: undefined, abort: undefined, asking: false, size: 0,
+      slotId, key, createdAt: now, actor, waiters: new SlotWaiters<P>(), timer: undefined, abort: undefined, asking: false, size: 0,
     };
     this.open.set(key, entry);
     this.live.set(slotId, entry);
@@ -241,13 +254,8 @@ export class BatchRegistry<P, R> {
     const now = this.o.clock.now();
     this.clearTimer(entry);
     if (this.open.get(entry.key) === entry) this.open.delete(entry.key);
-    const batch: P[] = [];
-    for (const w of context.batch) {
-      const held = entry.waiters.get(w.waiterId);
-      if (!held) continue;
-      held.inCall = true;
-      batch.push(held.payload);
-    }
+    entry.waiters.closeCohort();
+    const batch = entry.waiters.expand(context.batch.map((w) => w.waiterId), true);
     entry.size = batch.length;
     const reason = context.flushReason ?? FlushReason.Size;
     const info: SlotInfo = { slotId: entry.slotId, key: entry.key, size: entry.size };
@@ -295,12 +303,17 @@ export class BatchRegistry<P, R> {
   }
 
   private presentOf(entry: SlotEntry<P>, context: BatchSlotContext): P[] {
-    const out: P[] = [];
-    for (const w of context.waiters) {
-      const held = entry.waiters.get(w.waiterId);
-      if (held) out.push(held.payload);
-    }
-    return out;
+    return entry.waiters.expand(context.waiters.map((w) => w.waiterId));
+  }
+
+  /** Joins within this event-loop turn share the slot's open cohort; the next turn starts a new one. */
+  private closeCohortAfterTurn(entry: SlotEntry<P>): void {
+    this.openCohorts.add(entry);
+    this.cohortCloser ??= setImmediate(() => {
+      this.cohortCloser = undefined;
+      for (const e of this.openCohorts) e.waiters.closeCohort();
+      this.openCohorts.clear();
+    });
   }
 
   private onDone(entry: SlotEntry<P>, output: BatchSlotOutput | undefined): void {
@@ -309,11 +322,12 @@ export class BatchRegistry<P, R> {
     this.live.delete(entry.slotId);
     if (this.open.get(entry.key) === entry) this.open.delete(entry.key);
     entry.waiters.clear();
+    this.openCohorts.delete(entry);
     entry.abort = undefined;
     const outcome: SlotOutcome = output?.outcome ?? 'failed';
     const calls = outcome === 'cancelled' ? 0 : 1;
     this.o.hooks?.onSlotDone?.(outcome, Math.max(0, entry.size - calls));
-    this.emit({ type: 'slot.done', slotId: entry.slotId, key: entry.key, outcome, size: output?.batchSize ?? 0 });
+    this.emit({ type: 'slot.done', slotId: entry.slotId, key: entry.key, outcome, size: entry.size });
     if (this.open.size === 0) this.stopTick();
     if (this.live.size === 0 && this.idle) { const idle = this.idle; this.idle = undefined; idle(); }
   }
@@ -381,23 +395,12 @@ export class BatchRegistry<P, R> {
     this.tick = undefined;
   }
 
-  // ---- keys whose replies may not be shared ----
-
   private markUncoalesced(key: BatchKey): void {
-    const now = this.o.clock.now();
-    this.uncoalesced.delete(key); // re-inserted at the end: the map stays in expiry order
-    this.uncoalesced.set(key, now + (this.o.uncoalescedTtlMs ?? DEFAULT_UNCOALESCED_TTL_MS));
-    this.sweepUncoalesced(now);
-  }
-
-  private sweepUncoalesced(now: number): void {
-    for (const [key, until] of this.uncoalesced) {
-      if (until > now) break;
-      this.uncoalesced.delete(key);
-    }
+    this.uncoalesced.mark(key, this.o.clock.now());
   }
 
   private emit(e: RegistryEvent): void {
+    if (this.listeners.size === 0) return;
     for (const l of this.listeners) {
       try { l(e); } catch { /* a listener's fault is its own */ }
     }

@@ -3,11 +3,12 @@
 // the slot's failure, its own deadline (`maxClientWaitMs`, 504) or its client leaving. Keys whose
 // replies turned out private pass through on their own for a while (see coalesce-batch.ts).
 import { coalesceKey } from '../batch/index.ts';
-import type { BatchKey } from '../batch/index.ts';
+import type { BatchKey, HeaderBag } from '../batch/index.ts';
+import type { IncomingHttpHeaders } from 'node:http';
 import { ClientDeadlineError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
-import type { BatchRegistry, WaiterTicket } from '../actors/batch-registry.ts';
-import { WaiterOutcome, type BatchMetrics } from '../actors/batching/batch-metrics.ts';
+import { batchHeaderValue, type BatchRegistry, type WaiterTicket } from '../actors/batch-registry.ts';
+import { WaiterOutcome } from '../actors/batching/batch-metrics.ts';
 import { BodyTee } from '../actors/batching/body-tee.ts';
 import { isIdempotent, type CoalesceAnswer, type CoalesceWaiter } from '../actors/batching/coalesce-batch.ts';
 import { endAfterFailure, once } from '../actors/batching/once-admission.ts';
@@ -24,11 +25,21 @@ import { estimateTokens } from '../limit/tokens.ts';
 
 export interface CoalesceDeps {
   readonly registry: BatchRegistry<CoalesceWaiter, UpstreamCallResult>;
-  readonly metrics: BatchMetrics;
+  /** Counts one answered waiter by outcome (BatchMetrics.answeredCounter). */
+  readonly count: (outcome: WaiterOutcome) => void;
   readonly clock: Clock;
+  /** The request headers the key reads (`vary`, and credentials unless public), lower case. */
+  readonly keyHeaders: readonly string[];
 }
 
-export const batchHeader = (slotId: string, size: number): string => `${slotId}; size=${size}`;
+/** Only the headers the key reads: the key function then indexes a handful of headers, not all of them. */
+function keyHeaders(all: IncomingHttpHeaders, names: readonly string[]): HeaderBag {
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const n of names) if (all[n] !== undefined) out[n] = all[n];
+  return out;
+}
+
+const hasAny = (o: Record<string, string>): boolean => { for (const _ in o) return true; return false; };
 
 export async function coalesce(ctx: RequestContext, target: TargetRuntime, deps: CoalesceDeps): Promise<void> {
   const { req } = ctx;
@@ -40,13 +51,13 @@ export async function coalesce(ctx: RequestContext, target: TargetRuntime, deps:
   }) : undefined;
   if (body === null) return;
   const key: BatchKey = coalesceKey(
-    { method: ctx.method, path: ctx.path, query: ctx.query, headers: req.headers, ...(body ? { body } : {}) },
+    { method: ctx.method, path: ctx.path, query: ctx.query, headers: keyHeaders(req.headers, deps.keyHeaders), ...(body ? { body } : {}) },
     { vary: config.vary, public: config.public },
   );
   const client = once(await target.admitRequest(ctx, body));
   if (ctx.clientGone.aborted) { client.cancel(); return; }
-  const count = (outcome: WaiterOutcome): void => deps.metrics.answered.inc({ target: target.name, mode: 'coalesce', outcome });
-  const instance = (req.url ?? '/').split('?')[0]!;
+  const count = deps.count;
+  const instance = (): string => (req.url ?? '/').split('?')[0]!;
   const headers = (): Record<string, string> => ({ ...ctx.answerHeaders, ...client.headers });
 
   let ticket: WaiterTicket | undefined;
@@ -57,7 +68,7 @@ export async function coalesce(ctx: RequestContext, target: TargetRuntime, deps:
   };
   const guard = new WaiterGuard(ctx, deps.clock, config.batch.maxClientWaitMs, {
     deadline: () => {
-      sendProblem(ctx.res, new ClientDeadlineError(config.batch.maxClientWaitMs), instance, headers());
+      sendProblem(ctx.res, new ClientDeadlineError(config.batch.maxClientWaitMs), instance(), headers());
       endUnanswered();
       count(WaiterOutcome.Deadline);
     },
@@ -67,21 +78,21 @@ export async function coalesce(ctx: RequestContext, target: TargetRuntime, deps:
   const alone = (): void => {
     if (guard.answered) return;
     ownCall = true;
-    void callAlone(ctx, target, { client, body, guard, instance, headers, answered: () => count(WaiterOutcome.Alone) });
+    void callAlone(ctx, target, { client, body, guard, instance: instance(), headers, answered: () => count(WaiterOutcome.Alone) });
   };
   if (deps.registry.isUncoalesced(key)) { alone(); return; }
 
   const answer = (a: CoalesceAnswer): void => {
     if (a.kind === 'alone') { alone(); return; } // the guard stays armed over the individual call
     if (!guard.claim()) return;
-    const batch = { 'x-sluice-batch': batchHeader(a.slot.slotId, a.slot.size) };
+    const own = headers();
     if (a.kind === 'failed') {
-      sendProblem(ctx.res, a.error, instance, { ...headers(), ...batch });
+      sendProblem(ctx.res, a.error, instance(), { ...own, 'x-sluice-batch': batchHeaderValue(a.slot) });
       endAfterFailure(client, a.error);
       count(WaiterOutcome.Failed);
       return;
     }
-    writeHead(ctx.res, a.status, a.headers, { ...headers(), ...a.upstreamHeaders, ...batch });
+    ctx.res.writeHead(a.status, hasAny(own) ? { ...a.headers, ...own } : a.headers);
     a.tee.attach(ctx.res, () => client.settle({ tokens: a.usage() }));
     count(WaiterOutcome.Replied);
   };

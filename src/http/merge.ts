@@ -6,15 +6,14 @@ import { mergeKey } from '../batch/index.ts';
 import type { ItemAnswer, MergeStrategy } from '../batch/index.ts';
 import type { Clock } from '../clock.ts';
 import { ClientDeadlineError } from '../errors.ts';
-import type { BatchRegistry, WaiterTicket } from '../actors/batch-registry.ts';
-import { WaiterOutcome, type BatchMetrics } from '../actors/batching/batch-metrics.ts';
+import { batchHeaderValue, type BatchRegistry, type WaiterTicket } from '../actors/batch-registry.ts';
+import { WaiterOutcome } from '../actors/batching/batch-metrics.ts';
 import type { MergeAnswer, MergeReply, MergeWaiter } from '../actors/batching/merge-batch.ts';
 import { endAfterFailure, once } from '../actors/batching/once-admission.ts';
 import { WaiterGuard } from '../actors/batching/waiter-guard.ts';
 import type { TargetRuntime } from '../actors/target-runtime.ts';
 import { estimateTokens, usageFromJson } from '../limit/tokens.ts';
 import { readBody } from './body.ts';
-import { batchHeader } from './coalesce.ts';
 import { headerValue } from './headers.ts';
 import type { ServerResponse } from 'node:http';
 import { sendProblem } from './problem.ts';
@@ -23,7 +22,8 @@ import type { RequestContext } from './request-context.ts';
 export interface MergeDeps {
   readonly registry: BatchRegistry<MergeWaiter, MergeReply>;
   readonly strategy: Promise<MergeStrategy>;
-  readonly metrics: BatchMetrics;
+  /** Counts one answered waiter by outcome (BatchMetrics.answeredCounter). */
+  readonly count: (outcome: WaiterOutcome) => void;
   readonly clock: Clock;
 }
 
@@ -38,7 +38,7 @@ export async function merge(ctx: RequestContext, target: TargetRuntime, deps: Me
   if (!body) return;
   const client = once(await target.admitRequest(ctx, body));
   if (ctx.clientGone.aborted) { client.cancel(); return; }
-  const count = (outcome: WaiterOutcome): void => deps.metrics.answered.inc({ target: target.name, mode: 'merge', outcome });
+  const count = deps.count;
   const instance = (req.url ?? '/').split('?')[0]!;
   const headers = (): Record<string, string> => ({ ...ctx.answerHeaders, ...client.headers });
   const contentType = headerValue(req.headers, 'content-type');
@@ -70,7 +70,7 @@ export async function merge(ctx: RequestContext, target: TargetRuntime, deps: Me
 
   const answer = (a: MergeAnswer): void => {
     if (!guard.claim()) return;
-    const batch = { 'x-sluice-batch': batchHeader(a.slot.slotId, a.slot.size) };
+    const batch = { 'x-sluice-batch': batchHeaderValue(a.slot) };
     if (a.kind === 'failed') {
       sendProblem(res, a.error, instance, { ...headers(), ...batch });
       endAfterFailure(client, a.error);

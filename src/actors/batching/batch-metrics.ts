@@ -76,6 +76,16 @@ export class BatchMetrics {
     }, ['target']);
   }
 
+  /** Counts answered waiters of one target and mode; the labelled children are made once (hot path). */
+  answeredCounter(target: string, mode: string): (outcome: WaiterOutcome) => void {
+    const children = new Map<WaiterOutcome, { inc(): void }>();
+    return (outcome) => {
+      let c = children.get(outcome);
+      if (!c) { c = this.answered.labels(target, mode, outcome); children.set(outcome, c); }
+      c.inc();
+    };
+  }
+
   /** Counts a registry's slots in the live-slots gauge until the returned function is called. */
   track(source: LiveSlotSource): () => void {
     this.sources.add(source);

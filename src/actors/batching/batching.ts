@@ -2,7 +2,7 @@
 // mode (coalesce or merge), the flush policy, and the HTTP handler requests in `batch.methods` go to.
 // Mode `none` builds nothing: every request passes through.
 import type { MergeStrategy } from '../../batch/index.ts';
-import { createAdaptivePolicy, loadMergeStrategy, timerPolicy } from '../../batch/index.ts';
+import { createAdaptivePolicy, CREDENTIAL_HEADERS, loadMergeStrategy, timerPolicy } from '../../batch/index.ts';
 import { coalesce } from '../../http/coalesce.ts';
 import { merge } from '../../http/merge.ts';
 import type { RequestContext } from '../../http/request-context.ts';
@@ -31,6 +31,7 @@ export function createBatching(target: TargetRuntime, deps: TargetDeps): Batchin
   const mode = batch.mode;
   const metrics = BatchMetrics.for(deps.metrics);
   const labels = { target: target.name, mode };
+  const count = metrics.answeredCounter(target.name, mode);
   const hooks: BatchRegistryHooks = {
     onFlush: (reason, size) => {
       metrics.flushes.inc({ ...labels, reason });
@@ -51,13 +52,14 @@ export function createBatching(target: TargetRuntime, deps: TargetDeps): Batchin
   let handle: (ctx: RequestContext) => Promise<void>;
   if (mode === 'coalesce') {
     const r = new BatchRegistry({ ...common, executor: coalesceExecutor(target) });
-    handle = (ctx) => coalesce(ctx, target, { registry: r, metrics, clock: deps.clock });
+    const keyHeaders = [...target.config.vary, ...(target.config.public ? [] : CREDENTIAL_HEADERS)];
+    handle = (ctx) => coalesce(ctx, target, { registry: r, count, clock: deps.clock, keyHeaders });
     registry = r as unknown as BatchRegistry<unknown, unknown>;
   } else {
     const strategy: Promise<MergeStrategy> = loadMergeStrategy(batch.merge);
     strategy.catch(() => {}); // reported to each request that needs it (a 500 naming the module)
     const r = new BatchRegistry({ ...common, executor: mergeExecutor(target, strategy, deps.log) });
-    handle = (ctx) => merge(ctx, target, { registry: r, strategy, metrics, clock: deps.clock });
+    handle = (ctx) => merge(ctx, target, { registry: r, strategy, count, clock: deps.clock });
     registry = r as unknown as BatchRegistry<unknown, unknown>;
   }
   const untrack = metrics.track({ target: target.name, get liveSlots() { return registry.liveSlots; } });

@@ -20,7 +20,44 @@ export interface BodyTeeOptions {
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
-interface Sink { readonly out: Writable; readonly done: (complete: boolean) => void; readonly detach: () => void }
+class Sink {
+  /** Over its high-water mark, with a `drain` listener waiting. */
+  full = false;
+  private settled = false;
+
+  constructor(readonly out: Writable, private readonly tee: BodyTee, private readonly done: (complete: boolean) => void) {
+    // One listener per sink: a response emits `close` both when it has finished and when its client
+    // left early (writableFinished tells which). `drain` is listened to only while the sink is full.
+    out.once('close', this.onClose);
+  }
+
+  finish(complete: boolean): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.done(complete);
+  }
+
+  waitForDrain(): void {
+    if (this.full) return;
+    this.full = true;
+    this.out.once('drain', this.onDrain);
+  }
+
+  detach(): void {
+    this.out.off('close', this.onClose);
+    this.out.off('drain', this.onDrain);
+  }
+
+  private readonly onClose = (): void => {
+    this.tee.drop(this);
+    this.finish(this.out.writableFinished);
+  };
+
+  private readonly onDrain = (): void => {
+    this.full = false;
+    this.tee.resumeSource();
+  };
+}
 
 export class BodyTee {
   private readonly sinks = new Set<Sink>();
@@ -38,20 +75,7 @@ export class BodyTee {
   /** Adds a sink before `start()`. `done(true)` once it has the whole body, `done(false)` if it was cut or left. */
   attach(out: Writable, done: (complete: boolean) => void = () => {}): void {
     if (this.started) throw new Error('BodyTee: attach after start');
-    let settled = false;
-    const finish = (complete: boolean): void => { if (!settled) { settled = true; done(complete); } };
-    const onDrain = (): void => this.resumeSource();
-    const onClose = (): void => { this.drop(sink); finish(out.writableFinished); };
-    const onFinish = (): void => { this.drop(sink); finish(true); };
-    const sink: Sink = {
-      out,
-      done: finish,
-      detach: () => { out.off('drain', onDrain); out.off('close', onClose); out.off('finish', onFinish); },
-    };
-    out.on('drain', onDrain);
-    out.once('close', onClose);
-    out.once('finish', onFinish);
-    this.sinks.add(sink);
+    this.sinks.add(new Sink(out, this, done));
   }
 
   /** Starts reading the source; with no sink attached the source is abandoned at once. */
@@ -64,14 +88,30 @@ export class BodyTee {
     this.source.on('end', () => this.onEnd());
   }
 
+  /** @internal A sink closed or was cut. */
+  drop(sink: Sink): void {
+    if (!this.sinks.delete(sink)) return;
+    sink.detach();
+    if (this.started && !this.finished && this.sinks.size === 0) this.abandon();
+    else this.resumeSource(); // the one holding the source back may just have gone
+  }
+
+  /** @internal */
+  resumeSource(): void {
+    if (!this.paused || this.finished) return;
+    this.paused = false;
+    this.source.resume();
+  }
+
   private onData(chunk: Buffer): void {
     this.o.onChunk?.(chunk);
     let anyReady = false;
-    for (const sink of [...this.sinks]) {
+    for (const sink of this.sinks) {
       const { out } = sink;
       if (out.destroyed || out.writableEnded) { this.drop(sink); continue; }
       if (out.write(chunk)) anyReady = true;
       else if (out.writableLength > this.maxBuffered) this.cut(sink);
+      else sink.waitForDrain();
     }
     if (this.sinks.size === 0) { this.abandon(); return; }
     if (!anyReady) { this.paused = true; this.source.pause(); }
@@ -80,7 +120,7 @@ export class BodyTee {
   private onEnd(): void {
     if (this.finished) return;
     this.finished = true;
-    for (const sink of [...this.sinks]) sink.out.end();
+    for (const sink of this.sinks) sink.out.end();
     this.o.onEnd?.(true);
   }
 
@@ -102,19 +142,6 @@ export class BodyTee {
   private cut(sink: Sink): void {
     this.drop(sink);
     sink.out.destroy();
-    sink.done(false);
-  }
-
-  private drop(sink: Sink): void {
-    if (!this.sinks.delete(sink)) return;
-    sink.detach();
-    if (this.started && !this.finished && this.sinks.size === 0) this.abandon();
-    else this.resumeSource(); // the one holding the source back may just have gone
-  }
-
-  private resumeSource(): void {
-    if (!this.paused || this.finished) return;
-    this.paused = false;
-    this.source.resume();
+    sink.finish(false);
   }
 }

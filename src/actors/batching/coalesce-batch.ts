@@ -6,18 +6,22 @@
 // (all at once, never one after another), and the registry lets that key pass through uncoalesced
 // for a while, since the next reply will most likely be private too.
 import type { HeaderMap } from '../../http/headers.ts';
-import { headerValue, upstreamRequestHeaders } from '../../http/headers.ts';
+import { endToEnd, headerValue, upstreamRequestHeaders } from '../../http/headers.ts';
 import type { RequestContext } from '../../http/request-context.ts';
 import { estimateTokens } from '../../limit/tokens.ts';
-import type { BatchExecutor, FanOutResult, SlotInfo } from '../batch-registry.ts';
+import { batchHeaderValue, type BatchExecutor, type FanOutResult, type SlotInfo } from '../batch-registry.ts';
 import type { TargetRuntime, UpstreamCallResult } from '../target-runtime.ts';
 import { BodyTee } from './body-tee.ts';
 import { UsageWatch } from './usage-watch.ts';
 
 export type CoalesceAnswer =
-  /** The shared reply: write the head, then `tee.attach(res)`; the tee starts once every waiter attached. */
-  | { readonly kind: 'reply'; readonly slot: SlotInfo; readonly status: number; readonly headers: HeaderMap;
-      readonly tee: BodyTee; readonly upstreamHeaders: Readonly<Record<string, string>>; readonly usage: () => number | undefined }
+  /**
+   * The shared reply: write the head, then `tee.attach(res)`; the tee starts once every waiter attached.
+   * `headers` are ready to send (end-to-end upstream headers, the upstream admission's, X-Sluice-Batch)
+   * and shared by every waiter: add to a copy, never to them.
+   */
+  | { readonly kind: 'reply'; readonly slot: SlotInfo; readonly status: number; readonly headers: Readonly<HeaderMap>;
+      readonly tee: BodyTee; readonly usage: () => number | undefined }
   /** The one call failed: the same problem for everyone. */
   | { readonly kind: 'failed'; readonly slot: SlotInfo; readonly error: unknown }
   /** The reply was private and went to another waiter: make your own call. */
@@ -67,9 +71,10 @@ export function coalesceExecutor(target: TargetRuntime): BatchExecutor<CoalesceW
         onEnd: () => admission.settle({ tokens: watch?.total() }),
       });
       const usage = (): number | undefined => watch?.total();
-      for (const w of receivers) {
-        w.answer({ kind: 'reply', slot, status: reply.status, headers: reply.headers, tee, upstreamHeaders: admission.headers, usage });
-      }
+      // Built once per reply, not once per waiter: a burst of a thousand shares one header map.
+      const headers: HeaderMap = { ...endToEnd(reply.headers), ...admission.headers, 'x-sluice-batch': batchHeaderValue(slot) };
+      const answer: CoalesceAnswer = { kind: 'reply', slot, status: reply.status, headers, tee, usage };
+      for (const w of receivers) w.answer(answer);
       tee.start();
       const alone = shared ? [] : present.slice(1);
       for (const w of alone) w.answer({ kind: 'alone', slot });

@@ -2,6 +2,10 @@
 // its own deadline (`maxClientWaitMs`, answered 504) and the client going away. The first to
 // `claim()` answers; the others find it taken and do nothing. The loser's cleanup (leaving the slot)
 // is the caller's, done right after its claim, so a slot never fans out to a waiter already answered.
+//
+// This runs once per request in a burst of thousands, so it stays cheap: one timer, one listener on
+// the response's `close` (an EventEmitter, lighter than the AbortSignal), and the combined abort
+// signal only for the rare waiter that makes its own call.
 import type { Clock, TimerId } from '../../clock.ts';
 import type { RequestContext } from '../../http/request-context.ts';
 
@@ -15,22 +19,23 @@ export interface WaiterGuardHandlers {
 export class WaiterGuard {
   private claimed = false;
   private timer: TimerId | undefined;
-  private readonly expired = new AbortController();
-  /** Aborted when the client leaves or its deadline passes: cancels work done on its behalf. */
-  readonly signal: AbortSignal;
+  private expired: AbortController | undefined;
+  private combined: AbortSignal | undefined;
 
   constructor(private readonly ctx: RequestContext, private readonly clock: Clock, maxWaitMs: number, private readonly h: WaiterGuardHandlers) {
-    this.signal = AbortSignal.any([ctx.clientGone, this.expired.signal]);
-    this.timer = clock.setTimeout(() => {
-      this.timer = undefined;
-      this.expired.abort();
-      if (this.claim()) h.deadline();
-    }, maxWaitMs);
+    this.timer = clock.setTimeout(this.onDeadline, maxWaitMs);
     if (ctx.clientGone.aborted) queueMicrotask(this.onGone);
-    else ctx.clientGone.addEventListener('abort', this.onGone, { once: true });
+    else ctx.res.once('close', this.onGone);
   }
 
   get answered(): boolean { return this.claimed; }
+
+  /** Aborted when the client leaves or its deadline passes: cancels work done on its behalf. */
+  get signal(): AbortSignal {
+    this.expired ??= new AbortController();
+    this.combined ??= AbortSignal.any([this.ctx.clientGone, this.expired.signal]);
+    return this.combined;
+  }
 
   /** True exactly once: the caller now owns the answer. Stops the deadline and the disconnect watch. */
   claim(): boolean {
@@ -38,9 +43,15 @@ export class WaiterGuard {
     this.claimed = true;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
-    this.ctx.clientGone.removeEventListener('abort', this.onGone);
+    this.ctx.res.off('close', this.onGone);
     return true;
   }
+
+  private readonly onDeadline = (): void => {
+    this.timer = undefined;
+    this.expired?.abort();
+    if (this.claim()) this.h.deadline();
+  };
 
   private readonly onGone = (): void => {
     if (this.claim()) this.h.gone();
