@@ -142,6 +142,28 @@ registry('a waiter leaving after flush leaves the call and the others alone; the
   void b;
 });
 
+registry('clients joining over several event-loop turns count one by one for the size cap, leaves and abort', async () => {
+  const h = harness({ maxBatchSize: 4 });
+  const a = h.join('k', 'a'); const b = h.join('k', 'b'); // one turn: one cohort in the machine
+  await settle();
+  const c = h.join('k', 'c');
+  await settle();
+  a.leave(); b.leave();
+  assert.is(h.registry.liveSlots, 1, 'c still waits');
+  const d = h.join('k', 'd');
+  await settle();
+  const e = h.join('k', 'e');
+  assert.is(h.calls.length, 0, 'three clients present: under the cap of four');
+  const f = h.join('k', 'f');
+  await settle();
+  assert.equal(h.calls.map((x) => x.batch), [['c', 'd', 'e', 'f']]);
+  assert.equal(h.flushes, ['size']);
+  for (const t of [c, d, e]) t.leave();
+  assert.is(h.calls[0]!.signal.aborted, false, 'f still waits for the answer');
+  f.leave();
+  assert.is(h.calls[0]!.signal.aborted, true);
+});
+
 registry('an upstream failure reaches every waiter as the same error', async () => {
   const h = harness({ maxBatchSize: 2 });
   h.join('k', 'a'); h.join('k', 'b');
