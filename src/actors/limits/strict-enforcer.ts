@@ -97,6 +97,7 @@ export class StrictEnforcer implements LimitEnforcer {
   private readonly unregister: () => void;
   private rollTimer: TimerId | undefined;
   private surplusTimer: TimerId | undefined;
+  private retryTimer: TimerId | undefined;
   private readonly recentMs: number;
   private rollAt = Number.POSITIVE_INFINITY;
   private reportedTo = '';
@@ -120,12 +121,7 @@ export class StrictEnforcer implements LimitEnforcer {
     this.subs.push(deps.bus.subscribe(leaseSubject(deps.clusterName, deps.nodeId), (m) => {
       const reply = parseSyncReply(m.data);
       if (!reply?.ok) return;
-      for (const st of this.apply(reply)) {
-        // Permits came back to the holder and it passed them on: the short grant that started the
-        // close wait is no longer the last word on this window.
-        st.prefetch.onWindowStart();
-        this.serveWaiters(st);
-      }
+      for (const st of this.apply(reply)) this.serveWaiters(st);
     }));
     this.unwatch = deps.singleton.onChange(() => { this.reportToNewHolder(); this.retryFailedAsks(); });
     this.unregister = deps.metrics ? strictMetricsFor(deps.metrics).register(targetName, config.name, this.stats) : () => {};
@@ -198,6 +194,7 @@ export class StrictEnforcer implements LimitEnforcer {
     this.closed = true;
     this.deps.clock.clearTimeout(this.rollTimer);
     this.deps.clock.clearTimeout(this.surplusTimer);
+    this.deps.clock.clearTimeout(this.retryTimer);
     this.unwatch();
     for (const s of this.subs.splice(0)) s.unsubscribe();
     const now = this.deps.clock.now();
@@ -303,7 +300,9 @@ export class StrictEnforcer implements LimitEnforcer {
     const rate = st.recent.demand(now) / this.recentMs;
     const need = queued + Math.ceil(rate * Math.min(this.recentMs, windowEndAt(lease.windowId, this.config.windowMs) - now));
     const surplus = lease.pool - need;
-    if (surplus >= 1) {
+    // An idle node gives everything back; a busy one only a clear surplus, or two nodes that are both
+    // short would pass a few permits back and forth.
+    if (surplus >= (need === 0 ? 1 : Math.max(need, st.prefetch.config.minPrefetch))) {
       this.giveBack(lease, surplus);
       // The holder has at least this much again: should demand come back, ask without sitting out a close wait.
       st.prefetch.onWindowStart();
@@ -332,17 +331,25 @@ export class StrictEnforcer implements LimitEnforcer {
   private maybeAsk(st: KeyState, now: number): void {
     if (this.closed || !this.deps.singleton.holder()) return;
     const lease = this.lease(st, st.currentWindow);
+    // The pool already covers the predicted demand until the window ends: more would only come back.
+    if (lease.pool >= this.untilWindowEnd(st, lease, now)) return;
     if (st.prefetch.shouldAsk(now, lease.pool) > 0) this.ask(st, now);
+  }
+
+  /** Units this key is predicted to need from now to the end of the lease's window, at its recent rate. */
+  private untilWindowEnd(st: KeyState, lease: WindowLease, now: number): number {
+    const rate = st.prefetch.demand(now) / st.prefetch.config.predictWindowMs;
+    return Math.ceil(rate * (windowEndAt(lease.windowId, this.config.windowMs) - now));
   }
 
   /** Asks for the desired lease, or what the queued requests need if that is more. */
   private ask(st: KeyState, now: number): void {
     const lease = this.lease(st, st.currentWindow);
     const queued = st.waiters.reduce((sum, w) => sum + w.cost, 0);
-    // A lease is good for one window: never ask for more than the predicted demand until it ends.
-    const { predictWindowMs, minPrefetch } = st.prefetch.config;
-    const untilEnd = Math.ceil((st.prefetch.demand(now) / predictWindowMs) * (windowEndAt(lease.windowId, this.config.windowMs) - now));
-    const want = Math.max(Math.min(st.prefetch.desired(now), Math.max(minPrefetch, untilEnd)), queued + lease.debt - lease.pool, 1);
+    // A lease is good for one window: never ask for more than the predicted demand until it ends,
+    // less what the pool holds.
+    const beyondPool = this.untilWindowEnd(st, lease, now) - lease.pool;
+    const want = Math.max(Math.min(st.prefetch.desired(now), Math.max(st.prefetch.config.minPrefetch, beyondPool)), queued + lease.debt - lease.pool, 1);
     st.prefetch.onAskSent(now);
     this.stats.asks++;
     this.stats.unitsAsked += want;
@@ -360,6 +367,9 @@ export class StrictEnforcer implements LimitEnforcer {
         this.stats.asksFailed++;
         st.failedAsk = true;
         st.prefetch.onAskFailed(this.deps.clock.now());
+        // Every try was lost, yet a holder is known: it may well have granted (the next ask collects
+        // that, asks are idempotent). Try again after a round trip or so, not after the close wait.
+        if (this.deps.singleton.holder()) this.scheduleRetry();
       },
     ).finally(() => {
       // An answer about a window that has since ended says nothing about the new one's budget.
@@ -471,6 +481,14 @@ export class StrictEnforcer implements LimitEnforcer {
       if (st.waiters.length) this.ask(st, now);
       else this.maybeAsk(st, now);
     }
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer !== undefined || this.closed) return;
+    this.retryTimer = this.deps.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      this.retryFailedAsks();
+    }, 2 * this.tryTimeoutMs());
   }
 
   // A new holder (or term) must hear every node's totals: its fence counts returns only from nodes
