@@ -6,8 +6,10 @@ import { dispatch } from './scenarios/dispatch.ts';
 import { passthrough } from './scenarios/passthrough.ts';
 import { limiter } from './scenarios/limiter.ts';
 import { strict } from './scenarios/strict.ts';
+import { coalesce } from './scenarios/coalesce.ts';
+import { merge } from './scenarios/merge.ts';
 
-const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter, strict, dispatch };
+const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter, strict, dispatch, coalesce, merge };
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { seconds: { type: 'string', default: '5' } } });
 const chosen = positionals.length ? positionals : Object.keys(scenarios);

@@ -104,6 +104,18 @@ interface SlotEntry<P> {
   size: number;
 }
 
+class Ticket<P> implements WaiterTicket {
+  private left = false;
+  constructor(readonly waiterId: string, private readonly slot: SlotEntry<P>, private readonly registry: BatchRegistry<P, unknown>) {}
+  get slotId(): string { return this.slot.slotId; }
+  get inCall(): boolean { return this.slot.waiters.inCall(this.waiterId); }
+  leave(): void {
+    if (this.left) return;
+    this.left = true;
+    this.registry.leaveSlot(this.slot, this.waiterId);
+  }
+}
+
 export class BatchRegistry<P, R> {
   private readonly open = new Map<BatchKey, SlotEntry<P>>();
   private readonly live = new Map<string, SlotEntry<P>>();
@@ -179,22 +191,17 @@ export class BatchRegistry<P, R> {
       else if (this.closing) this.flush(slot, FlushReason.Shutdown);
       else this.consult(slot, now);
     }
-    let left = false;
-    return {
-      waiterId,
-      slotId: slot.slotId,
-      get inCall() { return slot.waiters.inCall(waiterId); },
-      leave: () => {
-        if (left) return;
-        left = true;
-        if (!slot.waiters.has(waiterId)) return;
-        const emptied = slot.waiters.remove(waiterId);
-        this.emit({ type: 'waiter.left', slotId: slot.slotId, waiterId });
-        if (emptied !== undefined && slot.actor.getSnapshot().status === 'active') {
-          slot.actor.send({ type: 'waiter.left', waiterId: emptied });
-        }
-      },
-    };
+    return new Ticket(waiterId, slot, this);
+  }
+
+  /** @internal A waiter answered elsewhere leaves its slot (through its ticket). */
+  leaveSlot(slot: SlotEntry<P>, waiterId: string): void {
+    if (!slot.waiters.has(waiterId)) return;
+    const emptied = slot.waiters.remove(waiterId);
+    this.emit({ type: 'waiter.left', slotId: slot.slotId, waiterId });
+    if (emptied !== undefined && slot.actor.getSnapshot().status === 'active') {
+      slot.actor.send({ type: 'waiter.left', waiterId: emptied });
+    }
   }
 
   describe(): Record<string, unknown> {
@@ -236,7 +243,10 @@ export class BatchRegistry<P, R> {
     actor.start();
     entry.timer = this.o.clock.setTimeout(() => {
       entry.timer = undefined;
-      this.flush(entry, FlushReason.Timer);
+      // Flush at the end of this event-loop turn, after the I/O already waiting has been read: a
+      // request that reached its socket before the deadline joins this slot instead of being pushed
+      // into a second call just because a burst kept the event loop busy when the timer came due.
+      setImmediate(() => this.flush(entry, FlushReason.Timer));
     }, this.o.maxWaitMs);
     if (this.ticking) this.startTick();
     return entry;

@@ -2,26 +2,28 @@
 // answered exactly once by whichever comes first — the shared reply (pushed the moment it arrives),
 // the slot's failure, its own deadline (`maxClientWaitMs`, 504) or its client leaving. Keys whose
 // replies turned out private pass through on their own for a while (see coalesce-batch.ts).
+//
+// One waiter is one object with methods rather than a nest of closures: a burst of a thousand
+// requests is read in a handful of event-loop turns, and every allocation on this path shows.
+import type { IncomingHttpHeaders } from 'node:http';
 import { coalesceKey } from '../batch/index.ts';
 import type { BatchKey, HeaderBag } from '../batch/index.ts';
-import type { IncomingHttpHeaders } from 'node:http';
-import { ClientDeadlineError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
+import { ClientDeadlineError } from '../errors.ts';
 import { batchHeaderValue, type BatchRegistry, type WaiterTicket } from '../actors/batch-registry.ts';
 import { WaiterOutcome } from '../actors/batching/batch-metrics.ts';
-import { BodyTee } from '../actors/batching/body-tee.ts';
+import { BodyTee, type TeeListener } from '../actors/batching/body-tee.ts';
 import { isIdempotent, type CoalesceAnswer, type CoalesceWaiter } from '../actors/batching/coalesce-batch.ts';
-import { endAfterFailure, once } from '../actors/batching/once-admission.ts';
+import { endAfterFailure, OnceAdmission } from '../actors/batching/once-admission.ts';
 import { UsageWatch } from '../actors/batching/usage-watch.ts';
-import { WaiterGuard } from '../actors/batching/waiter-guard.ts';
-import type { Admission } from '../actors/target-parts.ts';
+import { WaiterGuard, type WaiterGuardHandlers } from '../actors/batching/waiter-guard.ts';
 import type { TargetRuntime, UpstreamCallResult } from '../actors/target-runtime.ts';
+import { estimateTokens } from '../limit/tokens.ts';
 import { hasBody, readBody } from './body.ts';
 import { headerValue, upstreamRequestHeaders } from './headers.ts';
 import { sendProblem } from './problem.ts';
 import { drain, writeHead } from './reply.ts';
 import type { RequestContext } from './request-context.ts';
-import { estimateTokens } from '../limit/tokens.ts';
 
 export interface CoalesceDeps {
   readonly registry: BatchRegistry<CoalesceWaiter, UpstreamCallResult>;
@@ -31,15 +33,6 @@ export interface CoalesceDeps {
   /** The request headers the key reads (`vary`, and credentials unless public), lower case. */
   readonly keyHeaders: readonly string[];
 }
-
-/** Only the headers the key reads: the key function then indexes a handful of headers, not all of them. */
-function keyHeaders(all: IncomingHttpHeaders, names: readonly string[]): HeaderBag {
-  const out: Record<string, string | string[] | undefined> = {};
-  for (const n of names) if (all[n] !== undefined) out[n] = all[n];
-  return out;
-}
-
-const hasAny = (o: Record<string, string>): boolean => { for (const _ in o) return true; return false; };
 
 export async function coalesce(ctx: RequestContext, target: TargetRuntime, deps: CoalesceDeps): Promise<void> {
   const { req } = ctx;
@@ -54,91 +47,121 @@ export async function coalesce(ctx: RequestContext, target: TargetRuntime, deps:
     { method: ctx.method, path: ctx.path, query: ctx.query, headers: keyHeaders(req.headers, deps.keyHeaders), ...(body ? { body } : {}) },
     { vary: config.vary, public: config.public },
   );
-  const client = once(await target.admitRequest(ctx, body));
+  const client = new OnceAdmission(await target.admitRequest(ctx, body));
   if (ctx.clientGone.aborted) { client.cancel(); return; }
-  const count = deps.count;
-  const instance = (): string => (req.url ?? '/').split('?')[0]!;
-  const headers = (): Record<string, string> => ({ ...ctx.answerHeaders, ...client.headers });
+  const waiter = new Waiter(ctx, body, target, deps, client);
+  if (deps.registry.isUncoalesced(key)) waiter.goAlone();
+  else waiter.ticket = deps.registry.join(key, waiter, ctx.requestId);
+}
 
-  let ticket: WaiterTicket | undefined;
-  let ownCall = false;
-  const endUnanswered = (): void => {
-    ticket?.leave();
-    if (ticket?.inCall || ownCall) client.settle({}); else client.cancel();
-  };
-  const guard = new WaiterGuard(ctx, deps.clock, config.batch.maxClientWaitMs, {
-    deadline: () => {
-      sendProblem(ctx.res, new ClientDeadlineError(config.batch.maxClientWaitMs), instance(), headers());
-      endUnanswered();
-      count(WaiterOutcome.Deadline);
-    },
-    gone: () => { endUnanswered(); count(WaiterOutcome.Left); },
-  });
+/** Only the headers the key reads: the key function then indexes a handful of headers, not all of them. */
+function keyHeaders(all: IncomingHttpHeaders, names: readonly string[]): HeaderBag {
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const n of names) if (all[n] !== undefined) out[n] = all[n];
+  return out;
+}
 
-  const alone = (): void => {
-    if (guard.answered) return;
-    ownCall = true;
-    void callAlone(ctx, target, { client, body, guard, instance: instance(), headers, answered: () => count(WaiterOutcome.Alone) });
-  };
-  if (deps.registry.isUncoalesced(key)) { alone(); return; }
+const hasAny = (o: Record<string, string>): boolean => { for (const _ in o) return true; return false; };
 
-  const answer = (a: CoalesceAnswer): void => {
-    if (a.kind === 'alone') { alone(); return; } // the guard stays armed over the individual call
-    if (!guard.claim()) return;
-    const own = headers();
+class Waiter implements CoalesceWaiter, WaiterGuardHandlers, TeeListener {
+  ticket: WaiterTicket | undefined;
+  private ownCall = false;
+  private readonly guard: WaiterGuard;
+  private usage: (() => number | undefined) | undefined;
+
+  constructor(
+    readonly ctx: RequestContext,
+    readonly body: Buffer | undefined,
+    private readonly target: TargetRuntime,
+    private readonly deps: CoalesceDeps,
+    private readonly client: OnceAdmission,
+  ) {
+    this.guard = new WaiterGuard(ctx, deps.clock, target.config.batch.maxClientWaitMs, this);
+  }
+
+  /** The batch's answer: the shared reply, the slot's failure, or "go upstream on your own". */
+  answer(a: CoalesceAnswer): void {
+    if (a.kind === 'alone') { this.goAlone(); return; } // the guard stays armed over the individual call
+    if (!this.guard.claim()) return;
+    const own = this.ownHeaders();
     if (a.kind === 'failed') {
-      sendProblem(ctx.res, a.error, instance(), { ...own, 'x-sluice-batch': batchHeaderValue(a.slot) });
-      endAfterFailure(client, a.error);
-      count(WaiterOutcome.Failed);
+      sendProblem(this.ctx.res, a.error, this.instance(), { ...own, 'x-sluice-batch': batchHeaderValue(a.slot) });
+      endAfterFailure(this.client, a.error);
+      this.deps.count(WaiterOutcome.Failed);
       return;
     }
-    ctx.res.writeHead(a.status, hasAny(own) ? { ...a.headers, ...own } : a.headers);
-    a.tee.attach(ctx.res, () => client.settle({ tokens: a.usage() }));
-    count(WaiterOutcome.Replied);
-  };
-  ticket = deps.registry.join(key, { ctx, body, answer }, ctx.requestId);
-}
-
-interface AloneOptions {
-  readonly client: Admission;
-  readonly body: Buffer | undefined;
-  readonly guard: WaiterGuard;
-  readonly instance: string;
-  readonly headers: () => Record<string, string>;
-  readonly answered: () => void;
-}
-
-/**
- * One waiter's own upstream call (its key passes through, or a private reply went to another waiter).
- * Its deadline and disconnect still hold: either aborts the call through `guard.signal`.
- */
-async function callAlone(ctx: RequestContext, target: TargetRuntime, o: AloneOptions): Promise<void> {
-  const { req, res } = ctx;
-  const signal = o.guard.signal;
-  const tokens = target.limits.countsTokens ? estimateTokens({ headers: req.headers, body: o.body ?? '' }) : 0;
-  let result: UpstreamCallResult;
-  try {
-    result = await target.callUpstream(
-      { method: ctx.method, path: ctx.upstreamPath, headers: upstreamRequestHeaders(req, ctx.requestId), body: o.body, signal },
-      { idempotent: isIdempotent(ctx.method), cost: { requests: 1, tokens }, signal },
-    );
-  } catch (err) {
-    if (!o.guard.claim()) return; // the deadline or the client's leaving already ended it
-    o.answered();
-    endAfterFailure(o.client, err);
-    sendProblem(res, err, o.instance, o.headers());
-    return;
+    this.ctx.res.writeHead(a.status, hasAny(own) ? { ...a.headers, ...own } : a.headers);
+    this.usage = a.usage;
+    a.tee.attach(this.ctx.res, this);
+    this.deps.count(WaiterOutcome.Replied);
   }
-  const { reply, admission } = result;
-  if (!o.guard.claim()) { drain(reply.body); admission.settle({}); return; }
-  o.answered();
-  const watch = target.limits.countsTokens ? new UsageWatch(headerValue(reply.headers, 'content-type')) : undefined;
-  writeHead(res, reply.status, reply.headers, { ...o.headers(), ...admission.headers });
-  const tee = new BodyTee(reply.body, watch ? { onChunk: (c) => watch.push(c) } : {});
-  tee.attach(res, () => {
-    const usage = { tokens: watch?.total() };
-    admission.settle(usage);
-    o.client.settle(usage);
-  });
-  tee.start();
+
+  /** The shared body reached this client in full, or stopped: the call was made for it either way. */
+  bodyDone(): void {
+    this.client.settle({ tokens: this.usage?.() });
+  }
+
+  deadline(): void {
+    const ms = this.target.config.batch.maxClientWaitMs;
+    sendProblem(this.ctx.res, new ClientDeadlineError(ms), this.instance(), this.ownHeaders());
+    this.endUnanswered();
+    this.deps.count(WaiterOutcome.Deadline);
+  }
+
+  gone(): void {
+    this.endUnanswered();
+    this.deps.count(WaiterOutcome.Left);
+  }
+
+  goAlone(): void {
+    if (this.guard.answered) return;
+    this.ownCall = true;
+    void this.callAlone();
+  }
+
+  private endUnanswered(): void {
+    this.ticket?.leave();
+    if (this.ticket?.inCall || this.ownCall) this.client.settle({}); else this.client.cancel();
+  }
+
+  private ownHeaders(): Record<string, string> {
+    return { ...this.ctx.answerHeaders, ...this.client.headers };
+  }
+
+  private instance(): string { return (this.ctx.req.url ?? '/').split('?')[0]!; }
+
+  /**
+   * This waiter's own upstream call (its key passes through, or a private reply went to another
+   * waiter). Its deadline and disconnect still hold: either aborts the call through `guard.signal`.
+   */
+  private async callAlone(): Promise<void> {
+    const { ctx, target, body, guard, client } = this;
+    const signal = guard.signal;
+    const tokens = target.limits.countsTokens ? estimateTokens({ headers: ctx.req.headers, body: body ?? '' }) : 0;
+    let result: UpstreamCallResult;
+    try {
+      result = await target.callUpstream(
+        { method: ctx.method, path: ctx.upstreamPath, headers: upstreamRequestHeaders(ctx.req, ctx.requestId), body, signal },
+        { idempotent: isIdempotent(ctx.method), cost: { requests: 1, tokens }, signal },
+      );
+    } catch (err) {
+      if (!guard.claim()) return; // the deadline or the client's leaving already ended it
+      this.deps.count(WaiterOutcome.Alone);
+      endAfterFailure(client, err);
+      sendProblem(ctx.res, err, this.instance(), this.ownHeaders());
+      return;
+    }
+    const { reply, admission } = result;
+    if (!guard.claim()) { drain(reply.body); admission.settle({}); return; }
+    this.deps.count(WaiterOutcome.Alone);
+    const watch = target.limits.countsTokens ? new UsageWatch(headerValue(reply.headers, 'content-type')) : undefined;
+    writeHead(ctx.res, reply.status, reply.headers, { ...this.ownHeaders(), ...admission.headers });
+    const tee = new BodyTee(reply.body, {
+      ...(watch ? { onChunk: (c: Buffer) => watch.push(c) } : {}),
+      onEnd: () => admission.settle({ tokens: watch?.total() }),
+    });
+    this.usage = () => watch?.total();
+    tee.attach(ctx.res, this);
+    tee.start();
+  }
 }

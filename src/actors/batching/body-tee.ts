@@ -20,12 +20,17 @@ export interface BodyTeeOptions {
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
+/** Told once when its sink has the whole body (`true`) or was cut or left (`false`). */
+export interface TeeListener { bodyDone(complete: boolean): void }
+
+const NOBODY: TeeListener = { bodyDone: () => {} };
+
 class Sink {
   /** Over its high-water mark, with a `drain` listener waiting. */
   full = false;
   private settled = false;
 
-  constructor(readonly out: Writable, private readonly tee: BodyTee, private readonly done: (complete: boolean) => void) {
+  constructor(readonly out: Writable, private readonly tee: BodyTee, private readonly listener: TeeListener) {
     // One listener per sink: a response emits `close` both when it has finished and when its client
     // left early (writableFinished tells which). `drain` is listened to only while the sink is full.
     out.once('close', this.onClose);
@@ -34,29 +39,29 @@ class Sink {
   finish(complete: boolean): void {
     if (this.settled) return;
     this.settled = true;
-    this.done(complete);
+    this.listener.bodyDone(complete);
   }
 
   waitForDrain(): void {
     if (this.full) return;
     this.full = true;
+    this.onDrain ??= (): void => { this.full = false; this.tee.resumeSource(); };
     this.out.once('drain', this.onDrain);
   }
 
   detach(): void {
     this.out.off('close', this.onClose);
-    this.out.off('drain', this.onDrain);
+    if (this.onDrain) this.out.off('drain', this.onDrain);
   }
+
+  /** Made only for a sink that ever fills up: most never do. */
+  private onDrain: (() => void) | undefined;
 
   private readonly onClose = (): void => {
     this.tee.drop(this);
     this.finish(this.out.writableFinished);
   };
 
-  private readonly onDrain = (): void => {
-    this.full = false;
-    this.tee.resumeSource();
-  };
 }
 
 export class BodyTee {
@@ -72,10 +77,10 @@ export class BodyTee {
 
   get sinkCount(): number { return this.sinks.size; }
 
-  /** Adds a sink before `start()`. `done(true)` once it has the whole body, `done(false)` if it was cut or left. */
-  attach(out: Writable, done: (complete: boolean) => void = () => {}): void {
+  /** Adds a sink before `start()`; `listener` hears once whether it got the whole body. */
+  attach(out: Writable, listener: TeeListener = NOBODY): void {
     if (this.started) throw new Error('BodyTee: attach after start');
-    this.sinks.add(new Sink(out, this, done));
+    this.sinks.add(new Sink(out, this, listener));
   }
 
   /** Starts reading the source; with no sink attached the source is abandoned at once. */

@@ -4,14 +4,15 @@
 import { ErrorCode } from '../../errors.ts';
 import type { Admission } from '../target-parts.ts';
 
-export function once(a: Admission): Admission {
-  let done = false;
-  return {
-    headers: a.headers,
-    settle(usage) { if (!done) { done = true; a.settle(usage); } },
-    cancel() { if (!done) { done = true; a.cancel(); } },
-  };
+export class OnceAdmission implements Admission {
+  private done = false;
+  constructor(private readonly a: Admission) {}
+  get headers(): Readonly<Record<string, string>> { return this.a.headers; }
+  settle(usage: { tokens?: number | undefined }): void { if (!this.done) { this.done = true; this.a.settle(usage); } }
+  cancel(): void { if (!this.done) { this.done = true; this.a.cancel(); } }
 }
+
+export const once = (a: Admission): Admission => new OnceAdmission(a);
 
 /** Failures raised before any upstream call was made: the client's reservation goes back. */
 const NO_CALL_CODES = new Set<string>([ErrorCode.RateLimited, ErrorCode.BreakerOpen, ErrorCode.QueueFull, ErrorCode.ShuttingDown]);

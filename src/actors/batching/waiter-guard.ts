@@ -4,8 +4,8 @@
 // is the caller's, done right after its claim, so a slot never fans out to a waiter already answered.
 //
 // This runs once per request in a burst of thousands, so it stays cheap: one timer, one listener on
-// the response's `close` (an EventEmitter, lighter than the AbortSignal), and the combined abort
-// signal only for the rare waiter that makes its own call.
+// the response's `close` (an EventEmitter, lighter than the AbortSignal, never removed: a claimed guard
+// ignores it), and the combined abort signal only for the rare waiter that makes its own call.
 import type { Clock, TimerId } from '../../clock.ts';
 import type { RequestContext } from '../../http/request-context.ts';
 
@@ -43,7 +43,7 @@ export class WaiterGuard {
     this.claimed = true;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
-    this.ctx.res.off('close', this.onGone);
+    // The `close` listener stays: once claimed it does nothing, and it goes with the response.
     return true;
   }
 

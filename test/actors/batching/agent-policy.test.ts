@@ -74,7 +74,7 @@ agent('in a registry, an agent SERVE flushes with reason policy; without an agen
       hooks: { onFlush: (r) => flushes.push(r) },
     });
     registry.join('k' as BatchKey, 'a', 'a');
-    for (let t = 0; t < 25 && flushes.length === 0; t++) { s.clock.advance(1); await Promise.resolve(); await Promise.resolve(); }
+    for (let t = 0; t < 25 && flushes.length === 0; t++) { s.clock.advance(1); await new Promise((r) => setImmediate(r)); }
     assert.equal(flushes, [reason]);
   }
 });

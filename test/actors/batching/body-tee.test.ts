@@ -27,8 +27,8 @@ tee('every sink gets each chunk as soon as the source yields it, then the end', 
   const t = new BodyTee(source);
   const a = new Sink(); const b = new Sink();
   const done: Array<[string, boolean]> = [];
-  t.attach(a, (ok) => done.push(['a', ok]));
-  t.attach(b, (ok) => done.push(['b', ok]));
+  t.attach(a, { bodyDone: (ok) => done.push(['a', ok]) });
+  t.attach(b, { bodyDone: (ok) => done.push(['b', ok]) });
   t.start();
   source.write('one');
   await tick();
@@ -48,7 +48,7 @@ tee('a stalled sink neither stops the others nor keeps the source paused, and is
   const slow = new Sink(); slow.stalled = true;
   const fast = new Sink();
   let slowDone: boolean | undefined;
-  t.attach(slow, (ok) => { slowDone = ok; });
+  t.attach(slow, { bodyDone: (ok) => { slowDone = ok; } });
   t.attach(fast);
   t.start();
   for (const c of ['aaaa', 'bbbb', 'cccc', 'dddd']) { source.write(c); await tick(); }
@@ -108,7 +108,7 @@ tee('a source error cuts every sink', async () => {
   const t = new BodyTee(source);
   const a = new Sink(); const b = new Sink();
   const done: boolean[] = [];
-  t.attach(a, (ok) => done.push(ok)); t.attach(b, (ok) => done.push(ok));
+  t.attach(a, { bodyDone: (ok) => done.push(ok) }); t.attach(b, { bodyDone: (ok) => done.push(ok) });
   t.start();
   source.destroy(new Error('reset'));
   await tick();
