@@ -16,7 +16,8 @@ import { windowIdAt } from '../limit/windows.ts';
 import { Membership } from '../actors/membership.ts';
 import { Singleton, singletonTimings, successorWithinMs } from '../actors/singleton.ts';
 import { StrictServer } from '../actors/limits/strict-server.ts';
-import { localRatio, StrictEnforcer } from '../actors/limits/strict-enforcer.ts';
+import { StrictEnforcer } from '../actors/limits/strict-enforcer.ts';
+import { localRatio } from '../actors/limits/strict-metrics.ts';
 
 export type Arrivals = 'even' | 'poisson' | 'bursty';
 

@@ -16,20 +16,11 @@ import type { NodeMetrics } from '../../metrics.ts';
 import type { SingletonView } from '../singleton.ts';
 import type { TargetDeps } from '../target-runtime.ts';
 import type { LimitEnforcer } from './enforcer.ts';
-import {
-  encodeSync, exhaustedSubject, leaseSubject, MAX_SYNC_ITEMS, parseExhausted, parseSyncReply, syncSubject,
-  type SyncItem, type SyncReply,
-} from './strict-protocol.ts';
-import { strictMetricsFor, type StrictClientStats } from './strict-metrics.ts';
+import { exhaustedSubject, leaseSubject, parseExhausted, parseSyncReply, type SyncItem } from './strict-protocol.ts';
+import { giveBack, newLease, receive, settle, type WindowLease } from './strict-lease.ts';
+import { HolderLink, holderTag, type SyncAnswer } from './strict-link.ts';
+import { localRatio, strictMetricsFor, type StrictClientStats } from './strict-metrics.ts';
 
-/**
- * Longest wait for one try of a sync request, ms. Tries wait less once round trips have been seen
- * (a few smoothed round trips, as TCP's retransmission timeout), so a lost message costs little.
- */
-export const DEFAULT_ASK_TIMEOUT_MS = 250;
-const MIN_ASK_TIMEOUT_MS = 20;
-/** Tries per ask (or report, or return) before backing off for closeWaitMs. */
-export const DEFAULT_ASK_ATTEMPTS = 4;
 /** Shortest horizon of "recent demand" when deciding what a scarce window's pool is still needed for, ms. */
 const MIN_RECENT_MS = 100;
 
@@ -48,21 +39,6 @@ export interface StrictClientDeps {
 export function createStrictEnforcer(limit: LimitConfig, target: TargetConfig, deps: TargetDeps): LimitEnforcer {
   if (!deps.singleton) throw new InvalidArgumentError(`strict limit ${target.name}/${limit.name} needs the node's singleton (TargetDeps.singleton)`);
   return new StrictEnforcer(limit, target.name, { ...deps, singleton: deps.singleton });
-}
-
-interface WindowLease {
-  readonly windowId: number;
-  /** Running totals, as reported to holders. */
-  received: number;
-  returned: number;
-  /** Units held and not yet spent. */
-  pool: number;
-  /** Units spent beyond what was leased (a reply used more tokens than estimated); paid from the next grants. */
-  debt: number;
-  /** What the holder last said it could still lease in this window. */
-  available: number | undefined;
-  /** The holder has nothing left to lease in this window (it said so): hold only what will be used. */
-  scarce: boolean;
 }
 
 interface Waiter { cost: number; settle: (d: Decision) => void }
@@ -88,10 +64,7 @@ export class StrictEnforcer implements LimitEnforcer {
   };
   private readonly keys = new Map<string, KeyState>();
   private readonly prefix: string;
-  private readonly askTimeoutMs: number;
-  private readonly askAttempts: number;
-  /** Smoothed round trip of sync requests, ms (undefined until one is seen). */
-  private srttMs: number | undefined;
+  private readonly link: HolderLink;
   private readonly subs: Subscription[] = [];
   private readonly unwatch: () => void;
   private readonly unregister: () => void;
@@ -106,8 +79,7 @@ export class StrictEnforcer implements LimitEnforcer {
   constructor(readonly config: LimitConfig, readonly targetName: string, private readonly deps: StrictClientDeps) {
     if (config.mode !== 'strict') throw new InvalidArgumentError(`limit ${config.name} is not strict`);
     this.prefix = `${targetName}/${config.name}/`;
-    this.askTimeoutMs = deps.askTimeoutMs ?? DEFAULT_ASK_TIMEOUT_MS;
-    this.askAttempts = deps.askAttempts ?? DEFAULT_ASK_ATTEMPTS;
+    this.link = new HolderLink(deps);
     this.recentMs = Math.max(MIN_RECENT_MS, config.prefetch.closeWaitMs / 2);
     this.subs.push(deps.bus.subscribe(exhaustedSubject(deps.clusterName), (m) => {
       const e = parseExhausted(m.data);
@@ -166,18 +138,8 @@ export class StrictEnforcer implements LimitEnforcer {
     const st = this.keys.get(key);
     const lease = st?.windows.get(windowId);
     if (!st || !lease || estimated === actual) return;
-    if (actual < estimated) {
-      const back = estimated - actual;
-      if (windowId === windowIdAt(now, this.config.windowMs)) {
-        lease.pool += back;
-        this.serveWaiters(st);
-      } else lease.returned = Math.min(lease.received, lease.returned + back); // told with the next return or report
-      return;
-    }
-    const more = actual - estimated;
-    const take = Math.min(lease.pool, more);
-    lease.pool -= take;
-    lease.debt += more - take;
+    settle(lease, estimated, actual, windowId === windowIdAt(now, this.config.windowMs));
+    if (actual < estimated) this.serveWaiters(st);
   }
 
   describe(): unknown {
@@ -202,7 +164,7 @@ export class StrictEnforcer implements LimitEnforcer {
     for (const st of this.keys.values()) {
       for (const w of st.waiters.splice(0)) w.settle(this.decide(st, false, now, false));
       for (const lease of st.windows.values()) {
-        if (lease.pool > 0) this.giveBack(lease, lease.pool);
+        if (lease.pool > 0) this.giveBackUnits(lease, lease.pool);
         if (lease.received > 0) items.push(this.item(st, lease, 0));
       }
     }
@@ -236,7 +198,7 @@ export class StrictEnforcer implements LimitEnforcer {
 
   private lease(st: KeyState, windowId: number): WindowLease {
     let lease = st.windows.get(windowId);
-    if (!lease) st.windows.set(windowId, (lease = { windowId, received: 0, returned: 0, pool: 0, debt: 0, available: undefined, scarce: false }));
+    if (!lease) st.windows.set(windowId, (lease = newLease(windowId)));
     return lease;
   }
 
@@ -251,7 +213,7 @@ export class StrictEnforcer implements LimitEnforcer {
     for (const lease of st.windows.values()) {
       if (lease.windowId >= w) continue;
       if (lease.pool > 0) {
-        this.giveBack(lease, lease.pool);
+        this.giveBackUnits(lease, lease.pool);
         items.push(this.item(st, lease, 0));
       }
       if (lease.windowId < w - 1) st.windows.delete(lease.windowId);
@@ -281,9 +243,8 @@ export class StrictEnforcer implements LimitEnforcer {
     if (this.keys.size) this.scheduleRoll(now);
   }
 
-  private giveBack(lease: WindowLease, units: number): void {
-    lease.pool -= units;
-    lease.returned += units;
+  private giveBackUnits(lease: WindowLease, units: number): void {
+    giveBack(lease, units);
     this.stats.returns++;
     this.stats.unitsReturned += units;
   }
@@ -303,7 +264,7 @@ export class StrictEnforcer implements LimitEnforcer {
     // An idle node gives everything back; a busy one only a clear surplus, or two nodes that are both
     // short would pass a few permits back and forth.
     if (surplus >= (need === 0 ? 1 : Math.max(need, st.prefetch.config.minPrefetch))) {
-      this.giveBack(lease, surplus);
+      this.giveBackUnits(lease, surplus);
       // The holder has at least this much again: should demand come back, ask without sitting out a close wait.
       st.prefetch.onWindowStart();
       void this.sync([this.item(st, lease, 0)]).catch(() => undefined);
@@ -403,44 +364,14 @@ export class StrictEnforcer implements LimitEnforcer {
     };
   }
 
-  /**
-   * Sends items to the holder this node knows, retrying on timeout; applies the reply. Rejects when
-   * no holder is known, it answers that it no longer holds, or every try failed.
-   */
-  private async sync(items: SyncItem[], attempts = this.askAttempts): Promise<void> {
-    for (let i = 0; i < items.length; i += MAX_SYNC_ITEMS) {
-      const chunk = items.slice(i, i + MAX_SYNC_ITEMS);
-      let reply: SyncReply | undefined;
-      let lastError: unknown;
-      for (let attempt = 0; attempt < attempts && !reply; attempt++) {
-        const holder = this.deps.singleton.holder();
-        if (!holder) throw new NoHolderKnown();
-        try {
-          const sentAt = this.deps.clock.now();
-          const raw = await this.deps.bus.request(syncSubject(this.deps.clusterName, holder.id), encodeSync({ node: this.deps.nodeId, items: chunk }), this.tryTimeoutMs());
-          const rtt = this.deps.clock.now() - sentAt;
-          this.srttMs = this.srttMs === undefined ? rtt : this.srttMs + (rtt - this.srttMs) / 8;
-          reply = parseSyncReply(raw);
-          if (!reply || !reply.ok) throw new NoHolderKnown();
-        } catch (err) {
-          reply = undefined;
-          lastError = err;
-          if (err instanceof NoHolderKnown) break; // it gave up the lease: retrying it is pointless
-        }
-      }
-      if (!reply?.ok) throw lastError ?? new NoHolderKnown();
-      this.apply(reply);
-    }
-  }
-
-  private tryTimeoutMs(): number {
-    if (this.srttMs === undefined) return this.askTimeoutMs;
-    return Math.min(this.askTimeoutMs, Math.max(MIN_ASK_TIMEOUT_MS, Math.ceil(3 * this.srttMs + 10)));
+  /** Sends items to the holder this node knows (./strict-link.ts) and applies its answers. */
+  private sync(items: SyncItem[], attempts?: number): Promise<void> {
+    return this.link.sync(items, (a) => this.apply(a), attempts);
   }
 
   // Running totals: a reply adds only what this node has not counted yet, so a repeated, late or
   // reordered reply adds nothing. Late units for a window already over are given back at once.
-  private apply(reply: Extract<SyncReply, { ok: true }>): KeyState[] {
+  private apply(reply: SyncAnswer): KeyState[] {
     const now = this.deps.clock.now();
     const late: Array<[KeyState, WindowLease]> = [];
     const touched: KeyState[] = [];
@@ -450,17 +381,11 @@ export class StrictEnforcer implements LimitEnforcer {
       const lease = st?.windows.get(g.windowId);
       if (!st || !lease) continue;
       touched.push(st);
-      lease.available = g.available;
-      if (g.available === 0) lease.scarce = true;
-      const fresh = g.received - lease.received;
-      if (fresh <= 0) continue;
-      lease.received += fresh;
+      const fresh = receive(lease, g.received, g.available);
+      if (fresh === 0) continue;
       this.stats.unitsGranted += fresh;
-      const toDebt = Math.min(lease.debt, fresh);
-      lease.debt -= toDebt;
-      lease.pool += fresh - toDebt;
       if (g.windowId < windowIdAt(now, this.config.windowMs) && lease.pool > 0) {
-        this.giveBack(lease, lease.pool);
+        this.giveBackUnits(lease, lease.pool);
         late.push([st, lease]);
       }
     }
@@ -488,7 +413,7 @@ export class StrictEnforcer implements LimitEnforcer {
     this.retryTimer = this.deps.clock.setTimeout(() => {
       this.retryTimer = undefined;
       this.retryFailedAsks();
-    }, 2 * this.tryTimeoutMs());
+    }, 2 * this.link.tryTimeoutMs());
   }
 
   // A new holder (or term) must hear every node's totals: its fence counts returns only from nodes
@@ -526,17 +451,3 @@ export class StrictEnforcer implements LimitEnforcer {
     };
   }
 }
-
-class NoHolderKnown extends Error {
-  constructor() { super('no strict singleton holder reachable'); }
-}
-
-const holderTag = (s: SingletonView): string => {
-  const h = s.holder();
-  return h ? `${h.id}#${h.term}` : '';
-};
-
-export const localRatio = (s: StrictClientStats): number => {
-  const total = s.decisionsLocal + s.decisionsBus;
-  return total === 0 ? 1 : s.decisionsLocal / total;
-};

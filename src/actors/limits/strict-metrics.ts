@@ -79,3 +79,9 @@ export function strictMetricsFor(metrics: NodeMetrics): StrictMetrics {
   byRegistry.set(metrics, registry);
   return registry;
 }
+
+/** Share of decisions made without waiting on the bus (1 before any decision). */
+export const localRatio = (s: StrictClientStats): number => {
+  const total = s.decisionsLocal + s.decisionsBus;
+  return total === 0 ? 1 : s.decisionsLocal / total;
+};
