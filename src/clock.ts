@@ -23,40 +23,46 @@ export const realClock: Clock = {
 
 interface PendingTimer { id: number; at: number; seq: number; fn: (...args: unknown[]) => void }
 
+const before = (a: PendingTimer, b: PendingTimer): boolean => a.at < b.at || (a.at === b.at && a.seq < b.seq);
+
 /**
  * A clock that moves only when told. Timers due at the same instant fire in the order they were set,
  * and a timer set by a firing timer for "now" fires in the same advance: what a simulator needs to
- * run many nodes deterministically in one process.
+ * run many nodes deterministically in one process. Timers sit in a binary heap (a 50-node simulation
+ * keeps thousands); a cleared timer is dropped lazily when it reaches the top.
  */
 export class VirtualClock implements Clock {
   private time: number;
   private nextId = 1;
   private seq = 0;
-  private readonly timers = new Map<number, PendingTimer>();
+  private readonly live = new Map<number, PendingTimer>();
+  private readonly heap: PendingTimer[] = [];
 
   constructor(startAt = 0) { this.time = startAt; }
 
   now(): number { return this.time; }
 
   setTimeout(fn: (...args: unknown[]) => void, ms: number): TimerId {
-    const id = this.nextId++;
-    this.timers.set(id, { id, at: this.time + Math.max(0, ms), seq: this.seq++, fn });
-    return id;
+    const t: PendingTimer = { id: this.nextId++, at: this.time + Math.max(0, ms), seq: this.seq++, fn };
+    this.live.set(t.id, t);
+    this.push(t);
+    return t.id;
   }
 
-  clearTimeout(id: TimerId): void { this.timers.delete(id as number); }
+  clearTimeout(id: TimerId): void { this.live.delete(id as number); }
 
   /** Number of timers not yet fired. */
-  get pending(): number { return this.timers.size; }
+  get pending(): number { return this.live.size; }
 
   /** Moves time forward by `ms`, firing every timer that falls due on the way, in order. */
   advance(ms: number): void { this.advanceTo(this.time + ms); }
 
   advanceTo(at: number): void {
     for (;;) {
-      const next = this.earliestDueBy(at);
-      if (!next) break;
-      this.timers.delete(next.id);
+      const next = this.peek();
+      if (!next || next.at > at) break;
+      this.pop();
+      this.live.delete(next.id);
       this.time = Math.max(this.time, next.at);
       next.fn();
     }
@@ -66,20 +72,44 @@ export class VirtualClock implements Clock {
   /** Fires timers until none is left or `maxMs` of virtual time has passed; returns the time advanced. */
   runAll(maxMs = 60_000): number {
     const start = this.time;
-    while (this.timers.size > 0) {
-      const next = this.earliestDueBy(start + maxMs);
-      if (!next) break;
+    for (;;) {
+      const next = this.peek();
+      if (!next || next.at > start + maxMs) break;
       this.advanceTo(next.at);
     }
     return this.time - start;
   }
 
-  private earliestDueBy(at: number): PendingTimer | undefined {
-    let best: PendingTimer | undefined;
-    for (const t of this.timers.values()) {
-      if (t.at > at) continue;
-      if (!best || t.at < best.at || (t.at === best.at && t.seq < best.seq)) best = t;
+  /** The earliest live timer, discarding cleared ones on the way. */
+  private peek(): PendingTimer | undefined {
+    while (this.heap.length > 0 && !this.live.has(this.heap[0]!.id)) this.pop();
+    return this.heap[0];
+  }
+
+  private push(t: PendingTimer): void {
+    const h = this.heap;
+    h.push(t);
+    for (let i = h.length - 1; i > 0;) {
+      const parent = (i - 1) >> 1;
+      if (!before(h[i]!, h[parent]!)) break;
+      [h[i], h[parent]] = [h[parent]!, h[i]!];
+      i = parent;
     }
-    return best;
+  }
+
+  private pop(): void {
+    const h = this.heap;
+    const last = h.pop()!;
+    if (h.length === 0) return;
+    h[0] = last;
+    for (let i = 0; ;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < h.length && before(h[l]!, h[m]!)) m = l;
+      if (r < h.length && before(h[r]!, h[m]!)) m = r;
+      if (m === i) break;
+      [h[i], h[m]] = [h[m]!, h[i]!];
+      i = m;
+    }
   }
 }

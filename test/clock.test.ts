@@ -36,3 +36,28 @@ clock('a timer set while firing runs within the same advance when due', () => {
 });
 
 clock.run();
+
+const heapOrder = suite('virtual clock ordering under load');
+
+heapOrder('thousands of timers set in random order fire sorted by time, then by setting order', () => {
+  const c = new VirtualClock();
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const fired: Array<[number, number]> = [];
+  const ids: unknown[] = [];
+  for (let i = 0; i < 5_000; i++) {
+    const at = Math.floor(rand() * 1_000);
+    ids.push(c.setTimeout(() => fired.push([c.now(), i]), at));
+  }
+  for (let i = 0; i < 5_000; i += 3) c.clearTimeout(ids[i]);
+  c.runAll();
+  assert.is(fired.length, 5_000 - Math.ceil(5_000 / 3));
+  for (let k = 1; k < fired.length; k++) {
+    const [t0, i0] = fired[k - 1]!;
+    const [t1, i1] = fired[k]!;
+    assert.ok(t0 < t1 || (t0 === t1 && i0 < i1), `out of order at ${k}`);
+  }
+  assert.is(c.pending, 0);
+});
+
+heapOrder.run();

@@ -7,7 +7,7 @@ import type { Clock } from '../clock.ts';
 import { BusClosedError, BusTimeoutError, NoRespondersError } from '../errors.ts';
 import type { Bus, BusHandler, BusStats, Json, SubscribeOptions, Subscription } from './bus.ts';
 import { decode, encode } from './envelope.ts';
-import { subjectMatches } from './subject-match.ts';
+import { compileSubject, type SubjectPattern } from './subject-match.ts';
 
 export interface NetworkFaults {
   /** Delivery delay in ms for one message from one endpoint to another. Default 0. */
@@ -20,7 +20,7 @@ export interface NetworkFaults {
   random?: () => number;
 }
 
-interface LocalSub { endpoint: LocalBus; pattern: string; queue?: string; handler: BusHandler; active: boolean }
+interface LocalSub { endpoint: LocalBus; pattern: string; matches: SubjectPattern; queue?: string; handler: BusHandler; active: boolean }
 
 export class LocalNetwork {
   private readonly subs: LocalSub[] = [];
@@ -61,8 +61,9 @@ export class LocalNetwork {
   route(from: LocalBus, subject: string, bytes: Uint8Array, replyTo?: string): number {
     const targets: LocalSub[] = [];
     const byQueue = new Map<string, LocalSub[]>();
+    const tokens = subject.split('.');
     for (const s of this.subs) {
-      if (!s.endpoint.isOpen || !subjectMatches(s.pattern, subject) || !this.reachable(from.name, s.endpoint.name)) continue;
+      if (!s.endpoint.isOpen || !s.matches(tokens, subject) || !this.reachable(from.name, s.endpoint.name)) continue;
       if (s.queue === undefined) targets.push(s);
       else byQueue.set(s.queue, [...(byQueue.get(s.queue) ?? []), s]);
     }
@@ -112,7 +113,7 @@ export class LocalBus implements Bus {
 
   subscribe(pattern: string, handler: BusHandler, options: SubscribeOptions = {}): Subscription {
     if (!this.open) throw new BusClosedError();
-    const sub: LocalSub = { endpoint: this, pattern, handler, active: true, ...(options.queue ? { queue: options.queue } : {}) };
+    const sub: LocalSub = { endpoint: this, pattern, matches: compileSubject(pattern), handler, active: true, ...(options.queue ? { queue: options.queue } : {}) };
     this.network.addSub(sub);
     this.mine.add(sub);
     return { unsubscribe: () => { this.mine.delete(sub); this.network.removeSub(sub); } };
