@@ -17,7 +17,7 @@ import type { Membership } from './membership.ts';
 import type { SingletonView } from './singleton.ts';
 import type { Dispatch, DispatchOptions, DispatchResult } from './replica-set.ts';
 import { affinityKeyOf, Dispatcher } from './dispatcher.ts';
-import { noLimits, noPacing, type Admission, type Cost, type TargetLimits, type UpstreamPacer } from './target-parts.ts';
+import { ADMIT_ALL, noLimits, noPacing, type Admission, type Cost, type TargetLimits, type UpstreamPacer } from './target-parts.ts';
 import type { StrictEnforcerFactory } from './limits/enforcer-factory.ts';
 import type { LimitGossip } from './limits/gossip.ts';
 import { ConfiguredLimits } from './limits/target-limits.ts';
@@ -84,16 +84,19 @@ export class TargetRuntime {
    * Per-client limits for one request. `body` is passed when already buffered (merge mode, or when a
    * limit counts tokens) so the token estimate can read it.
    */
-  admitRequest(ctx: RequestContext, body?: Buffer): Promise<Admission> {
+  admitRequest(ctx: RequestContext, body?: Buffer): Admission | Promise<Admission> {
+    // Without limits there is nothing to wait for: answering synchronously saves the promise hops
+    // on the hot path of every unlimited target.
+    if (this.limits === noLimits) return ADMIT_ALL;
     const tokens = this.limits.countsTokens ? tokenEstimateOnce(ctx, this.config.limits, ctx.req.headers, body) : 0;
     return this.limits.admitRequest(ctx, { requests: 1, tokens });
   }
 
   /** One upstream call: per-target limits, then pacing, then a replica. */
   async callUpstream(call: UpstreamCall, o: UpstreamCallOptions): Promise<UpstreamCallResult> {
-    const admission = await this.limits.admitUpstreamCall(o.cost, o.signal);
+    const admission = this.limits === noLimits ? ADMIT_ALL : await this.limits.admitUpstreamCall(o.cost, o.signal);
     try {
-      await this.pacer.acquire(o.signal);
+      if (this.pacer !== noPacing) await this.pacer.acquire(o.signal);
       const result = await this.dispatch.call(call, o);
       return { ...result, admission };
     } catch (err) {

@@ -45,8 +45,9 @@ export function createRequestHandler(node: GatewayNode): (req: IncomingMessage, 
     const { target, rest } = hit;
     const receivedAt = node.clock.now();
     const gone = new AbortController();
-    res.on('close', () => { if (!res.writableFinished) gone.abort(); });
-    res.on('finish', () => {
+    // One listener for both: 'close' follows 'finish' when the answer completed.
+    res.once('close', () => {
+      if (!res.writableFinished) { gone.abort(); return; }
       node.metrics.requests.inc({ target: target.name, status: `${Math.floor(res.statusCode / 100)}xx` });
       node.metrics.requestDuration.observe({ target: target.name }, (node.clock.now() - receivedAt) / 1000);
     });
