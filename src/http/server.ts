@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../clock.ts';
 import { RouteNotFoundError, ShuttingDownError } from '../errors.ts';
 import { newId } from '../ids.ts';
+import { LightAbortController } from '../abort.ts';
 import type { NodeMetrics } from '../metrics.ts';
 import { ADMIN_PREFIX, handleAdmin, type AdminNode } from './admin.ts';
 import { clientIp } from './headers.ts';
@@ -44,7 +45,7 @@ export function createRequestHandler(node: GatewayNode): (req: IncomingMessage, 
 
     const { target, rest } = hit;
     const receivedAt = node.clock.now();
-    const gone = new AbortController();
+    const gone = new LightAbortController();
     // One listener for both: 'close' follows 'finish' when the answer completed.
     res.once('close', () => {
       if (!res.writableFinished) { gone.abort(); return; }

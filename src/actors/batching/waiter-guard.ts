@@ -7,6 +7,7 @@
 // the response's `close` (an EventEmitter, lighter than the AbortSignal, never removed: a claimed guard
 // ignores it), and the combined abort signal only for the rare waiter that makes its own call.
 import type { Clock, TimerId } from '../../clock.ts';
+import { anySignal, LightAbortController } from '../../abort.ts';
 import type { RequestContext } from '../../http/request-context.ts';
 
 export interface WaiterGuardHandlers {
@@ -19,7 +20,7 @@ export interface WaiterGuardHandlers {
 export class WaiterGuard {
   private claimed = false;
   private timer: TimerId | undefined;
-  private expired: AbortController | undefined;
+  private expired: LightAbortController | undefined;
   private combined: AbortSignal | undefined;
 
   constructor(private readonly ctx: RequestContext, private readonly clock: Clock, maxWaitMs: number, private readonly h: WaiterGuardHandlers) {
@@ -32,8 +33,8 @@ export class WaiterGuard {
 
   /** Aborted when the client leaves or its deadline passes: cancels work done on its behalf. */
   get signal(): AbortSignal {
-    this.expired ??= new AbortController();
-    this.combined ??= AbortSignal.any([this.ctx.clientGone, this.expired.signal]);
+    this.expired ??= new LightAbortController();
+    this.combined ??= anySignal([this.ctx.clientGone, this.expired.signal]);
     return this.combined;
   }
 

@@ -4,9 +4,10 @@
 // happened matters: a deadline is the replica's failure (and a 504), a caller leaving is nobody's.
 import type { Clock, TimerId } from '../../clock.ts';
 import { UpstreamTimeoutError } from '../../errors.ts';
+import { LightAbortController } from '../../abort.ts';
 
 export class CallGuard {
-  private readonly controller = new AbortController();
+  private readonly controller = new LightAbortController();
   private timer: TimerId | undefined;
   private expired = false;
 
