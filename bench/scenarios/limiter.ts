@@ -104,7 +104,7 @@ async function decisions(seconds: number): Promise<string> {
   const core = new ApproximateLimiter({ nodeId: asNodeId('bench'), name: 'rpm', limit: HUGE, windowMs: 60_000, staleMs: 500 });
   rows.push(measureSync('sluice approximate, core (ApproximateLimiter.admit)', () => core.admit('target', 1, Date.now()), ms));
   const s = sluiceLimits();
-  rows.push(await measure('sluice approximate, TargetLimits (awaited, headers built)', async () => (await s.limits.admitUpstreamCall({ requests: 1, tokens: 0 })).settle({}), ms, 1));
+  rows.push(await measure('sluice approximate, TargetLimits (awaited)', async () => (await s.limits.admitUpstreamCall({ requests: 1, tokens: 0 })).settle({}), ms, 1));
   await s.close();
 
   const redis = await startRedis();

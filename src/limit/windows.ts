@@ -134,7 +134,9 @@ export class WindowedCounters {
     const { next, delta } = op(window.get(key) ?? pn.zero);
     window.set(key, next);
     const pending = this.windowFor(this.delta, windowId);
-    pending.set(key, pn.merge(pending.get(key) ?? pn.zero, delta));
+    const prev = pending.get(key);
+    // The first change since the last sync is the delta itself (merge with zero would only copy it).
+    pending.set(key, prev ? pn.merge(prev, delta) : delta);
   }
 
   private windowFor(windows: Windows, windowId: number): Map<string, pn.PNCounter> {

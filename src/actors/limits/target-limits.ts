@@ -192,18 +192,24 @@ export class ConfiguredLimits implements TargetLimits {
 
 /** What the caller settles once the call is done (tokens reconciled) or cancels (all given back). */
 class LimitAdmission implements Admission {
-  readonly headers: AnswerHeaders;
+  private built: AnswerHeaders | undefined;
   private done = false;
 
-  constructor(private readonly owner: ConfiguredLimits, private readonly reserved: Reservation[], private readonly clock: Clock, now: number) {
+  constructor(private readonly owner: ConfiguredLimits, private readonly reserved: Reservation[], private readonly clock: Clock, private readonly now: number) {}
+
+  /** Built when the answer is written, not at every decision: a batch's call is decided once, answered many times. */
+  get headers(): AnswerHeaders {
+    if (this.built) return this.built;
+    const reserved = this.reserved;
     if (reserved.length === 1) {
       const d = reserved[0]!.decision;
-      this.headers = rateLimitHeaders(d, now);
-      if (d.degraded) this.headers[H_DEGRADED] = d.limitName;
-      if (d.wouldLimit) this.headers[H_WOULD_LIMIT] = d.limitName;
+      this.built = rateLimitHeaders(d, this.now);
+      if (d.degraded) this.built[H_DEGRADED] = d.limitName;
+      if (d.wouldLimit) this.built[H_WOULD_LIMIT] = d.limitName;
     } else {
-      this.headers = answerHeaders(reserved.map((r) => r.decision), now);
+      this.built = answerHeaders(reserved.map((r) => r.decision), this.now);
     }
+    return this.built;
   }
 
   settle(usage: { tokens?: number | undefined }): void {
