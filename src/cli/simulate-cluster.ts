@@ -18,6 +18,7 @@ import { Singleton, singletonTimings, successorWithinMs } from '../actors/single
 import { StrictServer } from '../actors/limits/strict-server.ts';
 import { StrictEnforcer } from '../actors/limits/strict-enforcer.ts';
 import { localRatio } from '../actors/limits/strict-metrics.ts';
+import { seeded } from '../random.ts';
 
 export type Arrivals = 'even' | 'poisson' | 'bursty';
 
@@ -97,18 +98,6 @@ export interface SimOutcome {
 
 export const SIM_CLUSTER = 'sim';
 const DEFAULT_HEARTBEAT_MS = 100;
-
-/** mulberry32: a small seeded PRNG returning [0, 1). */
-export function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 interface SimNode {
   id: string;

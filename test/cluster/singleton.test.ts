@@ -4,23 +4,12 @@ import { VirtualClock } from '../../src/clock.ts';
 import { LocalNetwork, type LocalBus, type NetworkFaults } from '../../src/bus/local-bus.ts';
 import { Membership } from '../../src/actors/membership.ts';
 import { Singleton, singletonTimings, successorWithinMs } from '../../src/actors/singleton.ts';
+import { seeded } from '../../src/random.ts';
 
 const singleton = suite('singleton actor over LocalBus');
 
 const CLUSTER = { heartbeatMs: 100, deadAfterMs: 500 };
 const TIMINGS = singletonTimings(CLUSTER);
-
-/** mulberry32: a small seeded PRNG returning [0, 1). */
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 interface SimNode { id: string; bus: LocalBus; membership: Membership; singleton: Singleton; alive: boolean }
 

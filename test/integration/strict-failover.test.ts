@@ -6,17 +6,16 @@
 // Issue #6.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { singletonTimings, successorWithinMs } from '../../src/actors/singleton.ts';
 import { startNatsCluster, type NatsCluster } from '../support/nats-servers.ts';
 import { UpstreamStub } from '../support/upstream-stub.ts';
+import { startSluiceProcess } from '../support/sluice-process.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const failover = suite('strict limit failover across 3 node processes on a NATS cluster integration');
 
 const LIMIT = 30;
@@ -36,8 +35,7 @@ const arrivals: number[] = [];
 interface Node { id: string; url: string; proc: ChildProcess }
 
 function startSluice(id: string, server: string): Promise<Node> {
-  const file = join(dir, `${id}.json`);
-  writeFileSync(file, JSON.stringify({
+  const started = startSluiceProcess(dir, id, {
     node: { id, port: 0, drainMs: 1_000 },
     cluster: CLUSTER,
     nats: { servers: [server] },
@@ -45,19 +43,9 @@ function startSluice(id: string, server: string): Promise<Node> {
       name: 'paid', prefix: '/paid', replicas: [up.url], batch: { mode: 'none' }, retry: { attempts: 1 },
       limits: [{ name: 'rps', limit: LIMIT, windowMs: WINDOW_MS, mode: 'strict', prefetch: { predictWindowMs: 500, minPrefetch: 3, closeWaitMs: 100 } }],
     }],
-  }));
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', '--config', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(proc);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/[0-9.]+:\d+)/.exec(out);
-      if (m) resolve({ id, url: m[1]!, proc });
-    });
-    proc.stderr!.on('data', (d) => { out += d; });
-    proc.once('exit', (code) => reject(new Error(`node ${id} exited with ${code}: ${out}`)));
   });
+  void started.then((n) => procs.push(n.proc), () => {});
+  return started;
 }
 
 async function holderSeenBy(n: Node): Promise<string | null> {

@@ -7,20 +7,9 @@ import * as assert from 'uvu/assert';
 import { asNodeId, type NodeId } from '../../src/crdt/node-id.ts';
 import { ApproximateLimiter, defaultStaleMs, overAdmissionBound } from '../../src/limit/approximate-limiter.ts';
 import { windowIdAt } from '../../src/limit/windows.ts';
+import { seeded } from '../../src/random.ts';
 
 const cluster = suite('approximate limiter cluster simulation');
-
-/** mulberry32: a small seeded PRNG returning [0, 1). */
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 interface Spec {
   nodes: number;

@@ -6,7 +6,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { overAdmissionBound } from '../../../src/limit/approximate-limiter.ts';
 import { windowIdAt } from '../../../src/limit/windows.ts';
-import { seeded, SimCluster, tryCall } from './sim-support.ts';
+import { seeded } from '../../../src/random.ts';
+import { SimCluster, tryCall } from './sim-support.ts';
 
 const sim = suite('approximate limiter cluster over the bus');
 
