@@ -76,3 +76,31 @@ export function table(rows: Array<Record<string, string | number>>): string {
 }
 
 export const fmt = (n: number, digits = 1) => n.toFixed(digits);
+
+export type Measured = LoadResult & { cpuUsPerReq: number };
+
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * Measures two servers in alternating rounds after a warm-up, so neither always runs on a fresher
+ * machine: on a small shared box one run swings ±30%, the medians of several far less.
+ */
+export async function alternate(a: { url: string; pid: number }, b: { url: string; pid: number }, rounds: number, durationS: number): Promise<[Measured[], Measured[]]> {
+  await load(a.url, { durationS: 2 });
+  await load(b.url, { durationS: 2 });
+  const ra: Measured[] = [];
+  const rb: Measured[] = [];
+  for (let i = 0; i < rounds; i++) {
+    ra.push(await loadWithCpu(a.url, a.pid, { durationS }));
+    rb.push(await loadWithCpu(b.url, b.pid, { durationS }));
+  }
+  return [ra, rb];
+}
+
+/** One table row of medians over rounds. */
+export function medianRow(label: string, name: string, m: Measured[]): Record<string, string | number> {
+  return {
+    [label]: name, 'req/s': fmt(median(m.map((x) => x.rps)), 0), 'p50 ms': median(m.map((x) => x.p50)), 'p99 ms': median(m.map((x) => x.p99)),
+    'CPU µs/req': fmt(median(m.map((x) => x.cpuUsPerReq)), 0), errors: m.reduce((n, x) => n + x.errors + x.non2xx, 0),
+  };
+}

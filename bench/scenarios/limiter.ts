@@ -16,7 +16,7 @@ import { Membership } from '../../src/actors/membership.ts';
 import { LimitGossip } from '../../src/actors/limits/gossip.ts';
 import { ConfiguredLimits } from '../../src/actors/limits/target-limits.ts';
 import { NodeMetrics } from '../../src/metrics.ts';
-import { fmt, loadWithCpu, load, startSluice, startUpstream, table } from '../harness.ts';
+import { alternate, fmt, median, medianRow, startSluice, startUpstream, table } from '../harness.ts';
 import { freePort } from '../../test/support/ports.ts';
 
 /** Never reached: every decision is an admit, so all three do the same work per call. */
@@ -140,15 +140,15 @@ async function http(seconds: number): Promise<string> {
   const plain = await startSluice({ targets: [{ name: 'up', prefix: '/up', replicas: [upstream], batch: { mode: 'none' } }] });
   const limited = await startSluice({ targets: [{ name: 'up', prefix: '/up', replicas: [upstream], batch: { mode: 'none' },
     limits: [{ name: 'rpm', limit: HUGE, windowMs: 60_000 }] }] });
-  await load(`http://127.0.0.1:${plain.port}/up/x`, { durationS: 1 });
-  await load(`http://127.0.0.1:${limited.port}/up/x`, { durationS: 1 });
-  const p = await loadWithCpu(`http://127.0.0.1:${plain.port}/up/x`, plain.proc.pid!, { durationS: seconds });
-  const l = await loadWithCpu(`http://127.0.0.1:${limited.port}/up/x`, limited.proc.pid!, { durationS: seconds });
+  const [p, l] = await alternate(
+    { url: `http://127.0.0.1:${plain.port}/up/x`, pid: plain.proc.pid! },
+    { url: `http://127.0.0.1:${limited.port}/up/x`, pid: limited.proc.pid! }, 3, seconds);
   plain.proc.kill(); limited.proc.kill(); up.proc.kill();
-  return `## A configured limit over HTTP (GET, mode none, 50 connections, ${seconds} s each)\n\n` + table([
-    { node: 'sluice, no limit', 'req/s': fmt(p.rps, 0), 'p50 ms': p.p50, 'p99 ms': p.p99, 'CPU µs/req': fmt(p.cpuUsPerReq, 0), errors: p.errors + p.non2xx },
-    { node: 'sluice, approximate per-target limit', 'req/s': fmt(l.rps, 0), 'p50 ms': l.p50, 'p99 ms': l.p99, 'CPU µs/req': fmt(l.cpuUsPerReq, 0), errors: l.errors + l.non2xx },
-  ]) + `\n\nwith limit / without: **${fmt(l.rps / p.rps, 3)}×** requests/s, CPU per request ${fmt(l.cpuUsPerReq / p.cpuUsPerReq, 3)}×\n`;
+  const rps = median(l.map((x) => x.rps)) / median(p.map((x) => x.rps));
+  const cpu = median(l.map((x) => x.cpuUsPerReq)) / median(p.map((x) => x.cpuUsPerReq));
+  return `## A configured limit over HTTP (GET, mode none, 50 connections, 3 alternating rounds of ${seconds} s; medians)\n\n` + table([
+    medianRow('node', 'sluice, no limit', p), medianRow('node', 'sluice, approximate per-target limit', l),
+  ]) + `\n\nwith limit / without: **${fmt(rps, 3)}×** requests/s, CPU per request ${fmt(cpu, 3)}×\n`;
 }
 
 export async function limiter(durationS: number): Promise<string> {
