@@ -56,6 +56,9 @@ export function affinityKeyOf(target: Pick<TargetConfig, 'dispatch'>, headers: R
   return a ? affinityKey(headers, a) : undefined;
 }
 
+/** The empty exclusion set of a first try. */
+const NONE: ReadonlySet<string> = new Set();
+
 type Attempt =
   /** The replica turned the call away before sending it (breaker opened while it was queued). */
   | { readonly type: 'refused' }
@@ -106,15 +109,16 @@ export class Dispatcher implements Dispatch {
     this.budget = recordCall(this.budget, startedAt);
     // A streamed body is consumed by the first try; only a buffered one can be sent again.
     const repeatable = o.idempotent && (c.body === undefined || Buffer.isBuffer(c.body));
-    const tried = new Set<string>();
-    const refused = new Set<string>();
+    // Most calls make one try: the sets of replicas to avoid are made only when a try fails.
+    let tried: Set<string> | undefined;
+    let refused: Set<string> | undefined;
     let attempt = 1;
     try {
       for (;;) {
         if (this.closed) throw new ShuttingDownError();
-        const r = this.choose(o.affinityKey, tried, refused);
+        const r = this.choose(o.affinityKey, tried ?? NONE, refused ?? NONE);
         const result = await this.attempt(r, c, guard, attempt);
-        if (result.type === 'refused') { refused.add(r.id); continue; }
+        if (result.type === 'refused') { (refused ??= new Set()).add(r.id); continue; }
         const key = o.affinityKey;
         if (result.type === 'answered' && !RETRYABLE_STATUSES.has(result.reply.status)) {
           this.bind(key, r, result.ok);
@@ -129,7 +133,7 @@ export class Dispatcher implements Dispatch {
         if (result.type === 'answered') discard(result.reply);
         this.bind(key, r, false);
         try { await guard.wait(delayMs); } catch (err) { throw this.abortError(guard, err); }
-        tried.add(r.id);
+        (tried ??= new Set()).add(r.id);
         attempt++;
       }
     } finally {
@@ -163,8 +167,9 @@ export class Dispatcher implements Dispatch {
     const now = this.deps.clock.now();
     const bound = key !== undefined ? this.affinity?.get(key, now) : undefined;
     const loads = this.replicas.map((r) => r.load());
-    const pick = (exclude: ReadonlySet<string>) => this.select(loads, { random: this.deps.random, affinityReplica: bound, exclude });
-    const chosen = (tried.size > 0 ? pick(new Set([...tried, ...refused])) : undefined) ?? pick(refused);
+    const random = this.deps.random;
+    const chosen = (tried.size > 0 ? this.select(loads, { random, affinityReplica: bound, exclude: new Set([...tried, ...refused]) }) : undefined)
+      ?? this.select(loads, { random, affinityReplica: bound, exclude: refused });
     if (chosen) return this.byId.get(chosen.id)!;
     if (!loads.some((l) => l.available)) {
       this.refuse('breaker_open', now);
@@ -185,10 +190,12 @@ export class Dispatcher implements Dispatch {
     const { clock } = this.deps;
     const slot = r.acquireSlot(clock.now(), guard.signal);
     if (slot === 'full') return { type: 'refused' };
-    try {
-      await slot;
-    } catch (err) {
-      throw this.abortError(guard, err);
+    if (slot !== 'run') {
+      try {
+        await slot;
+      } catch (err) {
+        throw this.abortError(guard, err);
+      }
     }
     if (guard.signal.aborted) {
       r.releaseSlot();
@@ -206,7 +213,7 @@ export class Dispatcher implements Dispatch {
     this.deps.onEvent?.({ type: 'attempt.started', replica: r.id, attempt, at: began });
     let reply: UpstreamReply;
     try {
-      reply = await r.client.call({ ...c, path: r.basePath + c.path, signal: guard.signal });
+      reply = await r.client.call({ method: c.method, path: r.basePath + c.path, headers: c.headers, body: c.body, signal: guard.signal });
     } catch (err) {
       r.releaseSlot();
       if (guard.callerGone) {
@@ -290,10 +297,8 @@ const kindOf = (error: unknown): ReplicaErrorKind => (error instanceof UpstreamT
 
 /** The slot is the reply's until its body closes: read to the end, dumped, destroyed or failed ('close' follows an error). */
 function releaseWhenClosed(reply: UpstreamReply, r: Replica): void {
-  let released = false;
-  const release = (): void => { if (!released) { released = true; r.releaseSlot(); } };
-  reply.body.once('close', release);
-  reply.body.once('end', release);
+  // Bodies auto-destroy, so 'close' follows 'end', an error, dump() and destroy() alike: one listener.
+  reply.body.once('close', () => r.releaseSlot());
 }
 
 /**

@@ -97,8 +97,8 @@ export class TargetRuntime {
     const admission = this.limits === noLimits ? ADMIT_ALL : await this.limits.admitUpstreamCall(o.cost, o.signal);
     try {
       if (this.pacer !== noPacing) await this.pacer.acquire(o.signal);
-      const result = await this.dispatch.call(call, o);
-      return { ...result, admission };
+      const { reply, replica } = await this.dispatch.call(call, o);
+      return { reply, replica, admission };
     } catch (err) {
       admission.cancel();
       throw err;

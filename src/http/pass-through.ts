@@ -3,6 +3,7 @@
 import { pipeline } from 'node:stream';
 import { BodyTooLargeError } from '../errors.ts';
 import { mergeAnswerHeaders } from '../actors/limits/answer-headers.ts';
+import { ADMIT_ALL } from '../actors/target-parts.ts';
 import { tokenEstimateOnce } from '../actors/limits/token-cost.ts';
 import { meterModeFor, UsageMeter } from '../actors/limits/usage-meter.ts';
 import { ByteLimit, declaredLength, hasBody, readBody } from './body.ts';
@@ -22,7 +23,8 @@ export async function passThrough(ctx: RequestContext, target: TargetRuntime): P
   const countsTokens = target.limits.countsTokens;
   const buffered = countsTokens && hasBody(req) ? await readBody(req, max) : undefined;
   const tokens = countsTokens ? tokenEstimateOnce(ctx, target.config.limits, req.headers, buffered) : 0;
-  const client = await target.admitRequest(ctx, buffered);
+  const admitted = target.admitRequest(ctx, buffered);
+  const client = admitted instanceof Promise ? await admitted : admitted; // no await hop when there is nothing to wait for
   const limit = !buffered && hasBody(req) ? new ByteLimit(max) : undefined;
   if (limit) {
     req.pipe(limit);
@@ -34,7 +36,9 @@ export async function passThrough(ctx: RequestContext, target: TargetRuntime): P
       // A streamed body cannot be sent twice.
       { idempotent: IDEMPOTENT.has(ctx.method) && !limit, affinityKey: target.affinityKeyOf(req.headers), cost: { requests: 1, tokens }, signal: ctx.clientGone },
     );
-    writeHead(res, reply.status, reply.headers, { ...ctx.answerHeaders, ...mergeAnswerHeaders(client.headers, admission.headers) });
+    // Unlimited targets add no headers of their own: skip building an object per answer for them.
+    const limitHeaders = client === ADMIT_ALL && admission === ADMIT_ALL ? undefined : mergeAnswerHeaders(client.headers, admission.headers);
+    writeHead(res, reply.status, reply.headers, limitHeaders ? { ...ctx.answerHeaders, ...limitHeaders } : ctx.answerHeaders);
     // Token limits reconcile with the usage the reply reports; the meter passes every byte through.
     const meter = countsTokens
       ? new UsageMeter(meterModeFor(headerValue(reply.headers, 'content-type'), headerValue(reply.headers, 'content-encoding')))

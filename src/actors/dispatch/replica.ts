@@ -67,14 +67,15 @@ export class Replica {
   }
 
   /**
-   * A slot to run one call: at once, or after waiting in the replica's FIFO queue, or 'full' when the
-   * queue is too. The wait ends early, rejected with the signal's reason, when `signal` aborts.
+   * A slot to run one call: 'run' at once, or after waiting in the replica's FIFO queue (a promise),
+   * or 'full' when the queue is too. The wait ends early, rejected with the signal's reason, when
+   * `signal` aborts.
    */
-  acquireSlot(now: number, signal: AbortSignal): 'full' | Promise<void> {
+  acquireSlot(now: number, signal: AbortSignal): 'full' | 'run' | Promise<void> {
     if (signal.aborted) return Promise.reject(signal.reason);
     const a = this.slots.acquire(now);
     if (a.type === 'full') return 'full';
-    if (a.type === 'run') return Promise.resolve();
+    if (a.type === 'run') return 'run';
     const ticket = a.ticket;
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
