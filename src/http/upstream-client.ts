@@ -38,19 +38,18 @@ export class ReplicaClient {
     });
   }
 
-  async call(c: UpstreamCall): Promise<UpstreamReply> {
-    try {
-      const r = await this.pool.request({
-        method: c.method as 'GET',
-        path: c.path,
-        headers: c.headers,
-        body: c.body ?? null,
-        ...(c.signal ? { signal: c.signal } : {}),
-      });
-      return { status: r.statusCode, headers: r.headers as HeaderMap, body: r.body };
-    } catch (err) {
-      throw toUpstreamError(err, this.origin, this.opts.timeoutMs);
-    }
+  call(c: UpstreamCall): Promise<UpstreamReply> {
+    // A plain promise chain rather than an async function: one promise and one tick fewer per call.
+    return this.pool.request({
+      method: c.method as 'GET',
+      path: c.path,
+      headers: c.headers,
+      body: c.body ?? null,
+      signal: c.signal ?? null,
+    }).then(
+      (r) => ({ status: r.statusCode, headers: r.headers as HeaderMap, body: r.body }),
+      (err: unknown) => { throw toUpstreamError(err, this.origin, this.opts.timeoutMs); },
+    );
   }
 
   close(): Promise<void> { return this.pool.close().catch(() => {}); }
