@@ -25,23 +25,22 @@ export interface GatewayNode {
 
 export function createRequestHandler(node: GatewayNode): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    res.setHeader('x-sluice-node', node.nodeId);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const query = q < 0 ? '' : url.slice(q + 1);
-    const requestId = newId();
-
     if (path === ADMIN_PREFIX || path.startsWith(ADMIN_PREFIX + '/')) {
+      res.setHeader('x-sluice-node', node.nodeId);
       handleAdmin(req, res, path, node.admin).catch((err) => fail(node, res, err, path, 'admin'));
       return;
     }
     if (node.isDraining()) {
+      res.setHeader('x-sluice-node', node.nodeId);
       res.setHeader('connection', 'close');
       return fail(node, res, new ShuttingDownError(), path, 'none');
     }
     const hit = node.targets.resolve(path);
-    if (!hit) return fail(node, res, new RouteNotFoundError(path), path, 'none');
+    if (!hit) return fail(node, res, new RouteNotFoundError(path), path, 'none', { 'x-sluice-node': node.nodeId });
 
     const { target, rest } = hit;
     const receivedAt = node.clock.now();
@@ -53,8 +52,12 @@ export function createRequestHandler(node: GatewayNode): (req: IncomingMessage, 
       node.metrics.requestDuration.observe({ target: target.name }, (node.clock.now() - receivedAt) / 1000);
     });
     const ctx: RequestContext = {
-      req, res, requestId, receivedAt, method: req.method ?? 'GET', path: rest, query,
-      upstreamPath: query ? `${rest}?${query}` : rest, clientIp: clientIp(req), answerHeaders: {}, clientGone: gone.signal,
+      req, res, requestId: newId(), receivedAt, method: req.method ?? 'GET', path: rest, query,
+      upstreamPath: query ? `${rest}?${query}` : rest, clientIp: clientIp(req), clientGone: gone.signal,
+      // Every answer to a proxied request is written with these. The node header travels here rather
+      // than through res.setHeader: mixing setHeader with writeHead's object takes Node's slow path,
+      // which re-validates every upstream header one by one.
+      answerHeaders: { 'x-sluice-node': node.nodeId },
     };
     target.handle(ctx).catch((err) => fail(node, res, err, path, target.name, ctx.answerHeaders));
   };

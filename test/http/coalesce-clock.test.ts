@@ -114,6 +114,7 @@ timed('each waiter has its own deadline: the first is answered 504 while the sec
   clock.advance(500); // the first waiter's deadline
   const a = await first;
   assert.is(a.status, 504);
+  assert.is(a.headers['x-sluice-node'], 'co-clock');
   assert.is((JSON.parse(a.body) as { code: string }).code, 'SLUICE_CLIENT_DEADLINE');
   await left;
   assert.not.ok(secondDone);

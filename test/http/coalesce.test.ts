@@ -78,7 +78,7 @@ coalescing('500 concurrent identical GETs cost exactly one upstream call, and ev
   assert.is(up.calls, 1);
   const bodies = new Set(answers.map((a) => a.body));
   assert.equal([...bodies], [JSON.stringify({ url: '/item?id=7', n: 1 })]);
-  assert.ok(answers.every((a) => a.status === 200));
+  assert.ok(answers.every((a) => a.status === 200 && a.headers['x-sluice-node'] === 'co-1'));
   const batchIds = new Set(answers.map((a) => a.headers['x-sluice-batch']));
   assert.is(batchIds.size, 1);
   assert.match([...batchIds][0] as string, /^\S+; size=500$/);
@@ -215,6 +215,7 @@ coalescing('an unreachable upstream reaches every waiter as the same 502 problem
     assert.is(a.headers['content-type'], 'application/problem+json');
     assert.is(bodies[i]!.code, 'SLUICE_UPSTREAM_UNAVAILABLE');
     assert.match(String(a.headers['x-sluice-batch']), /; size=3$/);
+    assert.is(a.headers['x-sluice-node'], 'co-1');
   }
   assert.is(new Set(bodies.map((b) => b.detail)).size, 1);
 });

@@ -145,6 +145,7 @@ gateway('an unreachable upstream is a 502 problem', async () => {
   const p = (await r.body.json()) as { code: string };
   assert.is(r.statusCode, 502);
   assert.is(p.code, 'SLUICE_UPSTREAM_UNAVAILABLE');
+  assert.is(r.headers['x-sluice-node'], 'gw-1', 'errors of proxied requests carry the node too');
 });
 
 gateway('an upstream slower than timeoutMs is a 504 problem', async () => {
@@ -161,6 +162,7 @@ gateway('a body over maxBodyBytes is a 413, by Content-Length before any upstrea
   const before = up.calls;
   const r = await request(`${node.url}/small/x`, { method: 'POST', body: Buffer.alloc(2048) });
   assert.is(r.statusCode, 413);
+  assert.is(r.headers['x-sluice-node'], 'gw-1');
   assert.is(((await r.body.json()) as { code: string }).code, 'SLUICE_BODY_TOO_LARGE');
   assert.is(up.calls, before, 'no upstream call for a declared oversize body');
 
