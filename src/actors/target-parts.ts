@@ -21,6 +21,12 @@ export interface TargetLimits {
   admitRequest(ctx: RequestContext, cost: Cost): Promise<Admission>;
   /** Limits `per: target` protect the upstream: one upstream call (a whole batch) costs one request. */
   admitUpstreamCall(cost: Cost, signal?: AbortSignal): Promise<Admission>;
+  /**
+   * The same decisions, answered with the admission itself when nothing has to wait (the common
+   * case): the request path then takes no promise hops. A refusal or a wait still comes as a promise.
+   */
+  admitRequestNow?(ctx: RequestContext, cost: Cost): Admission | Promise<Admission>;
+  admitUpstreamCallNow?(cost: Cost, signal?: AbortSignal): Admission | Promise<Admission>;
   /** True when some limit counts tokens, so the caller must estimate and report usage. */
   readonly countsTokens: boolean;
   describe(): unknown;

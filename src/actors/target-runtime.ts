@@ -89,12 +89,16 @@ export class TargetRuntime {
     // on the hot path of every unlimited target.
     if (this.limits === noLimits) return ADMIT_ALL;
     const tokens = this.limits.countsTokens ? tokenEstimateOnce(ctx, this.config.limits, ctx.req.headers, body) : 0;
-    return this.limits.admitRequest(ctx, { requests: 1, tokens });
+    const cost = { requests: 1, tokens };
+    return this.limits.admitRequestNow ? this.limits.admitRequestNow(ctx, cost) : this.limits.admitRequest(ctx, cost);
   }
 
   /** One upstream call: per-target limits, then pacing, then a replica. */
   async callUpstream(call: UpstreamCall, o: UpstreamCallOptions): Promise<UpstreamCallResult> {
-    const admission = this.limits === noLimits ? ADMIT_ALL : await this.limits.admitUpstreamCall(o.cost, o.signal);
+    const limits = this.limits;
+    const admitted = limits === noLimits ? ADMIT_ALL
+      : limits.admitUpstreamCallNow ? limits.admitUpstreamCallNow(o.cost, o.signal) : limits.admitUpstreamCall(o.cost, o.signal);
+    const admission = admitted instanceof Promise ? await admitted : admitted;
     try {
       if (this.pacer !== noPacing) await this.pacer.acquire(o.signal);
       const { reply, replica } = await this.dispatch.call(call, o);

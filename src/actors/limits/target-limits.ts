@@ -64,12 +64,20 @@ export class ConfiguredLimits implements TargetLimits {
   }
 
   admitRequest(ctx: RequestContext, cost: Cost): Promise<Admission> {
-    if (this.perClient.length === 0) return Promise.resolve(ADMIT_ALL);
-    return this.admit(this.perClient, { clientIp: ctx.clientIp, headers: ctx.req.headers }, cost, ctx.clientGone);
+    return Promise.resolve(this.admitRequestNow(ctx, cost));
   }
 
   admitUpstreamCall(cost: Cost, signal?: AbortSignal): Promise<Admission> {
-    if (this.perTarget.length === 0) return Promise.resolve(ADMIT_ALL);
+    return Promise.resolve(this.admitUpstreamCallNow(cost, signal));
+  }
+
+  admitRequestNow(ctx: RequestContext, cost: Cost): Admission | Promise<Admission> {
+    if (this.perClient.length === 0) return ADMIT_ALL;
+    return this.admit(this.perClient, { clientIp: ctx.clientIp, headers: ctx.req.headers }, cost, ctx.clientGone);
+  }
+
+  admitUpstreamCallNow(cost: Cost, signal?: AbortSignal): Admission | Promise<Admission> {
+    if (this.perTarget.length === 0) return ADMIT_ALL;
     return this.admit(this.perTarget, NO_CLIENT, cost, signal);
   }
 
@@ -92,7 +100,7 @@ export class ConfiguredLimits implements TargetLimits {
     for (const r of reserved) r.entry.enforcer.reconcile(r.key, r.decision.windowId, r.units, 0, now);
   }
 
-  private admit(entries: readonly Entry[], source: KeySource, cost: Cost, signal?: AbortSignal): Promise<Admission> {
+  private admit(entries: readonly Entry[], source: KeySource, cost: Cost, signal?: AbortSignal): Admission | Promise<Admission> {
     const startedAt = this.clock.now();
     let first: Outcome | Promise<Outcome>;
     try {
@@ -100,7 +108,7 @@ export class ConfiguredLimits implements TargetLimits {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (first instanceof LimitAdmission) return Promise.resolve(first);
+    if (first instanceof LimitAdmission) return first;
     return this.untilAdmitted(entries, source, cost, signal, first, startedAt);
   }
 
