@@ -16,7 +16,7 @@ import { Membership } from '../../src/actors/membership.ts';
 import { LimitGossip } from '../../src/actors/limits/gossip.ts';
 import { ConfiguredLimits } from '../../src/actors/limits/target-limits.ts';
 import { NodeMetrics } from '../../src/metrics.ts';
-import { alternate, fmt, median, medianRow, startSluice, startUpstream, table } from '../harness.ts';
+import { alternate, fmt, median, medianRow, startProcess, startSluice, startUpstream, table } from '../harness.ts';
 import { freePort } from '../../test/support/ports.ts';
 
 /** Never reached: every decision is an admit, so all three do the same work per call. */
@@ -143,12 +143,20 @@ async function http(seconds: number): Promise<string> {
   const [p, l] = await alternate(
     { url: `http://127.0.0.1:${plain.port}/up/x`, pid: plain.proc.pid! },
     { url: `http://127.0.0.1:${limited.port}/up/x`, pid: limited.proc.pid! }, 3, seconds);
-  plain.proc.kill(); limited.proc.kill(); up.proc.kill();
-  const rps = median(l.map((x) => x.rps)) / median(p.map((x) => x.rps));
-  const cpu = median(l.map((x) => x.cpuUsPerReq)) / median(p.map((x) => x.cpuUsPerReq));
+  // The same three RateLimit-* headers on a bare Node proxy: what the headers cost by themselves.
+  const bare = await startProcess(['bench/servers/bare-proxy.ts'], { UPSTREAM: upstream });
+  const bareHdr = await startProcess(['bench/servers/bare-proxy.ts'], { UPSTREAM: upstream, RATELIMIT_HEADERS: '1' });
+  const [b, bh] = await alternate(
+    { url: `http://127.0.0.1:${bare.port}/x`, pid: bare.proc.pid! },
+    { url: `http://127.0.0.1:${bareHdr.port}/x`, pid: bareHdr.proc.pid! }, 3, seconds);
+  plain.proc.kill(); limited.proc.kill(); bare.proc.kill(); bareHdr.proc.kill(); up.proc.kill();
+  const ratio = (x: typeof p, y: typeof p) => median(y.map((v) => v.rps)) / median(x.map((v) => v.rps));
+  const cpu = (x: typeof p, y: typeof p) => median(y.map((v) => v.cpuUsPerReq)) / median(x.map((v) => v.cpuUsPerReq));
   return `## A configured limit over HTTP (GET, mode none, 50 connections, 3 alternating rounds of ${seconds} s; medians)\n\n` + table([
     medianRow('node', 'sluice, no limit', p), medianRow('node', 'sluice, approximate per-target limit', l),
-  ]) + `\n\nwith limit / without: **${fmt(rps, 3)}×** requests/s, CPU per request ${fmt(cpu, 3)}×\n`;
+    medianRow('node', 'bare Node proxy', b), medianRow('node', 'bare Node proxy + the 3 RateLimit-* headers', bh),
+  ]) + `\n\nwith limit / without: **${fmt(ratio(p, l), 3)}×** requests/s, CPU per request ${fmt(cpu(p, l), 3)}×. ` +
+    `The three answer headers alone, on a bare proxy: ${fmt(ratio(b, bh), 3)}× requests/s, CPU ${fmt(cpu(b, bh), 3)}×.\n`;
 }
 
 export async function limiter(durationS: number): Promise<string> {
