@@ -81,6 +81,13 @@ key('keys are short whatever the headers hold', () => {
   assert.ok(k.length <= 64);
 });
 
+key('a digested key can never equal a raw one: raw keys are JSON arrays, digests never hold a [', () => {
+  const raw = coalesceKey(withHeaders({ authorization: 'short' }));
+  const digested = coalesceKey(withHeaders({ authorization: 'y'.repeat(1_000) }));
+  assert.ok(raw.startsWith('['), raw);
+  assert.not.ok(digested.includes('['), digested);
+});
+
 key('requests differing in any keyed part get different keys (property)', () => {
   const text = fc.string({ maxLength: 6 });
   const req = fc.record({
