@@ -10,19 +10,18 @@ import type { Clock, TimerId } from '../../clock.ts';
 import type { LimitConfig, TargetConfig } from '../../config/schema.ts';
 import { InvalidArgumentError } from '../../errors.ts';
 import type { Decision } from '../../limit/decision.ts';
-import { LeasePrefetch } from '../../limit/prefetch.ts';
 import { windowEndAt, windowIdAt } from '../../limit/windows.ts';
 import type { NodeMetrics } from '../../metrics.ts';
 import type { SingletonView } from '../singleton.ts';
 import type { TargetDeps } from '../target-runtime.ts';
 import type { LimitEnforcer } from './enforcer.ts';
 import { exhaustedSubject, leaseSubject, parseExhausted, parseSyncReply, type SyncItem } from './strict-protocol.ts';
-import { giveBack, newLease, receive, settle, type WindowLease } from './strict-lease.ts';
+import { giveBack, receive, settle, type WindowLease } from './strict-lease.ts';
+import {
+  askSize, leaseOf, MIN_RECENT_MS, newKeyState, recentMsFor, strictDecision, surplusOf, untilWindowEnd, type KeyState, type Waiter,
+} from './strict-key.ts';
 import { HolderLink, holderTag, type SyncAnswer } from './strict-link.ts';
 import { localRatio, strictMetricsFor, type StrictClientStats } from './strict-metrics.ts';
-
-/** Shortest horizon of "recent demand" when deciding what a scarce window's pool is still needed for, ms. */
-const MIN_RECENT_MS = 100;
 
 export interface StrictClientDeps {
   nodeId: string;
@@ -39,22 +38,6 @@ export interface StrictClientDeps {
 export function createStrictEnforcer(limit: LimitConfig, target: TargetConfig, deps: TargetDeps): LimitEnforcer {
   if (!deps.singleton) throw new InvalidArgumentError(`strict limit ${target.name}/${limit.name} needs the node's singleton (TargetDeps.singleton)`);
   return new StrictEnforcer(limit, target.name, { ...deps, singleton: deps.singleton });
-}
-
-interface Waiter { cost: number; settle: (d: Decision) => void }
-
-interface KeyState {
-  readonly key: string;
-  readonly wireKey: string;
-  readonly prefetch: LeasePrefetch;
-  /** Demand over the last moments (recentMs), to tell what a scarce window's pool will still be used for. */
-  readonly recent: LeasePrefetch;
-  readonly windows: Map<number, WindowLease>;
-  readonly waiters: Waiter[];
-  currentWindow: number;
-  lastUsedAt: number;
-  /** The last ask failed (no holder answered): ask again as soon as a holder is known, not after the close wait. */
-  failedAsk: boolean;
 }
 
 export class StrictEnforcer implements LimitEnforcer {
@@ -80,7 +63,7 @@ export class StrictEnforcer implements LimitEnforcer {
     if (config.mode !== 'strict') throw new InvalidArgumentError(`limit ${config.name} is not strict`);
     this.prefix = `${targetName}/${config.name}/`;
     this.link = new HolderLink(deps);
-    this.recentMs = Math.max(MIN_RECENT_MS, config.prefetch.closeWaitMs / 2);
+    this.recentMs = recentMsFor(config);
     this.subs.push(deps.bus.subscribe(exhaustedSubject(deps.clusterName), (m) => {
       const e = parseExhausted(m.data);
       if (!e || !e.key.startsWith(this.prefix)) return;
@@ -104,7 +87,7 @@ export class StrictEnforcer implements LimitEnforcer {
     if (!Number.isSafeInteger(cost) || cost < 0) throw new InvalidArgumentError(`cost must be a non-negative integer, got ${cost}`);
     if (this.closed) return this.decide(this.state(key, now), false, now, true);
     const st = this.state(key, now);
-    const lease = this.lease(st, st.currentWindow);
+    const lease = leaseOf(st, st.currentWindow);
     st.prefetch.recordDemand(now, cost);
     st.recent.recordDemand(now, cost);
     if (st.waiters.length === 0 && lease.pool >= cost) {
@@ -183,23 +166,13 @@ export class StrictEnforcer implements LimitEnforcer {
   private state(key: string, now: number): KeyState {
     let st = this.keys.get(key);
     if (!st) {
-      st = {
-        key, wireKey: this.prefix + key, prefetch: new LeasePrefetch(this.config.prefetch),
-        recent: new LeasePrefetch({ predictWindowMs: this.recentMs, minPrefetch: 1, closeWaitMs: 0 }), windows: new Map(),
-        waiters: [], currentWindow: windowIdAt(now, this.config.windowMs), lastUsedAt: now, failedAsk: false,
-      };
+      st = newKeyState(key, this.prefix + key, this.config, now);
       this.keys.set(key, st);
     }
     st.lastUsedAt = now;
     this.roll(st, now);
     this.scheduleRoll(now);
     return st;
-  }
-
-  private lease(st: KeyState, windowId: number): WindowLease {
-    let lease = st.windows.get(windowId);
-    if (!lease) st.windows.set(windowId, (lease = newLease(windowId)));
-    return lease;
   }
 
   // A new window: what is left of the old one is given back (it can buy nothing now), and the close
@@ -257,13 +230,8 @@ export class StrictEnforcer implements LimitEnforcer {
     const now = this.deps.clock.now();
     this.roll(st, now);
     if (lease.pool === 0 || lease.windowId !== st.currentWindow) return;
-    const queued = st.waiters.reduce((sum, w) => sum + w.cost, 0);
-    const rate = st.recent.demand(now) / this.recentMs;
-    const need = queued + Math.ceil(rate * Math.min(this.recentMs, windowEndAt(lease.windowId, this.config.windowMs) - now));
-    const surplus = lease.pool - need;
-    // An idle node gives everything back; a busy one only a clear surplus, or two nodes that are both
-    // short would pass a few permits back and forth.
-    if (surplus >= (need === 0 ? 1 : Math.max(need, st.prefetch.config.minPrefetch))) {
+    const surplus = surplusOf(st, lease, now, this.config);
+    if (surplus > 0) {
       this.giveBackUnits(lease, surplus);
       // The holder has at least this much again: should demand come back, ask without sitting out a close wait.
       st.prefetch.onWindowStart();
@@ -291,26 +259,16 @@ export class StrictEnforcer implements LimitEnforcer {
 
   private maybeAsk(st: KeyState, now: number): void {
     if (this.closed || !this.deps.singleton.holder()) return;
-    const lease = this.lease(st, st.currentWindow);
+    const lease = leaseOf(st, st.currentWindow);
     // The pool already covers the predicted demand until the window ends: more would only come back.
-    if (lease.pool >= this.untilWindowEnd(st, lease, now)) return;
+    if (lease.pool >= untilWindowEnd(st, lease, now, this.config.windowMs)) return;
     if (st.prefetch.shouldAsk(now, lease.pool) > 0) this.ask(st, now);
-  }
-
-  /** Units this key is predicted to need from now to the end of the lease's window, at its recent rate. */
-  private untilWindowEnd(st: KeyState, lease: WindowLease, now: number): number {
-    const rate = st.prefetch.demand(now) / st.prefetch.config.predictWindowMs;
-    return Math.ceil(rate * (windowEndAt(lease.windowId, this.config.windowMs) - now));
   }
 
   /** Asks for the desired lease, or what the queued requests need if that is more. */
   private ask(st: KeyState, now: number): void {
-    const lease = this.lease(st, st.currentWindow);
-    const queued = st.waiters.reduce((sum, w) => sum + w.cost, 0);
-    // A lease is good for one window: never ask for more than the predicted demand until it ends,
-    // less what the pool holds.
-    const beyondPool = this.untilWindowEnd(st, lease, now) - lease.pool;
-    const want = Math.max(Math.min(st.prefetch.desired(now), Math.max(st.prefetch.config.minPrefetch, beyondPool)), queued + lease.debt - lease.pool, 1);
+    const lease = leaseOf(st, st.currentWindow);
+    const want = askSize(st, lease, now, this.config.windowMs);
     st.prefetch.onAskSent(now);
     this.stats.asks++;
     this.stats.unitsAsked += want;
@@ -346,7 +304,7 @@ export class StrictEnforcer implements LimitEnforcer {
     if (st.waiters.length === 0) return;
     const now = this.deps.clock.now();
     this.roll(st, now);
-    const lease = this.lease(st, st.currentWindow);
+    const lease = leaseOf(st, st.currentWindow);
     while (st.waiters.length && lease.pool >= st.waiters[0]!.cost) {
       const w = st.waiters.shift()!;
       lease.pool -= w.cost;
@@ -436,18 +394,6 @@ export class StrictEnforcer implements LimitEnforcer {
     else this.stats.decisionsBus++;
     if (allowed) this.stats.allowed++;
     else this.stats.refused++;
-    const { limit, windowMs } = this.config;
-    const lease = this.lease(st, st.currentWindow);
-    const resetAt = windowEndAt(st.currentWindow, windowMs);
-    const remaining = Math.max(0, Math.min(limit, lease.pool + (lease.available ?? (lease.received === 0 ? limit : 0))));
-    let retryAfterMs = 0;
-    if (!allowed) {
-      const reopen = st.prefetch.closedUntilAt > now ? st.prefetch.closedUntilAt - now : this.config.prefetch.closeWaitMs;
-      retryAfterMs = Math.max(1, lease.available === 0 ? resetAt - now : Math.min(reopen, resetAt - now));
-    }
-    return {
-      allowed, limitName: this.config.name, limit, remaining, resetAt, retryAfterMs, windowId: st.currentWindow,
-      degraded: this.deps.singleton.holder() === undefined, wouldLimit: wouldLimit || !allowed,
-    };
+    return strictDecision(this.config, st, now, allowed, wouldLimit, this.deps.singleton.holder() === undefined);
   }
 }
