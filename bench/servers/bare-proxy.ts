@@ -1,6 +1,7 @@
 // The baseline: a bare Node reverse proxy over an undici keep-alive pool, no features. Prints its port.
 import { createServer } from 'node:http';
 import { Pool } from 'undici';
+import { listenAndReport } from './listen.ts';
 
 const pool = new Pool(process.env.UPSTREAM!, { connections: 64 });
 // RATELIMIT_HEADERS=1 adds the three RateLimit-* headers a limited sluice answer carries, to price
@@ -18,8 +19,4 @@ const server = createServer(async (req, res) => {
     res.end();
   }
 });
-server.keepAliveTimeout = 30_000;
-server.listen(0, '127.0.0.1', () => {
-  process.stdout.write(JSON.stringify({ port: (server.address() as { port: number }).port }) + '\n');
-});
-process.on('SIGINT', () => process.exit(0));
+listenAndReport(server);

@@ -8,6 +8,7 @@ import { realClock } from '../../src/clock.ts';
 import { parseTarget } from '../../src/config/load.ts';
 import { hasRoom } from '../../src/dispatch/index.ts';
 import { NodeMetrics } from '../../src/metrics.ts';
+import { listenAndReport } from './listen.ts';
 
 /** Each replica in turn, skipping one whose breaker is open or whose queue is full. */
 function roundRobin(): ReplicaSelector {
@@ -36,8 +37,4 @@ const server = createServer(async (req, res) => {
     res.end();
   }
 });
-server.keepAliveTimeout = 30_000;
-server.listen(0, '127.0.0.1', () => {
-  process.stdout.write(JSON.stringify({ port: (server.address() as { port: number }).port }) + '\n');
-});
-process.on('SIGINT', () => process.exit(0));
+listenAndReport(server);

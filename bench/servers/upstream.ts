@@ -1,5 +1,6 @@
 // Benchmark upstream: answers a small JSON body after LATENCY_MS (default 0). Prints its port.
 import { createServer } from 'node:http';
+import { listenAndReport } from './listen.ts';
 
 const latencyMs = Number(process.env.LATENCY_MS ?? 0);
 const body = JSON.stringify({ ok: true, data: 'x'.repeat(256) });
@@ -11,7 +12,4 @@ const server = createServer((req, res) => {
   const answer = () => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(body); };
   if (latencyMs > 0) setTimeout(answer, latencyMs); else answer();
 });
-server.keepAliveTimeout = 30_000;
-server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
-  process.stdout.write(JSON.stringify({ port: (server.address() as { port: number }).port }) + '\n');
-});
+listenAndReport(server, Number(process.env.PORT ?? 0));

@@ -1,11 +1,9 @@
 // `json-array`: request bodies become one JSON array, in order; the reply must be an array of the
 // same length and element i answers request i. A short reply answers the missing tail 502 and the
 // rest normally; a reply that is not a JSON array answers everyone 502 with the reason.
-import { acceptJsonItems, checkJsonItem } from './json-items.ts';
-import { arrayElements, describeJson, parseJson } from './json-raw.ts';
-import {
-  assertUniqueIds, badReplyFor, failAll, isSuccess, JSON_CONTENT_TYPE, passThroughAll,
-} from './merge-strategy.ts';
+import { checkJsonItem, jsonReplyToSplit, mergeJsonItems } from './json-items.ts';
+import { arrayElements } from './json-raw.ts';
+import { badReplyFor, JSON_CONTENT_TYPE } from './merge-strategy.ts';
 import type { BatchReply, ItemAnswer, MergedRequest, MergeItem, MergeStrategy, SplitResult } from './merge-strategy.ts';
 
 export const jsonArray: MergeStrategy = {
@@ -15,20 +13,13 @@ export const jsonArray: MergeStrategy = {
   check: checkJsonItem,
 
   merge(items: readonly MergeItem[]): MergedRequest {
-    const { accepted, rejected } = acceptJsonItems(items);
-    const body = Buffer.from(`[${accepted.map((a) => a.text).join(',')}]`);
-    return rejected.size > 0 ? { body, contentType: JSON_CONTENT_TYPE, rejected } : { body, contentType: JSON_CONTENT_TYPE };
+    return mergeJsonItems(items, (accepted) => `[${accepted.map((a) => a.text).join(',')}]`);
   },
 
   split(reply: BatchReply, ids: readonly string[]): SplitResult {
-    assertUniqueIds(ids);
-    if (!isSuccess(reply.status)) return passThroughAll(reply, ids);
-    const parsed = parseJson(reply.body);
-    if (!parsed.ok) return failAll(ids, `batch reply ${parsed.reason}`);
-    if (!Array.isArray(parsed.value)) {
-      return failAll(ids, `batch reply is ${describeJson(parsed.value)}, expected a JSON array of ${ids.length} items`);
-    }
-    const elements = arrayElements(parsed.text);
+    const r = jsonReplyToSplit(reply, ids, Array.isArray, `a JSON array of ${ids.length} items`);
+    if ('done' in r) return r.done;
+    const elements = arrayElements(r.text);
     const perItem = new Map<string, ItemAnswer>();
     ids.forEach((id, i) => {
       const element = elements[i];

@@ -2,11 +2,9 @@
 // reply must be an object with the same keys. A missing key answers that caller 502, extra keys are
 // ignored, and a reply that is not a JSON object answers everyone 502 with the reason. Unlike
 // `json-array`, order and length never matter, so one lost item cannot shift the others.
-import { acceptJsonItems, checkJsonItem } from './json-items.ts';
-import { describeJson, objectMembers, parseJson } from './json-raw.ts';
-import {
-  assertUniqueIds, badReplyFor, failAll, isSuccess, JSON_CONTENT_TYPE, passThroughAll,
-} from './merge-strategy.ts';
+import { checkJsonItem, jsonReplyToSplit, mergeJsonItems } from './json-items.ts';
+import { objectMembers } from './json-raw.ts';
+import { badReplyFor, JSON_CONTENT_TYPE } from './merge-strategy.ts';
 import type { BatchReply, ItemAnswer, MergedRequest, MergeItem, MergeStrategy, SplitResult } from './merge-strategy.ts';
 
 export const keyed: MergeStrategy = {
@@ -15,20 +13,14 @@ export const keyed: MergeStrategy = {
   check: checkJsonItem,
 
   merge(items: readonly MergeItem[]): MergedRequest {
-    const { accepted, rejected } = acceptJsonItems(items);
-    const body = Buffer.from(`{${accepted.map((a) => `${JSON.stringify(a.id)}:${a.text}`).join(',')}}`);
-    return rejected.size > 0 ? { body, contentType: JSON_CONTENT_TYPE, rejected } : { body, contentType: JSON_CONTENT_TYPE };
+    return mergeJsonItems(items, (accepted) => `{${accepted.map((a) => `${JSON.stringify(a.id)}:${a.text}`).join(',')}}`);
   },
 
   split(reply: BatchReply, ids: readonly string[]): SplitResult {
-    assertUniqueIds(ids);
-    if (!isSuccess(reply.status)) return passThroughAll(reply, ids);
-    const parsed = parseJson(reply.body);
-    if (!parsed.ok) return failAll(ids, `batch reply ${parsed.reason}`);
-    if (typeof parsed.value !== 'object' || parsed.value === null || Array.isArray(parsed.value)) {
-      return failAll(ids, `batch reply is ${describeJson(parsed.value)}, expected a JSON object keyed by request id`);
-    }
-    const members = objectMembers(parsed.text);
+    const isObject = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
+    const r = jsonReplyToSplit(reply, ids, isObject, 'a JSON object keyed by request id');
+    if ('done' in r) return r.done;
+    const members = objectMembers(r.text);
     const perItem = new Map<string, ItemAnswer>();
     const missing: string[] = [];
     for (const id of ids) {
