@@ -16,6 +16,7 @@ import { LimitGossip } from './actors/limits/gossip.ts';
 import { registerGossipMetrics } from './actors/limits/limit-metrics.ts';
 import { StrictServer } from './actors/limits/strict-server.ts';
 import { Singleton, singletonTimings } from './actors/singleton.ts';
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from './limit/strict-ledger.ts';
 import { InvalidConfigError } from './errors.ts';
 import type { AdminNode } from './http/admin.ts';
 import { createRequestHandler } from './http/server.ts';
@@ -62,6 +63,7 @@ export class SluiceNode {
     // Alone on its own in-process bus no other node can hold: no election grace.
     this.singleton = new Singleton(bus, this.clock, this.membership, {
       nodeId: this.id, cluster: config.cluster.name, ...singletonTimings(config.cluster, !opts.bus && !config.nats),
+      voters: config.cluster.voters, maxClockSkewMs: config.cluster.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS,
     });
     this.singleton.registerMetrics(this.metrics);
     this.strictServer = new StrictServer(bus, this.clock, this.singleton, { cluster: config.cluster.name, maxClockSkewMs: config.cluster.maxClockSkewMs });

@@ -1,13 +1,16 @@
 // The cluster singleton over the bus: runs the election (src/cluster/election.ts) on the injected
 // clock, carries its votes and announcements, and tells listeners who holds. Exactly one node at a
 // time may act as the strict limiter: the one whose lease, won from a majority, has not expired.
-// Choice and safety argument: docs/strict-limits.md.
+// Every voter also keeps a copy of the holder's books (src/limit/strict-books.ts): it accepts a holder's
+// updates unless it promised a later term, and sends its copy with its vote to a new candidate, which
+// continues from the merged copies. Choice and safety argument: docs/strict-limits.md.
 import type { Bus, Json, Subscription } from '../bus/bus.ts';
 import { subjectFor } from '../bus/bus.ts';
 import type { Clock, TimerId } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { Election, type HolderAnnouncement, type HolderSession, type HolderView, type VoteReply, type VoteRequest } from '../cluster/election.ts';
 import type { NodeMetrics } from '../metrics.ts';
+import { BookCopy, completeFrom, mergeCopies, parseEntries, type BookEntry } from '../limit/strict-books.ts';
 import type { Membership } from './membership.ts';
 
 /** What the strict limiter's server and clients need from the singleton. */
@@ -19,6 +22,30 @@ export interface SingletonView {
   session(): HolderSession | undefined;
   /** Called whenever holder() or session() may have changed. */
   onChange(fn: () => void): () => void;
+  /** What this node's holding continues from: the merged copies of its quorum (absent: no books kept). */
+  takeover?(): Takeover | undefined;
+  /** The replication channel to the voters (absent: grants need no replication, e.g. a test singleton). */
+  replication?(): Replication | undefined;
+  /** This node's clock is surely off from a quorum's: it must not hold or grant. */
+  clockSuspect?(): boolean;
+}
+
+/** The books a new holding starts from. */
+export interface Takeover {
+  readonly term: number;
+  readonly seed: readonly BookEntry[];
+  /** Windows starting at or after this epoch ms are complete in `seed` (src/limit/strict-books.ts). */
+  readonly completeFromAt: number;
+}
+
+/** What the holder's replicator needs: who votes, how many make a quorum, and this node's own copy. */
+export interface Replication {
+  readonly voters: () => string[];
+  readonly quorum: () => number;
+  readonly selfVotes: boolean;
+  readonly ownCopy: BookCopy;
+  /** A voter refused our term: step down. */
+  readonly stale: (term: number) => void;
 }
 
 export interface SingletonTimings {
@@ -45,7 +72,13 @@ export const successorWithinMs = (t: SingletonTimings): number => t.leaseMs + 2 
 export interface SingletonOptions extends SingletonTimings {
   nodeId: string;
   cluster: string;
+  /** cluster.voters: the fixed voter set; unset, every member votes. */
+  voters?: readonly string[] | undefined;
+  /** cluster.maxClockSkewMs: votes from clocks surely further off do not count; a node whose clock is off holds nothing. */
+  maxClockSkewMs?: number | undefined;
 }
+
+interface Copy { entries: readonly BookEntry[]; upSince: number }
 
 export class Singleton implements SingletonView {
   readonly election: Election;
@@ -53,6 +86,13 @@ export class Singleton implements SingletonView {
   /** Times the known holder changed to another node or term. */
   changes = 0;
   malformed = 0;
+  /** This voter's copy of the holder's books. */
+  readonly books = new BookCopy();
+  /** Book updates refused (a stale term, or this node in its grace). */
+  booksRefused = 0;
+  private readonly startedAt: number;
+  private copies: { term: number; byVoter: Map<string, Copy> } = { term: 0, byVoter: new Map() };
+  private takeoverOf: Takeover | undefined;
   private readonly subs: Subscription[] = [];
   private readonly listeners = new Set<() => void>();
   private timer: TimerId | undefined;
@@ -67,7 +107,11 @@ export class Singleton implements SingletonView {
 
   constructor(private readonly bus: Bus, private readonly clock: Clock, private readonly membership: Membership, private readonly o: SingletonOptions) {
     this.nodeId = o.nodeId;
-    this.election = new Election({ self: o.nodeId, leaseMs: o.leaseMs, renewMs: o.renewMs, graceMs: o.graceMs, forgetAfterMs: o.forgetAfterMs, startedAt: clock.now() });
+    this.startedAt = clock.now();
+    this.election = new Election({
+      self: o.nodeId, leaseMs: o.leaseMs, renewMs: o.renewMs, graceMs: o.graceMs, forgetAfterMs: o.forgetAfterMs, startedAt: this.startedAt,
+      voters: o.voters, maxClockSkewMs: o.maxClockSkewMs,
+    });
     this.noHolderSince = clock.now();
   }
 
@@ -78,6 +122,11 @@ export class Singleton implements SingletonView {
     this.subs.push(this.bus.subscribe(this.subject(`ballot.${this.nodeId}`), (m) => this.onBallot(m.data)));
     this.subs.push(this.bus.subscribe(this.subject('holder'), (m) => this.onAnnouncement(m.data)));
     this.subs.push(this.bus.subscribe(this.subject('resign'), (m) => this.onResign(m.data)));
+    this.subs.push(this.bus.subscribe(this.subject('abstain'), (m) => this.onAbstain(m.data)));
+    this.subs.push(this.bus.subscribe(this.subject(`books.${this.nodeId}`), (m) => {
+      const ok = this.onBooks(m.data);
+      if (ok !== undefined) m.respond?.({ ok, term: this.election.standingTerm });
+    }));
     this.unwatch = this.membership.onChange((c) => {
       if (c.type === 'member.left' && c.reason === 'goodbye') this.election.memberLeft(c.id);
       this.election.setMembers(this.clock.now(), this.membership.liveIds());
@@ -101,6 +150,32 @@ export class Singleton implements SingletonView {
   holder(): HolderView | undefined { return this.running ? this.election.view(this.clock.now()) : undefined; }
   session(): HolderSession | undefined { return this.running ? this.election.session(this.clock.now()) : undefined; }
 
+  takeover(): Takeover | undefined {
+    const s = this.session();
+    if (!s) return undefined;
+    if (this.takeoverOf?.term !== s.term) {
+      // Merged once, when the holding starts: later copies could only add what the quorum's already hold.
+      const copies = this.copies.term === s.term ? [...this.copies.byVoter.values()] : [];
+      const seed = mergeCopies(copies.map((c) => c.entries));
+      const skew = this.o.maxClockSkewMs ?? 0;
+      this.takeoverOf = { term: s.term, seed, completeFromAt: completeFrom(copies.map((c) => c.upSince), this.election.quorum(), skew) };
+      this.books.merge(seed);
+    }
+    return this.takeoverOf;
+  }
+
+  replication(): Replication {
+    return {
+      voters: () => this.election.voterIds().filter((v) => v !== this.nodeId),
+      quorum: () => this.election.quorum(),
+      selfVotes: this.election.isVoter(this.nodeId),
+      ownCopy: this.books,
+      stale: (term) => this.stepDown(term),
+    };
+  }
+
+  clockSuspect(): boolean { return this.election.clockSuspect(this.clock.now()); }
+
   onChange(fn: () => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
@@ -117,6 +192,7 @@ export class Singleton implements SingletonView {
     metrics.gauge('sluice_singleton_without_holder_seconds', 'Time this node knew no strict singleton holder', () => this.withoutHolderMs() / 1000);
     metrics.gauge('sluice_singleton_holder', '1 while this node holds the strict singleton lease', () => (this.session() ? 1 : 0));
     metrics.gauge('sluice_singleton_term', 'Term of the singleton holder this node knows (0: none)', () => this.holder()?.term ?? 0);
+    metrics.gauge('sluice_singleton_clock_suspect', '1 while this node\'s clock is surely further than cluster.maxClockSkewMs from a quorum of voters (it holds and grants nothing)', () => (this.clockSuspect() ? 1 : 0));
   }
 
   private tick(): void {
@@ -124,7 +200,10 @@ export class Singleton implements SingletonView {
     const now = this.clock.now();
     this.election.setMembers(now, this.membership.liveIds());
     const req = this.election.tick(now);
+    if (req?.books) this.keepCopy(req.term, this.nodeId, { entries: this.books.all(), upSince: this.startedAt });
     if (req) this.bus.publish(this.subject('vote'), { ...req });
+    if (this.election.clockSuspect(now)) this.bus.publish(this.subject('abstain'), { node: this.nodeId });
+    this.books.prune(now, this.o.maxClockSkewMs ?? 0);
     this.announce();
     this.changed();
     this.timer = this.clock.setTimeout(() => this.tick(), this.o.renewMs);
@@ -134,14 +213,26 @@ export class Singleton implements SingletonView {
     const req = parseVoteRequest(d);
     if (!req) { this.malformed++; return; }
     if (req.candidate === this.nodeId) return; // our own broadcast; our vote was counted when it was sent
-    const reply = this.election.onVoteRequest(req, this.clock.now());
-    this.bus.publish(this.subject(`ballot.${req.candidate}`), { ...reply });
+    const now = this.clock.now();
+    const reply = this.election.onVoteRequest(req, now);
+    // A copy goes with a vote for a candidate that has not won yet: taken now, in the same step as the
+    // promise, it holds everything this voter accepted under older terms (it accepts none after).
+    const out: Record<string, Json> = { ...reply };
+    if (reply.granted && req.books) { out.books = this.books.all() as unknown as Json; out.upForMs = now - this.startedAt; }
+    this.bus.publish(this.subject(`ballot.${req.candidate}`), out);
     this.changed();
   }
 
   private onBallot(d: Json): void {
     const reply = parseVoteReply(d);
     if (!reply) { this.malformed++; return; }
+    const o = d as Record<string, Json>;
+    if (reply.granted && reply.candidate === this.nodeId && o.books !== undefined) {
+      const entries = parseEntries(o.books);
+      if (!entries || typeof o.upForMs !== 'number' || !(o.upForMs >= 0)) { this.malformed++; return; }
+      // Our clock: the voter had been up at least this long when we read its reply.
+      this.keepCopy(reply.term, reply.voter, { entries, upSince: this.clock.now() - o.upForMs });
+    }
     const before = this.election.leaseEndsAt;
     this.election.onVoteReply(reply, this.clock.now());
     // Won or extended: say so now, not at the next tick, so clients find the holder at once.
@@ -160,6 +251,34 @@ export class Singleton implements SingletonView {
     const o = d as Record<string, Json> | null;
     if (!o || typeof o !== 'object' || !isId(o.holder) || !isTerm(o.term)) { this.malformed++; return; }
     this.election.onResign(o.holder, o.term, this.clock.now());
+    this.changed();
+  }
+
+  private keepCopy(term: number, voter: string, copy: Copy): void {
+    if (this.copies.term !== term) this.copies = { term, byVoter: new Map() };
+    this.copies.byVoter.set(voter, copy);
+  }
+
+  // A holder replicates its books here (request/reply): merged if the election accepts its term.
+  private onBooks(d: Json): boolean | undefined {
+    const o = fields(d);
+    const entries = o ? parseEntries(o.entries) : undefined;
+    if (!o || !isId(o.holder) || !isTerm(o.term) || !entries) { this.malformed++; return undefined; }
+    if (!this.election.acceptBooks(o.holder, o.term, this.clock.now())) { this.booksRefused++; return false; }
+    this.books.merge(entries);
+    return true;
+  }
+
+  private onAbstain(d: Json): void {
+    const o = fields(d);
+    if (!o || !isId(o.node)) { this.malformed++; return; }
+    this.election.onAbstain(o.node);
+  }
+
+  // A voter refused our books: a later term exists. Stepping down is always safe.
+  private stepDown(term: number): void {
+    if (this.election.standingTerm !== term) return;
+    this.election.onStaleTerm(term + 1, this.clock.now());
     this.changed();
   }
 
@@ -202,17 +321,18 @@ function fields(d: Json): Record<string, Json> | undefined {
 
 function parseVoteRequest(d: Json): VoteRequest | undefined {
   const o = fields(d);
-  if (!o || !isId(o.candidate) || !isTerm(o.term) || !isCount(o.round)) return undefined;
-  return { candidate: o.candidate, term: o.term, round: o.round };
+  if (!o || !isId(o.candidate) || !isTerm(o.term) || !isCount(o.round) || (o.books !== undefined && typeof o.books !== 'boolean')) return undefined;
+  return { candidate: o.candidate, term: o.term, round: o.round, ...(o.books ? { books: true } : {}) };
 }
 
 function parseVoteReply(d: Json): VoteReply | undefined {
   const o = fields(d);
   if (!o || !isId(o.voter) || !isId(o.candidate) || !isTerm(o.term) || !isCount(o.round) || typeof o.granted !== 'boolean'
-    || !isCount(o.highestTerm) || !isCount(o.priorTerm) || typeof o.priorEndsInMs !== 'number' || !Number.isFinite(o.priorEndsInMs)) return undefined;
+    || !isCount(o.highestTerm) || !isCount(o.priorTerm) || typeof o.priorEndsInMs !== 'number' || !Number.isFinite(o.priorEndsInMs)
+    || typeof o.at !== 'number' || !Number.isFinite(o.at)) return undefined;
   return {
     voter: o.voter, candidate: o.candidate, term: o.term, round: o.round, granted: o.granted,
-    highestTerm: o.highestTerm, priorTerm: o.priorTerm, priorEndsInMs: o.priorEndsInMs,
+    highestTerm: o.highestTerm, priorTerm: o.priorTerm, priorEndsInMs: o.priorEndsInMs, at: o.at,
   };
 }
 

@@ -1,7 +1,10 @@
-// Who holds the cluster singleton: a lease won from a majority of the known members and renewed
-// every renewMs; lost when a majority stops renewing it. A vote is a promise: the voter backs no other
-// candidate for leaseMs after it. Pure: every method takes `now`; the singleton actor carries the
-// messages over the bus. Why at most one node holds at a time: docs/strict-limits.md, "Election".
+// Who holds the cluster singleton: a lease won from a majority of the voters and renewed every
+// renewMs; lost when a majority stops renewing it. A vote is a promise: the voter backs no other
+// candidate for leaseMs after it, and no older term ever again. The voters are a fixed set when
+// configured (cluster.voters), else the members a node knows. Votes from a voter whose clock is
+// surely more than maxClockSkewMs from ours do not count. Pure: every method takes `now`; the
+// singleton actor carries the messages over the bus. Why at most one node holds at a time, and why a
+// holder's replicated books survive it: docs/strict-limits.md, "Election" and "Books".
 import { InvalidArgumentError } from '../errors.ts';
 
 export interface ElectionOptions {
@@ -22,9 +25,22 @@ export interface ElectionOptions {
   readonly driftMarginMs?: number;
   /** Required. Epoch ms this node started. */
   readonly startedAt: number;
+  /**
+   * Optional. The fixed voter set (cluster.voters): only these stand and vote, and a quorum is a
+   * majority of them whoever is alive. Unset: every node votes, a quorum is a majority of the known members.
+   */
+  readonly voters?: readonly string[] | undefined;
+  /** Optional. A vote whose voter's clock is surely further than this from ours does not count, ms. Default: no check. */
+  readonly maxClockSkewMs?: number | undefined;
 }
 
-export interface VoteRequest { readonly candidate: string; readonly term: number; readonly round: number }
+export interface VoteRequest {
+  readonly candidate: string;
+  readonly term: number;
+  readonly round: number;
+  /** The candidate has not won this term yet: voters send their copy of the books with the vote. */
+  readonly books?: boolean;
+}
 
 export interface VoteReply {
   readonly voter: string;
@@ -41,6 +57,8 @@ export interface VoteReply {
    * readings, so clocks need not agree: receipt time + this is a bound on when the predecessor's lease ended.
    */
   readonly priorEndsInMs: number;
+  /** The voter's clock when it voted: with the round's send and receive times it bounds the clocks' difference. */
+  readonly at: number;
 }
 
 export interface HolderAnnouncement { readonly holder: string; readonly term: number; readonly remainingMs: number }
@@ -60,14 +78,24 @@ export interface HolderSession {
 }
 
 interface VoterPromise { candidate: string; term: number; until: number }
+
+/** Bounds on another clock minus ours, from one request/reply (NTP's reasoning), ms. */
+export interface ClockOffset { readonly voter: string; readonly lowMs: number; readonly highMs: number; readonly at: number }
 interface Round { sentAt: number; votes: Set<string> }
 
 export class Election {
   readonly self: string;
-  private readonly o: Required<ElectionOptions>;
+  private readonly o: ElectionOptions & { readonly driftMarginMs: number };
   // As a voter.
   private promise: VoterPromise = { candidate: '', term: 0, until: Number.NEGATIVE_INFINITY };
   private highestTerm = 0;
+  /** Highest term whose holder's books this voter accepted: no vote for an older term after it. */
+  private booksTerm = 0;
+  private readonly voterSet: ReadonlySet<string> | undefined;
+  /** Per voter, the last bounds on its clock's difference from ours. */
+  private readonly offsets = new Map<string, ClockOffset>();
+  /** Votes not counted because the voter's clock was surely too far from ours. */
+  skewedVotes = 0;
   // Members: id → last time seen live. Silent members keep counting toward the quorum for forgetAfterMs.
   private readonly known = new Map<string, number>();
   private live: string[] = [];
@@ -99,6 +127,15 @@ export class Election {
     if (!(margin > 0) || margin >= options.leaseMs - options.renewMs) {
       throw new InvalidArgumentError(`driftMarginMs must be positive and under leaseMs − renewMs, got ${margin}`);
     }
+    if (options.voters !== undefined) {
+      if (!Array.isArray(options.voters) || options.voters.length === 0 || options.voters.some((v) => typeof v !== 'string' || v === '')) {
+        throw new InvalidArgumentError('voters must be a non-empty list of node ids');
+      }
+      this.voterSet = new Set(options.voters);
+    }
+    if (options.maxClockSkewMs !== undefined && !(options.maxClockSkewMs >= 0)) {
+      throw new InvalidArgumentError(`maxClockSkewMs must be a non-negative number, got ${options.maxClockSkewMs}`);
+    }
     this.self = options.self;
     this.known.set(this.self, options.startedAt);
     this.live = [this.self];
@@ -119,8 +156,62 @@ export class Election {
     this.suspects.delete(id);
   }
 
-  /** Votes a candidate needs: a strict majority of the members known (live or recently silent). */
-  quorum(): number { return Math.floor(this.known.size / 2) + 1; }
+  /** Votes a candidate needs: a majority of the fixed voters, else of the members known (live or recently silent). */
+  quorum(): number { return Math.floor((this.voterSet?.size ?? this.known.size) / 2) + 1; }
+
+  /** Whether `id` votes: a fixed voter, or (no fixed set) any member. */
+  isVoter(id: string): boolean { return this.voterSet ? this.voterSet.has(id) : true; }
+
+  /** Who a holder replicates its books to: the fixed voters, else the members it knows. */
+  voterIds(): string[] { return this.voterSet ? [...this.voterSet] : [...this.known.keys()]; }
+
+  /** Whether the voter set is fixed (cluster.voters): quorums intersect however long a partition lasts. */
+  get fixedVoters(): boolean { return this.voterSet !== undefined; }
+
+  /**
+   * A holder replicates its books under `term`. Accepted unless this node does not vote, is in its grace
+   * (it may have promised a later term before a restart), promised a later term, or promised this term
+   * to another candidate. Once accepted, no older term gets this node's vote: what it holds stays in
+   * the copy any later winner collects.
+   */
+  acceptBooks(holder: string, term: number, now: number): boolean {
+    if (!this.isVoter(this.self) || now < this.o.startedAt + this.o.graceMs) return false;
+    const p = this.promise;
+    if (term < p.term || term < this.booksTerm || (term === p.term && holder !== p.candidate)) return false;
+    this.booksTerm = term;
+    this.highestTerm = Math.max(this.highestTerm, term);
+    return true;
+  }
+
+  /**
+   * Whether this node's clock is surely off: a quorum of the other voters that answered lately have
+   * clocks surely further than maxClockSkewMs from ours. Such a node cannot win (those votes do not
+   * count) and should not grant.
+   */
+  clockSuspect(now: number): boolean {
+    const skew = this.o.maxClockSkewMs;
+    if (skew === undefined) return false;
+    let off = 0;
+    let fine = this.isVoter(this.self) ? 1 : 0;
+    for (const o of this.offsets.values()) {
+      if (now - o.at > OFFSET_FRESH_LEASES * this.o.leaseMs) continue;
+      if (offBeyond(o, skew)) off++;
+      else fine++;
+    }
+    return off > 0 && fine < this.quorum();
+  }
+
+  /** A voter refused this node's term: a later one exists. Withdraw (always safe). */
+  onStaleTerm(term: number, now: number): void {
+    this.highestTerm = Math.max(this.highestTerm, term);
+    if (this.term > 0 && this.term < term) this.withdraw(now);
+  }
+
+  /** A node says its clock is off: do not wait for it to stand. */
+  onAbstain(id: string): void { if (id !== this.self) this.suspects.add(id); }
+
+  /** The latest clock bounds per voter (metrics, tests). */
+  clockOffsets(): ClockOffset[] { return [...this.offsets.values()]; }
 
   /**
    * Called every renewMs. Returns the vote request to broadcast, when this node stands or renews;
@@ -130,11 +221,16 @@ export class Election {
     this.expireAnnouncement(now);
     this.pruneRounds(now);
     if (now < this.o.startedAt + this.o.graceMs) return undefined;
+    if (this.clockSuspect(now)) {
+      // Our clock is off from a quorum's: hold nothing (the votes would not count anyway).
+      if (this.term > 0) this.withdraw(now);
+      return undefined;
+    }
     if (this.term > 0) {
       if (!this.holding(now) && this.otherHolderKnown(now)) this.withdraw(now);
       else return this.openRound(now);
     }
-    if (this.otherHolderKnown(now)) return undefined;
+    if (this.otherHolderKnown(now) || !this.isVoter(this.self)) return undefined;
     if (this.promise.until > now && this.promise.candidate !== this.self) return undefined;
     if (this.preferred() !== this.self) return undefined;
     this.predecessorKnown = this.highestTerm > 0;
@@ -154,7 +250,7 @@ export class Election {
     }
     const granted = this.vote(req, now);
     this.highestTerm = Math.max(this.highestTerm, req.term);
-    return { voter: this.self, candidate: req.candidate, term: req.term, round: req.round, ...granted, highestTerm: this.highestTerm };
+    return { voter: this.self, candidate: req.candidate, term: req.term, round: req.round, ...granted, highestTerm: this.highestTerm, at: now };
   }
 
   onVoteReply(reply: VoteReply, now: number): void {
@@ -165,7 +261,13 @@ export class Election {
       return;
     }
     const round = this.rounds.get(reply.round);
-    if (!round) return;
+    if (!round || !this.isVoter(reply.voter)) return;
+    if (reply.voter !== this.self && this.o.maxClockSkewMs !== undefined) {
+      // The voter's clock read `at` between our send and our receipt: the difference lies in between.
+      const o: ClockOffset = { voter: reply.voter, lowMs: reply.at - now, highMs: reply.at - round.sentAt, at: now };
+      this.offsets.set(reply.voter, o);
+      if (offBeyond(o, this.o.maxClockSkewMs)) { this.skewedVotes++; return; }
+    }
     round.votes.add(reply.voter);
     this.notePrior(reply, now);
     this.countRound(round, now);
@@ -239,7 +341,7 @@ export class Election {
   get standingTerm(): number { return this.term; }
 
   private openRound(now: number): VoteRequest {
-    const req: VoteRequest = { candidate: this.self, term: this.term, round: this.nextRound++ };
+    const req: VoteRequest = { candidate: this.self, term: this.term, round: this.nextRound++, ...(this.held ? {} : { books: true }) };
     const round: Round = { sentAt: now, votes: new Set() };
     this.rounds.set(req.round, round);
     const own = this.vote(req, now);
@@ -263,7 +365,7 @@ export class Election {
   private countRound(round: Round, now: number): void {
     // Only members this node knows count: a quorum is a majority of one member set.
     let votes = 0;
-    for (const v of round.votes) if (this.known.has(v)) votes++;
+    for (const v of round.votes) if (this.voterSet ? this.voterSet.has(v) : this.known.has(v)) votes++;
     if (votes < this.quorum()) return;
     const until = round.sentAt + this.o.leaseMs - this.o.driftMarginMs;
     if (until <= now) return; // the votes came too late to be worth anything
@@ -282,9 +384,11 @@ export class Election {
     const renewingAnnounced = this.announced !== undefined && this.announced.until > now
       && this.announced.holder === req.candidate && this.announced.term === req.term;
     const inGrace = now < this.o.startedAt + this.o.graceMs;
-    const refuse = (inGrace && !renewingAnnounced && req.candidate !== this.self)
+    const refuse = !this.isVoter(this.self)
+      || (inGrace && !renewingAnnounced && req.candidate !== this.self)
       || (inGrace && req.candidate === this.self)
       || req.term < p.term
+      || req.term < this.booksTerm
       || (req.term === p.term && req.candidate !== p.candidate)
       || (p.until > now && req.candidate !== p.candidate);
     if (refuse) return { granted: false, priorTerm, priorEndsInMs };
@@ -314,12 +418,18 @@ export class Election {
     }
   }
 
-  /** The lowest live id not suspected of being a holder that went silent. */
+  /** The lowest live voter not suspected of being a holder that went silent. */
   private preferred(): string | undefined {
-    return this.live.find((id) => !this.suspects.has(id));
+    return this.live.find((id) => this.isVoter(id) && !this.suspects.has(id));
   }
 
   private pruneRounds(now: number): void {
     for (const [id, r] of this.rounds) if (now - r.sentAt > this.o.leaseMs) this.rounds.delete(id);
   }
 }
+
+/** Clock bounds older than this many leases are forgotten: a clock that was fixed stops counting as off. */
+const OFFSET_FRESH_LEASES = 4;
+
+/** The other clock is surely further than `skewMs` from ours: its whole interval lies outside ±skewMs. */
+const offBeyond = (o: ClockOffset, skewMs: number): boolean => o.lowMs > skewMs || o.highMs < -skewMs;

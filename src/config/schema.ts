@@ -29,6 +29,8 @@ export const clusterSchema = z.strictObject({
   /** Gossip interval of the approximate limiter's deltas. */
   syncMs: positiveMs(100),
   maxClockSkewMs: z.number().int().nonnegative().optional(), // ms between any two clocks; default 250 (strict failover fence)
+  /** Strict limits: the fixed voter set (node ids) whose majority elects the holder and holds its books. Unset: every live member votes. */
+  voters: z.array(z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -')).min(1).optional(),
 });
 
 export const natsSchema = z.strictObject({

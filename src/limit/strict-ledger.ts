@@ -25,9 +25,16 @@
 // ignored. Every doubt under-credits, which strands permits for the rest of the window but never
 // over-grants. Nodes should therefore report to every new holder as soon as they learn of it.
 //
+// Books that outlive the holder (issue #12): every change is replicated to the voters before the node
+// may spend it (takeChanges feeds the replication), and a successor starts from the copies its quorum
+// sent (`seed`). Windows those copies surely hold completely (`completeFromAt`, src/limit/strict-books.ts)
+// are continued exactly, not fenced: the fence is left only for windows the copies may miss (voters
+// that restarted), and for holders without copies.
+//
 // A cold start (no predecessor seen, e.g. the whole cluster restarted) has no fence: what was spent
 // before the restart in the current window is not known, so that one window may admit up to twice.
 import { InvalidArgumentError } from '../errors.ts';
+import type { BookEntry } from './strict-books.ts';
 
 export interface LimitSpec {
   /** Permits per window, units; integer ≥ 0. */
@@ -62,6 +69,10 @@ export interface StrictLedgerOptions {
   readonly maxClockSkewMs?: number;
   /** Epoch ms this holder took over from a predecessor; unset on a cold start (no fence). */
   readonly takeoverAt?: number;
+  /** The books merged from the voters' copies: this holder continues them in complete windows. */
+  readonly seed?: readonly BookEntry[];
+  /** Windows starting at or after this epoch ms are complete in `seed` and never fenced. Default +Infinity. */
+  readonly completeFromAt?: number;
 }
 
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 250;
@@ -91,7 +102,10 @@ export class StrictLedger {
   private readonly skewMs: number;
   /** Windows starting at or before this epoch ms are fenced; −Infinity on a cold start. */
   private readonly fenceUntilAt: number;
+  private readonly completeFromAt: number;
   private readonly books = new Map<string, Map<number, WindowBook>>();
+  /** Leases changed since the last takeChanges(): what the holder must replicate. */
+  private readonly dirty = new Map<string, { key: string; windowId: number; node: string }>();
   private lastNow = Number.NEGATIVE_INFINITY;
 
   constructor(options: StrictLedgerOptions) {
@@ -106,6 +120,48 @@ export class StrictLedger {
     this.specOf = specOf;
     this.skewMs = maxClockSkewMs;
     this.fenceUntilAt = takeoverAt === undefined ? Number.NEGATIVE_INFINITY : takeoverAt + 2 * maxClockSkewMs;
+    this.completeFromAt = options.completeFromAt ?? Number.POSITIVE_INFINITY;
+    for (const e of options.seed ?? []) this.seedEntry(e);
+  }
+
+  // A seeded lease is the node's totals as a holder knew them: its returns are credited from there.
+  private seedEntry(e: BookEntry): void {
+    const spec = this.spec(e.key);
+    if (!spec || spec.windowMs !== e.windowMs || this.isFenced(e.windowId, spec.windowMs)) return;
+    const book = this.bookFor(e.key, e.windowId, spec.windowMs);
+    const lease = leaseOf(book, e.node, true);
+    const received = Math.max(lease.receivedTotal, e.received);
+    const returned = Math.max(lease.returnedTotal, Math.min(e.returned, received));
+    book.netGranted += (received - lease.receivedTotal) - (returned - lease.returnedTotal);
+    lease.receivedTotal = received;
+    lease.returnedTotal = returned;
+  }
+
+  /** Whether `node`'s totals in this window are known here (seeded or reported), so its returns can be credited. */
+  knows(node: string, key: string, windowId: number): boolean {
+    return this.books.get(key)?.get(windowId)?.leases.get(node)?.baselineKnown === true;
+  }
+
+  /** Units leased to `node` in the window as this ledger knows (granted here, seeded or reported). */
+  receivedBy(node: string, key: string, windowId: number): number {
+    return this.books.get(key)?.get(windowId)?.leases.get(node)?.receivedTotal ?? 0;
+  }
+
+  /** The leases changed since the last call, as book entries to replicate (running totals). */
+  takeChanges(): BookEntry[] {
+    const out: BookEntry[] = [];
+    for (const { key, windowId, node } of this.dirty.values()) {
+      const spec = this.specOf(key);
+      const lease = this.books.get(key)?.get(windowId)?.leases.get(node);
+      if (!spec || !lease) continue;
+      out.push({ key, windowId, limit: spec.limit, windowMs: spec.windowMs, node, received: lease.receivedTotal, returned: lease.returnedTotal });
+    }
+    this.dirty.clear();
+    return out;
+  }
+
+  private touch(key: string, windowId: number, node: string): void {
+    this.dirty.set(`${key}\u0000${windowId}\u0000${node}`, { key, windowId, node });
   }
 
   /**
@@ -125,6 +181,7 @@ export class StrictLedger {
     if (granted === 0) return 0;
     const lease = leaseOf(book, node, !book.fenced);
     lease.receivedTotal += granted;
+    this.touch(key, windowId, node);
     if (book.fenced) book.pool -= granted;
     else book.netGranted += granted;
     return granted;
@@ -144,6 +201,7 @@ export class StrictLedger {
     const total = Math.min(returnedTotal, lease.receivedTotal);
     const credit = total - lease.returnedTotal;
     if (credit <= 0) return 0;
+    this.touch(key, windowId, node);
     if (!lease.baselineKnown) {
       // Cannot tell this node's new give-ups from old ones: remember the total, credit nothing.
       lease.returnedTotal = total;
@@ -175,14 +233,19 @@ export class StrictLedger {
       if (!existing && r.receivedTotal === 0 && !this.isFenced(r.windowId, spec.windowMs)) continue;
       const book = existing ?? this.bookFor(r.key, r.windowId, spec.windowMs);
       if (!existing) book.fenced = true;
+      const known = book.leases.get(r.node)?.baselineKnown === true;
       const lease = leaseOf(book, r.node, true);
       lease.baselineKnown = true;
+      this.touch(r.key, r.windowId, r.node);
       const extra = r.receivedTotal - lease.receivedTotal;
       if (extra > 0) {
         lease.receivedTotal = r.receivedTotal;
         if (!book.fenced) book.netGranted += extra;
       }
-      lease.returnedTotal = Math.max(lease.returnedTotal, Math.min(r.returnedTotal, lease.receivedTotal));
+      const returned = Math.max(lease.returnedTotal, Math.min(r.returnedTotal, lease.receivedTotal));
+      // Totals known before (seeded from the copies): the rise is a give-up nobody credited yet.
+      if (known && !book.fenced) book.netGranted -= returned - lease.returnedTotal;
+      lease.returnedTotal = returned;
     }
   }
 
@@ -254,7 +317,7 @@ export class StrictLedger {
   }
 
   private isFenced(windowId: number, windowMs: number): boolean {
-    return windowId * windowMs <= this.fenceUntilAt;
+    return windowId * windowMs <= this.fenceUntilAt && windowId * windowMs < this.completeFromAt;
   }
 
   private bookFor(key: string, windowId: number, windowMs: number): WindowBook {

@@ -33,7 +33,7 @@ election('only the lowest live id stands; it holds once a second vote arrives', 
   assert.is(b.tick(0), undefined);
   assert.is(c.tick(0), undefined);
   const req = a.tick(0)!;
-  assert.equal(req, { candidate: 'a', term: 1, round: 1 });
+  assert.equal(req, { candidate: 'a', term: 1, round: 1, books: true }, 'a candidate asks for the voters\' copies of the books');
   assert.not.ok(a.holding(0), 'its own vote is one of three');
   deliver(a, req, [b], 10);
   assert.ok(a.holding(10));

@@ -36,7 +36,7 @@ export interface SyncGrant {
 }
 
 export type SyncReply =
-  | { readonly ok: true; readonly holder: string; readonly term: number; readonly items: readonly SyncGrant[] }
+  | { readonly ok: true; readonly holder: string; readonly term: number; readonly items: readonly SyncGrant[]; readonly at?: number }
   | { readonly ok: false; readonly reason: 'not-holder' };
 
 /** Broadcast by the holder when a window has nothing left: nodes give back what they will not use. */
@@ -94,7 +94,9 @@ export function parseSyncReply(d: Json): SyncReply | undefined {
     if (!g || !isKey(g.key) || !Number.isSafeInteger(g.windowId) || !isCount(g.received) || !isCount(g.available)) return undefined;
     items.push({ key: g.key, windowId: g.windowId as number, received: g.received, available: g.available });
   }
-  return { ok: true, holder: o.holder, term: o.term, items };
+  // `at`: the holder's clock when it answered; with the ask's send and receipt it bounds the clocks' difference.
+  if (o.at !== undefined && (typeof o.at !== 'number' || !Number.isFinite(o.at))) return undefined;
+  return { ok: true, holder: o.holder, term: o.term, items, ...(typeof o.at === 'number' ? { at: o.at } : {}) };
 }
 
 export function parseExhausted(d: Json): Exhausted | undefined {

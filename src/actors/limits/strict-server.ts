@@ -2,15 +2,18 @@
 // the cluster (StrictLedger), answering `sync` requests from every node's prefetch client. One per
 // node, listening on its own subject; it answers only while this node holds the singleton lease.
 //
-// A new holding (a new term) starts a new ledger. When anyone held before, the ledger is fenced at the
-// takeover (see src/limit/strict-ledger.ts): the windows the predecessor may have leased from are
-// treated as spent, and only permits nodes give back after reporting are leased again. A holder that
-// lapses and wins its own term back keeps its ledger: nobody else can have held in between.
+// A new holding (a new term) starts a new ledger from the books its quorum of voters sent with their
+// votes (issue #12): the predecessor's grants are continued, not fenced. Every change is replicated to
+// the voters (./strict-replicator.ts) and a node hears of a grant only once a quorum holds it, so a
+// successor's merged copy has every grant a node could spend. Only windows those copies may miss
+// (voters that restarted) keep the old fence (src/limit/strict-ledger.ts). A holder that lapses and
+// wins its own term back keeps its ledger: nobody else can have held in between.
 import type { Bus, BusMessage, Subscription } from '../../bus/bus.ts';
 import type { Clock } from '../../clock.ts';
 import { DEFAULT_MAX_CLOCK_SKEW_MS, StrictLedger, type LimitSpec } from '../../limit/strict-ledger.ts';
 import { windowIdAt } from '../../limit/windows.ts';
 import type { SingletonView } from '../singleton.ts';
+import { BookReplicator } from './strict-replicator.ts';
 import {
   encodeReply, exhaustedSubject, leaseSubject, parseSyncRequest, syncSubject,
   type SyncGrant, type SyncItem, type SyncReply,
@@ -19,7 +22,9 @@ import {
 export interface StrictServerOptions {
   cluster: string;
   /** Bound on clock differences between nodes, ms (cluster.maxClockSkewMs). */
-  maxClockSkewMs?: number;
+  maxClockSkewMs?: number | undefined;
+  /** How long one book update to a voter waits before it is sent again, ms. Default 250. */
+  replicateTimeoutMs?: number | undefined;
 }
 
 export interface StrictServerStats {
@@ -34,6 +39,8 @@ export interface StrictServerStats {
   specMismatches: number;
   /** Holdings started (a new ledger each). */
   sessions: number;
+  /** Answers dropped because the books could not be replicated to a quorum in this term. */
+  unreplicated: number;
 }
 
 /** Per node, key and window: what this holder has leased to the node, and whether its totals are known. */
@@ -42,6 +49,8 @@ interface NodeBook { received: number; reported: boolean }
 interface Session {
   term: number;
   ledger: StrictLedger;
+  /** Undefined when the singleton keeps no books (a test's hand-set singleton): grants need no quorum. */
+  replicator: BookReplicator | undefined;
   specs: Map<string, LimitSpec>;
   books: Map<string, Map<number, Map<string, NodeBook>>>;
   /** Key+window pairs announced as exhausted and not refilled since. */
@@ -61,7 +70,9 @@ interface WaitEntry { node: string; unmet: number; until: number }
 export const WAITLIST_MS = 500;
 
 export class StrictServer {
-  readonly stats: StrictServerStats = { requests: 0, malformed: 0, notHolder: 0, unitsGranted: 0, unitsCredited: 0, unitsPushed: 0, specMismatches: 0, sessions: 0 };
+  readonly stats: StrictServerStats = { requests: 0, malformed: 0, notHolder: 0, unitsGranted: 0, unitsCredited: 0, unitsPushed: 0, specMismatches: 0, sessions: 0, unreplicated: 0 };
+  /** Called with every grant answered (units > 0): tests check that one node grants at a time. */
+  onGranted: ((node: string, units: number, term: number) => void) | undefined;
   private sub: Subscription | undefined;
   private unwatch: (() => void) | undefined;
   private session: Session | undefined;
@@ -82,6 +93,7 @@ export class StrictServer {
     this.sub?.unsubscribe();
     this.sub = undefined;
     this.unwatch?.();
+    this.session?.replicator?.stop();
     this.session = undefined;
   }
 
@@ -92,15 +104,24 @@ export class StrictServer {
     const s = this.singleton.session();
     if (!s) return undefined; // a lapse keeps the ledger: the same term may come back
     if (this.session?.term === s.term) return this.session;
+    this.session?.replicator?.stop();
     const specs = new Map<string, LimitSpec>();
+    const takeover = this.singleton.takeover?.();
+    for (const e of takeover?.seed ?? []) if (!specs.has(e.key)) specs.set(e.key, { limit: e.limit, windowMs: e.windowMs });
+    const replication = this.singleton.replication?.();
     this.session = {
       term: s.term,
       specs,
       ledger: new StrictLedger({
         specOf: (key) => specs.get(key),
         maxClockSkewMs: this.skewMs,
-        // The fence covers the windows the predecessor may have leased from: those starting before its lease ended.
+        // The fence covers the windows the predecessor may have leased from (those starting before its
+        // lease ended) that the voters' copies may not hold completely.
         ...(s.predecessorKnown ? { takeoverAt: s.predecessorEndedBy ?? s.acquiredAt } : {}),
+        ...(takeover ? { seed: takeover.seed, completeFromAt: takeover.completeFromAt } : {}),
+      }),
+      replicator: replication && new BookReplicator(this.bus, this.clock, replication, {
+        cluster: this.o.cluster, nodeId: this.singleton.nodeId, term: s.term, timeoutMs: this.o.replicateTimeoutMs ?? 250,
       }),
       books: new Map(),
       exhausted: new Set(),
@@ -124,8 +145,24 @@ export class StrictServer {
     }
     const now = this.clock.now();
     const items = req.items.map((item) => this.settle(session, req.node, item, now));
-    const reply: SyncReply = { ok: true, holder: this.singleton.nodeId, term: session.term, items };
-    m.respond(encodeReply(reply));
+    const reply: SyncReply = { ok: true, holder: this.singleton.nodeId, term: session.term, items, at: now };
+    // Every total in the answer must be held by a quorum before the node may spend it: the changes
+    // made now, and any earlier ones still on their way (a retried ask re-delivers them).
+    void this.committed(session).then((ok) => {
+      if (!ok || this.singleton.session()?.term !== session.term) {
+        this.stats.unreplicated++;
+        m.respond!(encodeReply({ ok: false, reason: 'not-holder' }));
+        return;
+      }
+      m.respond!(encodeReply(reply));
+      const fresh = items.reduce((sum, g, i) => sum + Math.max(0, g.received - req.items[i]!.received), 0);
+      if (fresh > 0) this.onGranted?.(req.node, fresh, session.term);
+    });
+  }
+
+  private committed(s: Session): Promise<boolean> {
+    const changes = s.ledger.takeChanges();
+    return s.replicator ? s.replicator.push(changes) : Promise.resolve(true);
   }
 
   // One item: take the node's totals (its first word in this window is a report, later ones credit
@@ -137,6 +174,8 @@ export class StrictServer {
     if (!spec) return { key, windowId, received: book.received, available: 0 };
     let credited = 0;
     if (!book.reported) {
+      // The node's first word in this window: its totals are a report. Totals the copies already knew
+      // make its returns creditable (the ledger tells the two apart).
       s.ledger.restore([{ node, key, windowId, receivedTotal: item.received, returnedTotal: item.returned }]);
       book.received = Math.max(book.received, item.received);
       book.reported = true;
@@ -189,7 +228,12 @@ export class StrictServer {
       e.unmet -= granted;
       if (e.unmet === 0) list.pop();
       const items = [{ key, windowId, received: book.received, available: s.ledger.available(key, windowId) }];
-      this.bus.publish(leaseSubject(this.o.cluster, e.node), encodeReply({ ok: true, holder: this.singleton.nodeId, term: s.term, items }));
+      const node = e.node;
+      void this.committed(s).then((ok) => {
+        if (!ok || this.singleton.session()?.term !== s.term) return; // the node's next sync collects it from whoever holds
+        this.bus.publish(leaseSubject(this.o.cluster, node), encodeReply({ ok: true, holder: this.singleton.nodeId, term: s.term, items, at: this.clock.now() }));
+        this.onGranted?.(node, granted, s.term);
+      });
     }
     if (list && list.length === 0) s.waitlist.delete(mark);
   }
@@ -222,7 +266,8 @@ export class StrictServer {
     let nodes = windows.get(windowId);
     if (!nodes) windows.set(windowId, (nodes = new Map()));
     let book = nodes.get(node);
-    if (!book) nodes.set(node, (book = { received: 0, reported: false }));
+    // Seeded from the copies: a grant a quorum held but whose answer was lost is re-delivered.
+    if (!book) nodes.set(node, (book = { received: s.ledger.receivedBy(node, key, windowId), reported: false }));
     return book;
   }
 

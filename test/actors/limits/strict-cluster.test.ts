@@ -34,7 +34,8 @@ cluster('3 nodes, uneven and bursty load: exact every window, the limit used', a
 cluster('10 nodes, 20% of messages lost: exact every window, the limit used', async () => {
   const o = await simulateCluster(base({ nodes: 10, limit: 500, rate: uneven(10, 1_000), arrivals: 'poisson', dropRate: 0.2, seed: 3 }));
   const use = check(o, 'loss');
-  assert.ok(use.mean >= 0.9 && use.min >= 0.85, `used ${use.mean.toFixed(3)} (min ${use.min.toFixed(3)})`);
+  // Each grant now also waits for a quorum of voters to hold it (issue #12): a second exchange under 20% loss.
+  assert.ok(use.mean >= 0.9 && use.min >= 0.75, `used ${use.mean.toFixed(3)} (min ${use.min.toFixed(3)})`);
   assert.ok(o.leaseAsks < o.nodes.reduce((s, n) => s + n.requests, 0) / 10, 'most decisions stay local');
 });
 

@@ -1,0 +1,157 @@
+// The holder's side of the replicated books: every change of its ledger goes to every voter (request/
+// reply on `singleton.books.<voter>`), and a grant may be answered only once a quorum of voters holds
+// it (push() resolves true). Changes are running totals, so a voter that missed a message is caught
+// up by the next one: each voter keeps a set of entries it has not acknowledged, and one request in
+// flight per voter carries all of them. A voter that refuses our term (it promised a later one) makes
+// the holder step down. Safety argument: docs/strict-limits.md, "Books".
+import type { Bus, Json } from '../../bus/bus.ts';
+import { subjectFor } from '../../bus/bus.ts';
+import type { Clock, TimerId } from '../../clock.ts';
+import type { BookEntry } from '../../limit/strict-books.ts';
+import type { Replication } from '../singleton.ts';
+
+/** Entries per request: a copy of a whole window of many keys goes in several. */
+const MAX_ENTRIES_PER_REQUEST = 2_000;
+
+export interface ReplicatorOptions {
+  cluster: string;
+  nodeId: string;
+  term: number;
+  /** Longest wait for one request to a voter, ms; then it is sent again with whatever is new. */
+  timeoutMs: number;
+}
+
+interface Pending { entry: BookEntry; version: number }
+interface VoterState { pending: Map<string, Pending>; acked: number; inFlight: boolean; retryAt: number }
+interface Waiter { version: number; resolve: (ok: boolean) => void }
+
+export interface ReplicatorStats { requests: number; refusals: number; failures: number }
+
+export class BookReplicator {
+  readonly stats: ReplicatorStats = { requests: 0, refusals: 0, failures: 0 };
+  private version = 0;
+  private readonly voters = new Map<string, VoterState>();
+  private waiters: Waiter[] = [];
+  private flushTimer: TimerId | undefined;
+  private stopped = false;
+  /** Smoothed round trip to the voters, ms: a lost request is sent again after a few of them. */
+  private srttMs: number | undefined;
+
+  constructor(private readonly bus: Bus, private readonly clock: Clock, private readonly r: Replication, private readonly o: ReplicatorOptions) {}
+
+  /**
+   * Replicates `entries` (none: only waits for what is already pushed). Resolves true once a quorum of
+   * voters holds everything pushed so far, false if this term was refused or the replicator stopped.
+   */
+  push(entries: readonly BookEntry[]): Promise<boolean> {
+    if (this.stopped) return Promise.resolve(false);
+    if (entries.length) {
+      const version = ++this.version;
+      if (this.r.selfVotes) this.r.ownCopy.merge(entries);
+      for (const v of this.r.voters()) {
+        const st = this.voter(v);
+        for (const e of entries) st.pending.set(`${e.key}\u0000${e.windowId}\u0000${e.node}`, { entry: e, version });
+      }
+      this.scheduleFlush(0);
+    }
+    if (this.committed() >= this.version) return Promise.resolve(true);
+    return new Promise((resolve) => this.waiters.push({ version: this.version, resolve }));
+  }
+
+  /** Stops replicating; every waiting push resolves false. */
+  stop(): void {
+    this.stopped = true;
+    this.clock.clearTimeout(this.flushTimer);
+    for (const w of this.waiters.splice(0)) w.resolve(false);
+  }
+
+  private voter(id: string): VoterState {
+    let st = this.voters.get(id);
+    if (!st) {
+      // A voter we had not heard of (membership grew): it starts with nothing acknowledged.
+      st = { pending: new Map(), acked: 0, inFlight: false, retryAt: 0 };
+      this.voters.set(id, st);
+    }
+    return st;
+  }
+
+  /** The highest version a quorum holds: ours (if we vote) and the voters' acknowledgements. */
+  private committed(): number {
+    const acks = this.r.voters().map((v) => this.voters.get(v)?.acked ?? 0);
+    if (this.r.selfVotes) acks.push(this.version);
+    acks.sort((a, b) => b - a);
+    const q = this.r.quorum();
+    return acks.length >= q ? acks[q - 1]! : -1;
+  }
+
+  private scheduleFlush(ms: number): void {
+    if (this.flushTimer !== undefined || this.stopped) return;
+    this.flushTimer = this.clock.setTimeout(() => { this.flushTimer = undefined; this.flush(); }, ms);
+  }
+
+  private flush(): void {
+    if (this.stopped) return;
+    const now = this.clock.now();
+    let retryIn = Number.POSITIVE_INFINITY;
+    for (const v of this.r.voters()) {
+      const st = this.voter(v);
+      if (st.inFlight || st.pending.size === 0) continue;
+      if (st.retryAt > now) { retryIn = Math.min(retryIn, st.retryAt - now); continue; }
+      this.send(v, st);
+    }
+    if (Number.isFinite(retryIn)) this.scheduleFlush(retryIn);
+  }
+
+  private send(voter: string, st: VoterState): void {
+    const all = [...st.pending.values()].sort((a, b) => a.version - b.version);
+    const batch = all.slice(0, MAX_ENTRIES_PER_REQUEST);
+    // An acknowledgement covers a version only if every pending entry up to it went in this request.
+    const upTo = batch.length === all.length ? this.version : all[batch.length]!.version - 1;
+    st.inFlight = true;
+    this.stats.requests++;
+    const body: Json = { holder: this.o.nodeId, term: this.o.term, entries: batch.map((p) => ({ ...p.entry })) };
+    const sentAt = this.clock.now();
+    this.bus.request(subjectFor(this.o.cluster, `singleton.books.${voter}`), body, this.tryTimeoutMs()).then(
+      (reply) => {
+        st.inFlight = false;
+        const rtt = this.clock.now() - sentAt;
+        this.srttMs = this.srttMs === undefined ? rtt : this.srttMs + (rtt - this.srttMs) / 8;
+        const ok = typeof reply === 'object' && reply !== null && !Array.isArray(reply) && (reply as Record<string, Json>).ok === true;
+        if (!ok) {
+          this.stats.refusals++;
+          this.r.stale(this.o.term);
+          this.stop();
+          return;
+        }
+        st.acked = Math.max(st.acked, upTo);
+        for (const [k, p] of st.pending) if (p.version <= upTo) st.pending.delete(k);
+        this.settleWaiters();
+        if (st.pending.size) this.scheduleFlush(0);
+      },
+      () => {
+        // Lost, slow or no responder (a voter down): try again after a while, with whatever is new.
+        st.inFlight = false;
+        // A timeout has already waited: send again now. A fast failure (no responder: the voter is
+        // down) waits a round before trying again, so a dead voter costs no busy loop.
+        const wait = this.clock.now() - sentAt >= this.tryTimeoutMs() / 2 ? 0 : Math.min(this.o.timeoutMs, Math.max(50, this.tryTimeoutMs()));
+        st.retryAt = this.clock.now() + wait;
+        this.stats.failures++;
+        this.scheduleFlush(wait);
+      },
+    );
+  }
+
+  /** A few smoothed round trips, within [10 ms, timeoutMs] (as strict-link.ts does for asks). */
+  private tryTimeoutMs(): number {
+    if (this.srttMs === undefined) return this.o.timeoutMs;
+    return Math.min(this.o.timeoutMs, Math.max(10, Math.ceil(3 * this.srttMs + 5)));
+  }
+
+  private settleWaiters(): void {
+    const c = this.committed();
+    if (!this.waiters.length || this.waiters[0]!.version > c) return;
+    const keep: Waiter[] = [];
+    for (const w of this.waiters) (w.version <= c ? w.resolve(true) : keep.push(w));
+    this.waiters = keep;
+  }
+}
