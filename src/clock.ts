@@ -51,6 +51,9 @@ export class VirtualClock implements Clock {
 
   clearTimeout(id: TimerId): void { this.live.delete(id as number); }
 
+  /** When the earliest live timer is due (undefined: none): a simulation can jump there instead of stepping. */
+  nextAt(): number | undefined { return this.peek()?.at; }
+
   /** Number of timers not yet fired. */
   get pending(): number { return this.live.size; }
 

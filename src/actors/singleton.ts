@@ -93,6 +93,7 @@ export class Singleton implements SingletonView {
   private readonly startedAt: number;
   private copies: { term: number; byVoter: Map<string, Copy> } = { term: 0, byVoter: new Map() };
   private takeoverOf: Takeover | undefined;
+  private suspect = false;
   private readonly subs: Subscription[] = [];
   private readonly listeners = new Set<() => void>();
   private timer: TimerId | undefined;
@@ -174,7 +175,8 @@ export class Singleton implements SingletonView {
     };
   }
 
-  clockSuspect(): boolean { return this.election.clockSuspect(this.clock.now()); }
+  /** Cached at every round and ballot: strict clients ask on every decision. */
+  clockSuspect(): boolean { return this.suspect; }
 
   onChange(fn: () => void): () => void {
     this.listeners.add(fn);
@@ -202,7 +204,8 @@ export class Singleton implements SingletonView {
     const req = this.election.tick(now);
     if (req?.books) this.keepCopy(req.term, this.nodeId, { entries: this.books.all(), upSince: this.startedAt });
     if (req) this.bus.publish(this.subject('vote'), { ...req });
-    if (this.election.clockSuspect(now)) this.bus.publish(this.subject('abstain'), { node: this.nodeId });
+    this.suspect = this.election.clockSuspect(now);
+    if (this.suspect) this.bus.publish(this.subject('abstain'), { node: this.nodeId });
     this.books.prune(now, this.o.maxClockSkewMs ?? 0);
     this.announce();
     this.changed();
@@ -235,6 +238,7 @@ export class Singleton implements SingletonView {
     }
     const before = this.election.leaseEndsAt;
     this.election.onVoteReply(reply, this.clock.now());
+    this.suspect = this.election.clockSuspect(this.clock.now());
     // Won or extended: say so now, not at the next tick, so clients find the holder at once.
     if (this.election.leaseEndsAt > before && before <= this.clock.now()) this.announce();
     this.changed();

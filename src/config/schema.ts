@@ -92,6 +92,12 @@ export const limitSchema = z.strictObject({
   /** Request header carrying the caller's token estimate (tokens dimension). */
   tokenHeader: headerName.default('x-token-estimate'),
   prefetch: prefetchSchema.prefault({}),
+  /**
+   * Strict: no permit is spent in the first or last edgeMs of its window, so a call lands at the
+   * upstream inside the window it was admitted in. Set it to at least the clock skew to the upstream
+   * plus the call's travel time. Default 0 (windows by this node's clock only).
+   */
+  edgeMs: ms(0),
 });
 
 export const paceSchema = z.strictObject({

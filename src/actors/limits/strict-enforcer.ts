@@ -10,6 +10,7 @@ import type { Clock, TimerId } from '../../clock.ts';
 import type { LimitConfig, TargetConfig } from '../../config/schema.ts';
 import { InvalidArgumentError } from '../../errors.ts';
 import type { Decision } from '../../limit/decision.ts';
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../../limit/strict-ledger.ts';
 import { windowEndAt, windowIdAt } from '../../limit/windows.ts';
 import type { NodeMetrics } from '../../metrics.ts';
 import type { SingletonView } from '../singleton.ts';
@@ -32,18 +33,21 @@ export interface StrictClientDeps {
   metrics?: NodeMetrics | undefined;
   askTimeoutMs?: number;
   askAttempts?: number;
+  /** cluster.maxClockSkewMs: a node whose clock is surely further than this from the holder's admits nothing. */
+  maxClockSkewMs?: number | undefined;
 }
 
 /** The factory TargetLimits calls for a `mode: strict` limit. */
 export function createStrictEnforcer(limit: LimitConfig, target: TargetConfig, deps: TargetDeps): LimitEnforcer {
   if (!deps.singleton) throw new InvalidArgumentError(`strict limit ${target.name}/${limit.name} needs the node's singleton (TargetDeps.singleton)`);
-  return new StrictEnforcer(limit, target.name, { ...deps, singleton: deps.singleton });
+  return new StrictEnforcer(limit, target.name, { ...deps, singleton: deps.singleton, maxClockSkewMs: deps.cluster.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS });
 }
 
 export class StrictEnforcer implements LimitEnforcer {
   readonly stats: StrictClientStats = {
     decisionsLocal: 0, decisionsBus: 0, allowed: 0, refused: 0,
     asks: 0, grantsFull: 0, grantsShort: 0, asksFailed: 0, unitsAsked: 0, unitsGranted: 0, returns: 0, unitsReturned: 0, reports: 0,
+    edgeRefusals: 0, clockRefusals: 0,
   };
   private readonly keys = new Map<string, KeyState>();
   private readonly prefix: string;
@@ -90,6 +94,10 @@ export class StrictEnforcer implements LimitEnforcer {
     const lease = leaseOf(st, st.currentWindow);
     st.prefetch.recordDemand(now, cost);
     st.recent.recordDemand(now, cost);
+    if (this.config.enforce) {
+      const held = this.heldBack(st, now);
+      if (held) return held;
+    }
     if (st.waiters.length === 0 && lease.pool >= cost) {
       lease.pool -= cost;
       this.maybeAsk(st, now);
@@ -298,12 +306,38 @@ export class StrictEnforcer implements LimitEnforcer {
     });
   }
 
+  /**
+   * A refusal that no pool can lift: the window's edge (its first or last edgeMs, where a call could
+   * land at the upstream in the neighbouring window), or this node's clock surely too far from the
+   * holder's or the voters' (it must not grant). Undefined otherwise.
+   */
+  private heldBack(st: KeyState, now: number): Decision | undefined {
+    const skew = this.deps.maxClockSkewMs;
+    if (skew !== undefined && (this.link.clockOff(skew) || this.deps.singleton.clockSuspect?.())) {
+      this.stats.clockRefusals++;
+      return { ...this.decide(st, false, now, true), degraded: true };
+    }
+    const edge = this.config.edgeMs;
+    if (edge <= 0) return undefined;
+    const { windowMs } = this.config;
+    const phase = now - st.currentWindow * windowMs;
+    if (phase >= edge && phase < windowMs - edge) return undefined;
+    this.stats.edgeRefusals++;
+    const retryAfterMs = phase < edge ? edge - phase : windowMs - phase + edge;
+    return { ...this.decide(st, false, now, true), retryAfterMs };
+  }
+
   // Admits queued requests from the pool in arrival order. If some still wait and another ask may go
   // out, it does; otherwise they are refused: nothing more will come soon enough.
   private serveWaiters(st: KeyState): void {
     if (st.waiters.length === 0) return;
     const now = this.deps.clock.now();
     this.roll(st, now);
+    const held = this.heldBack(st, now);
+    if (held) {
+      for (const w of st.waiters.splice(0)) w.settle(held);
+      return;
+    }
     const lease = leaseOf(st, st.currentWindow);
     while (st.waiters.length && lease.pool >= st.waiters[0]!.cost) {
       const w = st.waiters.shift()!;

@@ -41,6 +41,8 @@ export class HolderLink {
   private readonly timeoutMs: number;
   /** Smoothed round trip of sync requests, ms (undefined until one is seen). */
   private srttMs: number | undefined;
+  /** Bounds on the holder's clock minus ours from the last answer (NTP's reasoning), ms. */
+  offset: { lowMs: number; highMs: number } | undefined;
 
   constructor(private readonly deps: HolderLinkDeps) {
     this.timeoutMs = deps.askTimeoutMs ?? DEFAULT_ASK_TIMEOUT_MS;
@@ -67,6 +69,7 @@ export class HolderLink {
           this.srttMs = this.srttMs === undefined ? rtt : this.srttMs + (rtt - this.srttMs) / 8;
           const reply = parseSyncReply(raw);
           if (!reply?.ok) throw new NoHolderKnown();
+          if (reply.at !== undefined) this.offset = { lowMs: reply.at - this.deps.clock.now(), highMs: reply.at - sentAt };
           answer = reply;
         } catch (err) {
           lastError = err;
@@ -76,6 +79,11 @@ export class HolderLink {
       if (!answer) throw lastError ?? new NoHolderKnown();
       onAnswer(answer);
     }
+  }
+
+  /** Whether our clock is surely further than `skewMs` from the holder's (the last answer says so). */
+  clockOff(skewMs: number): boolean {
+    return this.offset !== undefined && (this.offset.lowMs > skewMs || this.offset.highMs < -skewMs);
   }
 
   /** How long one try waits: a few smoothed round trips, within [20 ms, askTimeoutMs]. */

@@ -22,6 +22,10 @@ export interface StrictClientStats {
   unitsReturned: number;
   /** Reports of running totals sent to a new holder. */
   reports: number;
+  /** Refused in the first or last edgeMs of a window (a call there could land in the next one upstream). */
+  edgeRefusals: number;
+  /** Refused because this node's clock is surely further than cluster.maxClockSkewMs from the holder's or the voters'. */
+  clockRefusals: number;
 }
 
 interface Entry { target: string; limit: string; stats: StrictClientStats }
@@ -58,6 +62,9 @@ export function strictMetricsFor(metrics: NodeMetrics): StrictMetrics {
   metrics.gauge('sluice_strict_decisions', 'Strict admission decisions, by whether they waited on the bus', read((s) => [
     [{ path: 'local' }, s.decisionsLocal], [{ path: 'bus' }, s.decisionsBus],
   ]), ['target', 'limit', 'path']);
+  metrics.gauge('sluice_strict_refusals', 'Strict refusals no lease could lift, by reason: window edge, or this node\'s clock too far off', read((s) => [
+    [{ reason: 'edge' }, s.edgeRefusals], [{ reason: 'clock' }, s.clockRefusals],
+  ]), ['target', 'limit', 'reason']);
   metrics.gauge('sluice_strict_local_admission_ratio', 'Share of strict decisions made without waiting on the bus', () => {
     const sums = new Map<string, { labels: Record<string, string>; local: number; all: number }>();
     for (const e of entries) {
