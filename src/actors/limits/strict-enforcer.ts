@@ -40,7 +40,7 @@ export interface StrictClientDeps {
 /** The factory TargetLimits calls for a `mode: strict` limit. */
 export function createStrictEnforcer(limit: LimitConfig, target: TargetConfig, deps: TargetDeps): LimitEnforcer {
   if (!deps.singleton) throw new InvalidArgumentError(`strict limit ${target.name}/${limit.name} needs the node's singleton (TargetDeps.singleton)`);
-  return new StrictEnforcer(limit, target.name, { ...deps, singleton: deps.singleton, maxClockSkewMs: deps.cluster.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS });
+  return new StrictEnforcer(limit, target.name, { ...deps, singleton: deps.singleton, maxClockSkewMs: deps.cluster?.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS });
 }
 
 export class StrictEnforcer implements LimitEnforcer {

@@ -35,7 +35,7 @@ books('a holder crashing mid-window: the successor continues the window (≥ 0.9
 
 for (const [label, partitionMs] of [['1 s', 1_000], ['30 s', 30_000], ['10 min', 600_000]] as const) {
   books(`a partition of ${label} isolating the holder: no over-grant anywhere, one granter at a time, one holder after the heal`, async () => {
-    const world = new StrictWorld({ ...spec, rate: 12 });
+    const world = new StrictWorld({ ...spec, rate: partitionMs > 60_000 ? 8 : 12 });
     const holder = await elected(world);
     const windows = Math.ceil(partitionMs / W) + 4;
     const first = world.startLoad(windows);
@@ -55,7 +55,7 @@ for (const [label, partitionMs] of [['1 s', 1_000], ['30 s', 30_000], ['10 min',
   });
 
   books(`a partition of ${label} isolating a minority (not the holder): the minority never grants, no over-grant`, async () => {
-    const world = new StrictWorld({ ...spec, rate: 12 });
+    const world = new StrictWorld({ ...spec, rate: partitionMs > 60_000 ? 8 : 12 });
     const holder = await elected(world);
     const minority = world.nodes.find((n) => n.id !== holder)!.id;
     const windows = Math.ceil(partitionMs / W) + 4;
