@@ -92,7 +92,7 @@
   }
 
   function onEvent(type, data) {
-    if (type === 'snapshot') applySnapshot(data);
+    if (type === 'snapshot') { applySnapshot(data); document.body.dataset.connected = '1'; }
     else if (type === 'tick') { applyTick(data); store.ticks++; }
     else if (type === 'busy') { setStatus('down', 'too many pages watch this node'); return; }
     else return;
@@ -161,8 +161,17 @@
   }
 
   // ---------------------------------------------------------------- drawing
-  const W = 640;
+  // Charts are drawn at the width they are shown at, so 11 px text stays 11 px on any screen.
+  let W = 640;
   const H = 190;
+  const layout = { half: 640, full: 1300 };
+  function measure() {
+    const inner = Math.max(320, document.getElementById('targets').clientWidth - 2 * 14 - 2 - 2 * 20);
+    const two = inner >= 1000;
+    document.body.classList.toggle('one-column', !two);
+    layout.full = Math.floor(inner);
+    layout.half = two ? Math.floor((inner - 18) / 2) : layout.full;
+  }
   const M = { left: 52, right: 12, top: 16, bottom: 24 };
 
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
@@ -180,9 +189,9 @@
     return 10 * p;
   }
 
-  function yTicks(max) {
+  function yTicks(max, integer) {
     if (!(max > 0)) max = 1;
-    const step = niceStep(max / 4);
+    const step = integer ? Math.max(1, Math.ceil(niceStep(max / 4))) : niceStep(max / 4);
     const top = Math.ceil(max / step - 1e-9) * step;
     const ticks = [];
     for (let v = 0; v <= top + step / 2; v += step) ticks.push(Number(v.toPrecision(6)));
@@ -219,7 +228,8 @@
    * A line chart: `lines` of {label, color, dash, values, now}, y from 0 in `unit`. `refs` are
    * horizontal reference lines ({y, label}) such as a limit.
    */
-  function lineChart({ id, title, unit, lines, refs = [], minMax = 0, note = '' }) {
+  function lineChart({ id, title, unit, lines, refs = [], minMax = 0, note = '', integer = false, wide = false }) {
+    W = wide ? layout.full : layout.half;
     const x0 = M.left;
     const x1 = W - M.right;
     const yTop = M.top;
@@ -227,7 +237,7 @@
     let max = minMax;
     for (const l of lines) for (const v of l.values) if (v !== null && v > max) max = v;
     for (const r of refs) max = Math.max(max, r.y * 1.1);
-    const ticks = yTicks(max);
+    const ticks = yTicks(max, integer);
     const top = ticks[ticks.length - 1];
     const y = (v) => yBottom - (v / top) * (yBottom - yTop);
     let svg = '';
@@ -236,7 +246,7 @@
       svg += `<line class="grid" x1="${x0}" x2="${x1}" y1="${py}" y2="${py}"/>`;
       svg += `<text class="tick" x="${x0 - 6}" y="${(+py + 4).toFixed(1)}" text-anchor="end">${fmt(v)}</text>`;
     }
-    svg += `<text class="unit" x="${x0 - 6}" y="${yTop - 5}" text-anchor="end">${esc(unit)}</text>`;
+    svg += `<text class="unit" x="4" y="${yTop - 5}">${esc(unit)}</text>`;
     const axis = timeAxis(x0, x1, yTop, yBottom);
     svg += axis.svg;
     svg += `<line class="axis" x1="${x0}" x2="${x0}" y1="${yTop}" y2="${yBottom}"/>`;
@@ -264,13 +274,14 @@
     }
     for (let i = 0; i < store.t.length; i++) if (lines.some((l) => l.values[i] !== null)) points++;
     const legend = lines.map((l) => `<span class="key"><svg width="18" height="10"><line x1="1" x2="17" y1="5" y2="5" stroke="${l.color}" stroke-width="2.5"${l.dash ? ' stroke-dasharray="4 2"' : ''}/></svg>${esc(l.label)} <b>${l.now ?? fmt(last(l.values))}</b></span>`).join('');
-    return `<figure class="chart" data-chart="${esc(id)}"><figcaption>${esc(title)}${note ? ` <span class="note">${esc(note)}</span>` : ''}</figcaption>`
+    return `<figure class="chart${wide ? ' wide' : ''}" data-chart="${esc(id)}"><figcaption>${esc(title)}${note ? ` <span class="note">${esc(note)}</span>` : ''}</figcaption>`
       + `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}" data-points="${points}">${svg}</svg>`
       + `<div class="legend">${legend}</div></figure>`;
   }
 
   /** Breaker state of each replica over time: one coloured band per replica. */
-  function breakerChart(id, replicas) {
+  function breakerChart(id, replicas, below = '') {
+    W = layout.full;
     const rowH = 22;
     const gap = 6;
     const left = 132;
@@ -279,7 +290,7 @@
     const yBottom = yTop + Math.max(1, replicas.length) * (rowH + gap);
     const height = yBottom + M.bottom;
     const axis = timeAxis(left, x1, yTop, yBottom);
-    let svg = '';
+    let svg = axis.svg; // under the bands
     let points = 0;
     replicas.forEach((r, k) => {
       const y0 = yTop + k * (rowH + gap) + gap / 2;
@@ -303,16 +314,14 @@
       flush(store.t[store.t.length - 1] ?? 0);
       svg += '</g>';
     });
-    svg += axis.svg;
     const legend = Object.entries(STATE_COLOR).map(([s, c]) => `<span class="key"><svg width="14" height="10"><rect width="14" height="10" fill="${c}"/></svg>${STATE_LABEL[s]}</span>`).join('')
       + '<span class="key"><svg width="14" height="10"><rect width="14" height="10" fill="#eaeef2"/></svg>no sample</span>';
-    return `<figure class="chart" data-chart="${esc(id)}"><figcaption>Breaker state per replica</figcaption>`
+    return `<figure class="chart wide" data-chart="${esc(id)}"><figcaption>Breaker state per replica</figcaption>`
       + `<svg viewBox="0 0 ${W} ${height}" role="img" aria-label="Breaker state per replica" data-points="${points}">${svg}</svg>`
-      + `<div class="legend">${legend}</div></figure>`;
+      + `<div class="legend">${legend}</div>${below}</figure>`;
   }
 
   const shortUrl = (u) => u.replace(/^https?:\/\//, '');
-  const empty = (id, title, text) => `<figure class="chart empty" data-chart="${esc(id)}"><figcaption>${esc(title)}</figcaption><p>${esc(text)}</p></figure>`;
 
   // ---------------------------------------------------------------- the page
   function render() {
@@ -325,6 +334,7 @@
       + st.nodes.map((n) => `<span class="chip node${n === st.singleton ? ' holder' : ''}${n === st.node ? ' self' : ''}">${esc(n)}${n === st.node ? ' <i>this node</i>' : ''}${n === st.singleton ? ' <i>★ singleton</i>' : ''}</span>`).join('')
       + (st.singleton === null ? '<span class="chip warn">no singleton holder</span>' : '');
     const main = document.getElementById('targets');
+    measure();
     main.innerHTML = st.targets.length === 0
       ? '<p class="none">No targets. Register one with <code>PUT /_sluice/targets/&lt;name&gt;</code>.</p>'
       : st.targets.map(targetSection).join('');
@@ -342,12 +352,15 @@
     const cache = cacheSeries(name);
     const forwarded = sum([...store.series.values()].filter((s) => s.info.stat === 'rate' && s.info.labels.target === name && /^sluice_.*forward.*_total$/.test(s.info.name)));
 
+    // A counter not yet created (nothing saved, limited or failed so far) reads 0 while requests flow.
+    const zero = (values) => values.map((v, i) => (v === null && req[i] !== null ? 0 : v));
+    for (const list of [errors, calls, coalesced, merged, limited]) list.splice(0, list.length, ...zero(list));
     const traffic = [
       { label: 'requests', color: COLORS[0], values: req },
       { label: 'upstream calls', color: COLORS[1], values: calls },
     ];
-    if (target.mode === 'coalesce' || coalesced.some((v) => v !== null)) traffic.push({ label: 'saved: coalesced', color: COLORS[2], values: coalesced });
-    if (target.mode === 'merge' || merged.some((v) => v !== null)) traffic.push({ label: 'saved: merged', color: COLORS[4], values: merged });
+    if (target.mode === 'coalesce' || coalesced.some((v) => v)) traffic.push({ label: 'saved: coalesced', color: COLORS[2], values: coalesced });
+    if (target.mode === 'merge' || merged.some((v) => v)) traffic.push({ label: 'saved: merged', color: COLORS[4], values: merged });
     if (cache.found) traffic.push({ label: 'saved: cached', color: COLORS[7], values: cache.hitRate });
     if (forwarded.some((v) => v !== null)) traffic.push({ label: 'forwarded to owner', color: COLORS[6], values: forwarded, dash: true });
     traffic.push({ label: 'errors (5xx)', color: '#cf222e', values: errors, dash: true });
@@ -373,7 +386,7 @@
         capacity: last(one('sluice_replica_capacity', 'value')), queueCap: last(one('sluice_replica_queue_capacity', 'value')),
         calls: one('sluice_upstream_calls_total', 'rate'), errors: one('sluice_replica_errors_total', 'rate'),
       };
-    });
+    }).map((r) => ({ ...r, errors: r.errors.map((v, i) => (v === null && r.calls[i] !== null ? 0 : v)) }));
     const load = replicas.flatMap((r) => [
       { label: `${shortUrl(r.url)} in flight`, color: r.color, values: r.inFlight },
       { label: `${shortUrl(r.url)} queued`, color: r.color, values: r.queued, dash: true },
@@ -405,18 +418,18 @@
       + `<span class="now">${summary}</span></header>`
       + '<div class="grid">'
       + lineChart({ id: 'traffic', title: 'Requests, upstream calls and calls saved', unit: 'per s', lines: traffic, minMax: 1 })
-      + lineChart({ id: 'latency', title: 'Latency', unit: 'ms', lines: latency, minMax: 1, note: 'client: arrival to answer complete; upstream: to response head' })
+      + lineChart({ id: 'latency', title: 'Latency', unit: 'ms', lines: latency, minMax: 1, note: 'client: arrival to answer · upstream: to response head' })
+      // Panels for what the target has: limits, a cache; the last of an odd count spans the row.
       + (usage.length > 0
         ? lineChart({ id: 'limits', title: 'Limit usage in the current window', unit: '% of limit', lines: usage, refs: [{ y: 100, label: 'limit' }], minMax: 100 })
-        : empty('limits', 'Limit usage', 'No limits on this target.'))
-      + (cache.found
+        : '')
+      + (cache.found || target.cache
         ? lineChart({ id: 'cache', title: 'Cache hit ratio', unit: '%', lines: [{ label: 'hits / lookups', color: COLORS[7], values: cache.ratio }], minMax: 100 })
-        : empty('cache', 'Cache hit ratio', target.cache ? 'No cache lookups yet.' : 'The cache is off for this target (cache.enabled).'))
-      + breakerChart('breakers', replicas)
-      + lineChart({ id: 'load', title: 'In flight and queued per replica', unit: 'calls', lines: load, minMax: 1 })
-      + '</div>'
-      + replicaTable(replicas)
-      + '</section>';
+        : '')
+      + lineChart({ id: 'load', title: 'In flight and queued per replica', unit: 'calls', lines: load, minMax: 1, integer: true,
+        wide: (usage.length > 0) === (cache.found || target.cache) })
+      + breakerChart('breakers', replicas, replicaTable(replicas))
+      + '</div></section>';
   }
 
   /** Running total of a per-second rate inside windows of `windowMs` aligned on the epoch. */
@@ -454,5 +467,6 @@
   }
   document.getElementById('all-series').addEventListener('toggle', () => { if (document.getElementById('all-series').open) renderSeriesTable(); });
 
+  addEventListener('resize', () => render());
   follow();
 })();

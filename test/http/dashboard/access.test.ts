@@ -22,7 +22,7 @@ const get = async (path: string, headers: Record<string, string> = {}) => {
 };
 
 access('healthz and readyz answer without a token, and with a wrong one', async () => {
-  for (const headers of [{}, { authorization: 'Bearer wrong' }]) {
+  for (const headers of [{}, { authorization: 'Bearer wrong' }] as Array<Record<string, string>>) {
     const h = await get('/_sluice/healthz', headers);
     assert.is(h.status, 200);
     assert.equal(JSON.parse(h.body), { status: 'ok' });
