@@ -17,7 +17,7 @@ import { LimitGossip } from '../../src/actors/limits/gossip.ts';
 import { ConfiguredLimits } from '../../src/actors/limits/target-limits.ts';
 import { NodeMetrics } from '../../src/metrics.ts';
 import { alternate, fmt, median, medianRow, startProcess, startSluice, startUpstream, table } from '../harness.ts';
-import { freePort } from '../../test/support/ports.ts';
+import { freePort } from './coalesce.ts'; // redis cannot bind port 0 and report it
 
 /** Never reached: every decision is an admit, so all three do the same work per call. */
 const HUGE = 1_000_000_000;

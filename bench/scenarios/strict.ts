@@ -25,7 +25,7 @@ import { ConfiguredLimits } from '../../src/actors/limits/target-limits.ts';
 import { LimitGossip } from '../../src/actors/limits/gossip.ts';
 import { NodeMetrics } from '../../src/metrics.ts';
 import { fmt, table } from '../harness.ts';
-import { freePort } from '../../test/support/ports.ts';
+import { freePort } from './coalesce.ts'; // redis cannot bind port 0 and report it
 import { startNatsCluster } from '../../test/support/nats-servers.ts';
 
 /** Never reached: every decision admits, so all rows do the same work per call. */
