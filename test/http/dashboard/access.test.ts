@@ -1,6 +1,6 @@
 // Who may see what under /_sluice/ (issue #15): orchestrators' probes need no token, everything else
 // does; the dashboard page and its feed also take it as ?token= (a browser link cannot send a header).
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { request } from 'undici';
 import type { SluiceNode } from '../../../src/node.ts';

@@ -1,7 +1,7 @@
 // The dashboard in a real browser (issue #15): Debian's chromium, headless, against a node under
 // generated load. The node samples on a clock the test steps, so every chart update is one known
 // tick: no sleeps, and each wait on the page fails after a bounded time.
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { mkdirSync } from 'node:fs';
 import { request } from 'undici';
@@ -17,7 +17,8 @@ const TOKEN = 'e2e-dash-token';
 const TICKS = 45;
 const WAIT_MS = 15_000;
 
-const e2e = suite('dashboard in headless chromium');
+// Chromium's start and a dozen ticks on a busy 2-core machine: more than the default deadline.
+const e2e = suite('dashboard in headless chromium', { timeoutMs: 90_000 });
 let healthy: UpstreamStub;
 let failing: UpstreamStub;
 let node: SluiceNode;
