@@ -6,7 +6,7 @@
 // continues the replicated books instead of fencing the window) and never exceed L. The successor's
 // first grant is timed in heartbeats, not milliseconds: a NATS observer counts a survivor's heartbeats
 // between the kill and the successor's first replicated grant. No wall-clock assertion. Issue #12.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,7 +18,7 @@ import { startNatsCluster, type NatsCluster } from '../support/nats-servers.ts';
 import { UpstreamStub } from '../support/upstream-stub.ts';
 import { startSluiceProcess } from '../support/sluice-process.ts';
 
-const failover = suite('strict limit failover across 3 node processes on a NATS cluster integration');
+const failover = suite('strict limit failover across 3 node processes on a NATS cluster integration', { timeoutMs: 90_000 });
 
 const LIMIT = 30;
 const WINDOW_MS = 2_000;

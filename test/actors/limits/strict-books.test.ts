@@ -1,11 +1,11 @@
 // Strict limits whose books outlive the holder (issue #12), checked by an oracle apart from the code
 // (./strict-oracle.ts): calls counted at a sink by the true window they land in, every request
 // answered once, one node granting at a time, requests at both edges of every window.
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { StrictWorld, T0 } from './strict-oracle.ts';
 
-const books = suite('strict books across failover, partitions and clocks');
+const books = suite('strict books across failover, partitions and clocks', { timeoutMs: 180_000 });
 
 const LIMIT = 20;
 const W = 1_000;
