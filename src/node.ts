@@ -99,6 +99,10 @@ export class SluiceNode {
     node.strictEnforcer = await loadStrictEnforcerFactory();
     node.limitGossip.start();
     for (const t of config.targets) node.targets.set(node.runtimeFor(t));
+    if (config.nats && !config.cluster.voters && config.targets.some((t) => t.limits.some((l) => l.mode === 'strict'))) {
+      // Say plainly what holds without a fixed voter set (docs/strict-limits.md, "A majority of what").
+      node.log('strict limits without cluster.voters: exact through crashes and partitions shorter than max(12 × deadAfterMs, 60 s); a longer partition can elect two holders. Set cluster.voters to the voting node ids for exactness through any partition', { voters: null });
+    }
     node.dashboard.start();
     await node.listen();
     return node;
