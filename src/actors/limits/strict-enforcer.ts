@@ -313,7 +313,9 @@ export class StrictEnforcer implements LimitEnforcer {
    */
   private heldBack(st: KeyState, now: number): Decision | undefined {
     const skew = this.deps.maxClockSkewMs;
-    if (skew !== undefined && (this.link.clockOff(skew) || this.deps.singleton.clockSuspect?.())) {
+    // The holder's clock is the reference (a quorum of voters agreed with it within the skew), and
+    // every answer re-checks ours against it.
+    if (skew !== undefined && this.link.clockOff(skew)) {
       this.stats.clockRefusals++;
       return { ...this.decide(st, false, now, true), degraded: true };
     }

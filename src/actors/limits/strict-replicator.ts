@@ -33,6 +33,7 @@ export class BookReplicator {
   private readonly voters = new Map<string, VoterState>();
   private waiters: Waiter[] = [];
   private flushTimer: TimerId | undefined;
+  private flushAt = Number.POSITIVE_INFINITY;
   private stopped = false;
   /** Smoothed round trip to the voters, ms: a lost request is sent again after a few of them. */
   private srttMs: number | undefined;
@@ -84,8 +85,13 @@ export class BookReplicator {
     return acks.length >= q ? acks[q - 1]! : -1;
   }
 
+  // One timer, at the earliest time asked for: a retry due later never holds back a new change.
   private scheduleFlush(ms: number): void {
-    if (this.flushTimer !== undefined || this.stopped) return;
+    if (this.stopped) return;
+    const at = this.clock.now() + ms;
+    if (this.flushTimer !== undefined && this.flushAt <= at) return;
+    this.clock.clearTimeout(this.flushTimer);
+    this.flushAt = at;
     this.flushTimer = this.clock.setTimeout(() => { this.flushTimer = undefined; this.flush(); }, ms);
   }
 
@@ -133,7 +139,7 @@ export class BookReplicator {
         st.inFlight = false;
         // A timeout has already waited: send again now. A fast failure (no responder: the voter is
         // down) waits a round before trying again, so a dead voter costs no busy loop.
-        const wait = this.clock.now() - sentAt >= this.tryTimeoutMs() / 2 ? 0 : Math.min(this.o.timeoutMs, Math.max(50, this.tryTimeoutMs()));
+        const wait = this.clock.now() - sentAt >= this.tryTimeoutMs() / 2 ? 0 : this.o.timeoutMs;
         st.retryAt = this.clock.now() + wait;
         this.stats.failures++;
         this.scheduleFlush(wait);

@@ -64,12 +64,13 @@ export class StrictWorld {
   private nextReq = 0;
   private loadUntil = 0;
   private readonly random: () => number;
+  readonly heartbeatMs: number;
 
   constructor(readonly spec: WorldSpec) {
     this.base = new VirtualClock(T0);
     this.random = seeded(spec.seed ?? 1);
     this.network = new LocalNetwork(this.base, { delayMs: () => 1 + Math.floor(this.random() * 3), dropRate: spec.dropRate ?? 0, random: this.random });
-    const heartbeatMs = spec.heartbeatMs ?? 100;
+    const heartbeatMs = this.heartbeatMs = spec.heartbeatMs ?? 100;
     const timings = singletonTimings({ heartbeatMs, deadAfterMs: 5 * heartbeatMs });
     const limit = limitSchema.parse({
       name: 'rps', limit: spec.limit, windowMs: spec.windowMs, mode: 'strict', edgeMs: spec.edgeMs ?? 5,
@@ -205,8 +206,14 @@ export class StrictWorld {
 
   get loadEndsAt(): number { return this.loadUntil; }
 
+  /** Closes every node; the clock keeps running meanwhile, so a close waiting on an answer ends. */
   async stop(): Promise<void> {
-    for (const n of this.nodes) if (!n.crashed) { await n.enforcer.close(); n.server.stop(); n.singleton.stop(); n.membership.stop(); }
+    const live = this.nodes.filter((n) => !n.crashed);
+    const closed = Promise.all(live.map((n) => n.enforcer.close()));
+    let done = false;
+    void closed.then(() => { done = true; });
+    for (let i = 0; i < 2_000 && !done; i++) { this.base.advance(1); await drain(); }
+    for (const n of live) { n.server.stop(); n.singleton.stop(); n.membership.stop(); }
     await drain();
   }
 }
