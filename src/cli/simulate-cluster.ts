@@ -139,7 +139,8 @@ export async function simulateCluster(spec: SimSpec): Promise<SimOutcome> {
   function strictNode(id: string): SimNode {
     const bus = network.connect(id);
     const membership = new Membership(bus, clock, { nodeId: id, cluster: SIM_CLUSTER, heartbeatMs, deadAfterMs });
-    const singleton = new Singleton(bus, clock, membership, { nodeId: id, cluster: SIM_CLUSTER, ...timings });
+    // A fixed voter set, as a production cluster should run: quorums intersect through any partition.
+    const singleton = new Singleton(bus, clock, membership, { nodeId: id, cluster: SIM_CLUSTER, ...timings, voters: ids });
     const server = new StrictServer(bus, clock, singleton, { cluster: SIM_CLUSTER, maxClockSkewMs: skewMs });
     const enforcer = new StrictEnforcer(limit, 'sim', { nodeId: id, clusterName: SIM_CLUSTER, clock, bus, singleton });
     membership.start();

@@ -113,6 +113,7 @@ export function report(o: SimOutcome): string {
     `windows: ${o.windows.length}, most granted in one ${Math.max(0, ...o.windows.map((w) => w.granted))} (limit ${s.limit}), ` +
       (over.length ? `OVER THE LIMIT in ${over.length}` : 'never over the limit') +
       (use !== undefined ? `; use of the limit where demand reached it: ${pct(use)}` : ''),
+    ...failoverLines(o),
     ...(s.mode === 'strict'
       ? [`singleton changes: ${o.holderChanges}, longest time a node knew no holder: ${o.withoutHolderMs} ms, lease asks: ${o.leaseAsks}, ` +
         `units leased ${o.unitsLeased} / returned ${o.unitsReturned}, bus messages: ${o.busMessages}`]
@@ -121,6 +122,18 @@ export function report(o: SimOutcome): string {
     asciiChart(o),
   ];
   return lines.join('\n');
+}
+
+/**
+ * Window use across a holder crash or isolation: the windows between the fault and a successor
+ * holding, granted against the limit and what was demanded (issue #12: the successor continues them).
+ */
+function failoverLines(o: SimOutcome): string[] {
+  const hit = o.windows.filter((w) => w.faulted);
+  if (!hit.length) return [];
+  const faults = (o.spec.faults ?? []).filter((f) => f.kind !== 'heal').map((f) => `${f.kind} at ${f.atMs} ms`).join(', ');
+  return [`across the failover (${faults}): ` + hit.map((w) =>
+    `window at ${w.startMs} ms granted ${w.granted} / ${o.spec.limit} (${pct(w.granted / o.spec.limit)}, ${w.demanded} demanded)`).join('; ')];
 }
 
 function table(rows: Array<Record<string, string | number>>): string {
