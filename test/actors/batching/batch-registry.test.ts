@@ -3,7 +3,7 @@
 // fan-out to exactly the waiters still present, uncoalesced keys, and no slot or timer left behind.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { VirtualClock } from '../../../src/clock.ts';
+import { ManualScheduler, VirtualClock } from '../../../src/clock.ts';
 import { FlushDecision, timerPolicy } from '../../../src/batch/index.ts';
 import type { BatchKey, FlushFeatures } from '../../../src/batch/index.ts';
 import { BatchRegistry } from '../../../src/actors/batch-registry.ts';
@@ -29,7 +29,7 @@ function harness(o: { maxWaitMs?: number; maxBatchSize?: number; policy?: SlotPo
   const done: string[] = [];
   const saved: number[] = [];
   const registry = new BatchRegistry<string, string>({
-    clock, executor, maxWaitMs: o.maxWaitMs ?? 20, maxBatchSize: o.maxBatchSize ?? 4, policy: o.policy ?? timerPolicy,
+    clock, afterTurn: turns.schedule, executor, maxWaitMs: o.maxWaitMs ?? 20, maxBatchSize: o.maxBatchSize ?? 4, policy: o.policy ?? timerPolicy,
     hooks: { onFlush: (reason) => flushes.push(reason), onSlotDone: (outcome, s) => { done.push(outcome); saved.push(s); } },
   });
   const events: RegistryEvent[] = [];
@@ -38,7 +38,14 @@ function harness(o: { maxWaitMs?: number; maxBatchSize?: number; policy?: SlotPo
   return { clock, calls, answers, registry, flushes, done, saved, events, join };
 }
 
-const settle = () => new Promise<void>((r) => setImmediate(r));
+// The registry ends its turns on this scheduler; `settle` ends one, then lets the promise chains of
+// calls and replies run (the test's own pump: the registry never schedules on the real loop).
+const turns = new ManualScheduler();
+const settle = async (): Promise<void> => {
+  turns.runTurn();
+  await new Promise<void>((r) => setImmediate(r));
+  turns.runTurn();
+};
 
 const registry = suite('batch registry');
 
@@ -178,7 +185,7 @@ registry('a throwing executor call fails the batch instead of escaping', async (
   const clock = new VirtualClock();
   const failed: string[] = [];
   const r = new BatchRegistry<string, string>({
-    clock, maxWaitMs: 5, maxBatchSize: 1, policy: timerPolicy,
+    clock, afterTurn: turns.schedule, maxWaitMs: 5, maxBatchSize: 1, policy: timerPolicy,
     executor: { call: () => { throw new Error('bad merge'); }, fanOut: () => {}, fail: (e, p) => { for (const id of p) failed.push(`${id}:${(e as Error).message}`); } },
   });
   r.join('k' as BatchKey, 'a', 'a');
