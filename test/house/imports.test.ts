@@ -1,7 +1,7 @@
 // The request path reads one way (STYLE.md, "The house today"; issue #10): src/http calls into
 // src/actors and writes what it gets; src/actors never imports src/http, and src/ has no import
 // cycle at all (type-only imports included). The graph is read from the sources as they are.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { fileURLToPath } from 'node:url';
 import { cycles, importGraph, importsBetween } from '../../scripts/import-graph.ts';

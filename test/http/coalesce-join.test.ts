@@ -3,7 +3,7 @@
 // to one whose call is in the air join it before its head, or get the head and the whole body while
 // it streams; after the reply is complete a new request makes a new call. Upstream calls are counted
 // at the stub; synchronisation is on registry events and stub arrivals, never on sleeps.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
