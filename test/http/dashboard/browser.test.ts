@@ -28,6 +28,7 @@ let page: Page;
 let gate = deferred();
 const random = seeded(15);
 const problems: string[] = [];
+const requested: string[] = [];
 
 e2e.before(async () => {
   healthy = await UpstreamStub.start(async (r, res) => {
@@ -57,6 +58,7 @@ e2e.before(async () => {
   browser = await launchChromium();
   page = await browser.context.newPage();
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('request', (r) => requested.push(r.url()));
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
 });
 
@@ -157,6 +159,9 @@ e2e('the page shows calls saved, limit usage and latency, with no script or CSP 
   assert.match(await legend('llm', 'limits') ?? '', /rpm .*\d+ \/ 600/);
   assert.match(await legend('llm', 'latency') ?? '', /client p99 \d/);
   assert.equal(problems, []);
+  // Nothing is fetched from anywhere but the node: no CDN, no font, no script from elsewhere.
+  assert.ok(requested.length >= 3);
+  assert.equal(requested.filter((u) => !u.startsWith(`${node.url}/_sluice/`)), []);
   mkdirSync('test-output', { recursive: true });
   await page.screenshot({ path: 'test-output/dashboard.png', fullPage: true });
 });
