@@ -158,6 +158,11 @@ e2e('the page shows calls saved, limit usage and latency, with no script or CSP 
   assert.match(await legend('kb', 'traffic') ?? '', /saved: merged \d/);
   assert.match(await legend('llm', 'limits') ?? '', /rpm .*\d+ \/ 600/);
   assert.match(await legend('llm', 'latency') ?? '', /client p99 \d/);
+  // Every series the node has is listed, whether a chart draws it or not.
+  await page.click('#all-series summary');
+  const listed = await page.textContent('#series-table') ?? '';
+  for (const name of ['sluice_requests_total', 'sluice_replica_breaker_transitions_total', 'sluice_bus_messages']) assert.match(listed, name);
+  await page.click('#all-series summary');
   assert.equal(problems, []);
   // Nothing is fetched from anywhere but the node: no CDN, no font, no script from elsewhere.
   assert.ok(requested.length >= 3);
