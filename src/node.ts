@@ -143,6 +143,10 @@ export class SluiceNode {
         await old?.close();
         return !!old;
       },
+      targetCache: (name) => {
+        const t = this.targets.get(name);
+        return t === undefined ? undefined : t.cache ?? null;
+      },
       cluster: () => ({ node: this.id, cluster: this.config.cluster.name, nodes: this.membership.liveIds(), singleton: this.singleton.holder()?.id ?? null }),
     };
   }

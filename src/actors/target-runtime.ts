@@ -12,6 +12,9 @@ import type { NodeMetrics } from '../metrics.ts';
 import type { RequestContext } from '../http/request-context.ts';
 import type { UpstreamCall } from '../http/upstream-client.ts';
 import { passThrough } from '../http/pass-through.ts';
+import { cacheFront } from '../http/cache-front.ts';
+import { TargetCache } from './cache/target-cache.ts';
+import type { CacheTier } from './cache/cache-tier.ts';
 import { createBatching, type Batching } from './batching/batching.ts';
 import type { Membership } from './membership.ts';
 import type { SingletonView } from './singleton.ts';
@@ -41,6 +44,8 @@ export interface TargetDeps {
   /** The node's strict singleton (election + holder view): every strict enforcer of the node shares it. */
   singleton?: SingletonView | undefined;
   log?: ((line: string, fields?: Record<string, unknown>) => void) | undefined;
+  /** The shared tier for `cache.store: "jetstream"`, when the node has one (the NATS bus). */
+  cacheTier?: ((target: TargetConfig) => CacheTier | undefined) | undefined;
 }
 
 export interface UpstreamCallOptions extends DispatchOptions {
@@ -60,6 +65,8 @@ export class TargetRuntime {
   readonly pacer: UpstreamPacer;
   /** Coalesce or merge for `batch.methods`; undefined in mode `none`. */
   readonly batching: Batching | undefined;
+  /** The response cache, when `cache.enabled`. */
+  readonly cache: TargetCache | undefined;
 
   constructor(readonly config: TargetConfig, readonly deps: TargetDeps) {
     this.dispatch = new Dispatcher(config, { clock: deps.clock, random: deps.random, metrics: deps.metrics, log: deps.log });
@@ -68,14 +75,25 @@ export class TargetRuntime {
       : noLimits;
     this.pacer = config.pace ? new GcraUpstreamPacer(config.pace, deps.clock) : noPacing;
     this.batching = createBatching(this, deps);
+    this.cache = config.cache.enabled
+      ? new TargetCache({ ...config.cache, public: config.public }, {
+        target: config.name, clock: deps.clock, metrics: deps.metrics, log: deps.log,
+        tier: config.cache.store === 'jetstream' ? deps.cacheTier?.(config) : undefined,
+      })
+      : undefined;
   }
 
   get name(): string { return this.config.name; }
 
   handle(ctx: RequestContext): Promise<void> {
+    return this.cache ? cacheFront(ctx, this, this.cache, this.route) : this.route(ctx);
+  }
+
+  /** The request path behind the cache: batching for `batch.methods`, pass-through otherwise. */
+  private readonly route = (ctx: RequestContext): Promise<void> => {
     if (this.batching?.handles(ctx.method)) return this.batching.handle(ctx);
     return passThrough(ctx, this);
-  }
+  };
 
   /** The session key for `dispatch.affinity` (header or cookie): pass it as `affinityKey` to callUpstream. */
   affinityKeyOf(headers: IncomingHttpHeaders): string | undefined { return affinityKeyOf(this.config, headers); }
@@ -110,7 +128,7 @@ export class TargetRuntime {
   }
 
   describe(): Record<string, unknown> {
-    return { ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe(), batchState: this.batching?.describe() ?? null };
+    return { ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe(), batchState: this.batching?.describe() ?? null, cacheState: this.cache?.stats() ?? null };
   }
 
   async close(): Promise<void> {
@@ -118,5 +136,6 @@ export class TargetRuntime {
     this.pacer.close();
     await this.limits.close();
     await this.dispatch.close();
+    await this.cache?.close();
   }
 }

@@ -19,3 +19,4 @@ export type { Refresh } from './refresh.ts';
 export type { CacheRequest, CacheResponse, CacheRules } from './rules.ts';
 export type { PutResult, StoreOptions } from './store.ts';
 export type { StoreDecision, StoreInput } from './store-decision.ts';
+export { decodeVariants, encodeVariants } from './serialize.ts';
