@@ -12,8 +12,8 @@ import type { Fetched, TargetCache } from '../actors/cache/target-cache.ts';
 import type { TargetRuntime } from '../actors/target-runtime.ts';
 import { NotCachedError } from '../errors.ts';
 import { hasBody, readBodyOnce } from './body.ts';
-import { endToEnd, upstreamRequestHeaders } from './headers.ts';
-import type { RequestContext } from './request-context.ts';
+import { endToEnd, upstreamRequestHeaders } from '../proxy/headers.ts';
+import type { RequestContext } from '../proxy/request-context.ts';
 import { tapResponse } from './response-tap.ts';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { invalidatedUrls } from '../../src/cache/index.ts';
 import type { InvalidationInput } from '../../src/cache/index.ts';

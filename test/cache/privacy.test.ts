@@ -1,6 +1,6 @@
 // The privacy rules, each its own test: an entry never crosses Authorization/Cookie values unless the
 // target is public, under every override; Set-Cookie answers are never stored for anyone else.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { CacheStore, lookup, NotStored } from '../../src/cache/index.ts';
 import type { CacheRules } from '../../src/cache/index.ts';

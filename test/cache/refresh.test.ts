@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { conditionalHeaders, refreshWith304 } from '../../src/cache/index.ts';
 import { at, httpDate, request, rules, S, stored, T0 } from './cache-fixtures.ts';

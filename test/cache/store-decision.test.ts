@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { NotStored } from '../../src/cache/index.ts';
 import { at, httpDate, request, rules, S, store, stored, T0 } from './cache-fixtures.ts';

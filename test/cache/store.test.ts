@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { CacheStore, entryBytes } from '../../src/cache/index.ts';
 import type { CachedEntry } from '../../src/cache/index.ts';

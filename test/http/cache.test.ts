@@ -1,5 +1,5 @@
 // The response cache end to end: a real upstream stub counting calls, a node on a virtual clock.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { Agent, request } from 'undici';
 import { realClock, type Clock } from '../../src/clock.ts';
