@@ -21,8 +21,10 @@ export interface MemberView {
 export interface FleetScopeOptions {
   nodeId: string;
   cluster: string;
-  /** Silence bound of a forward: for the owner's ack, and between its words while it holds one. */
+  /** Default silence bound of a forward (each forward may carry its own): the owner's ack, then between its words. */
   timeoutMs: number;
+  /** Interval of this node's `alive` messages as an owner (default 50 ms). */
+  aliveMs?: number;
   /** How long an owner that went silent is left out of ownership here. */
   suspectMs: number;
   /** Largest body a forward may carry either way (the largest `maxBodyBytes` of the node's targets). */

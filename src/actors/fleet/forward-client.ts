@@ -2,7 +2,7 @@
 // owner streams back into an upstream-like reply (status, headers, a body stream). It never waits
 // on a silent owner for long: no ack within `timeoutMs` (crash, pause, partition, bus down), or no
 // word about a forward for `timeoutMs` after the ack (the owner lists what it still holds in an
-// `alive` message every timeoutMs / 3), and the forward is over. Before the head, that is an
+// `alive` message every 50 ms), and the forward is over. Before the head, that is an
 // `unavailable` result the caller turns into a local call; after it, the body stream fails (the
 // head is already written, so a cut is the only honest signal left; docs/batching.md, Fleet scope).
 import { Readable } from 'node:stream';
@@ -27,6 +27,8 @@ export interface ForwardRequest {
   body?: Buffer | undefined;
   /** Clients this flight answers here. */
   clients: number;
+  /** This forward's silence bound (the target's `batch.forwardTimeoutMs`). */
+  timeoutMs?: number | undefined;
 }
 
 export type Unavailable = 'no-responders' | 'timeout' | 'nack' | 'closed' | 'lost' | 'cancelled';
@@ -38,7 +40,7 @@ export type ForwardResult =
 export interface ForwardClientOptions {
   nodeId: string;
   cluster: string;
-  /** How long an owner may stay silent: for the ack, and between words about a held forward. */
+  /** How long an owner may stay silent (for the ack, and between words about a held forward), unless a forward says. */
   timeoutMs: number;
   chunkBytes?: number;
 }
@@ -53,6 +55,7 @@ export interface ForwardClientHooks {
 interface Pending {
   readonly id: string;
   readonly owner: string;
+  readonly timeoutMs: number;
   state: 'ack' | 'head' | 'body';
   heardAt: number;
   nextSeq: number;
@@ -92,7 +95,7 @@ export class ForwardClient {
       const onAbort = (): void => this.cancel(p);
       signal?.addEventListener('abort', onAbort, { once: true });
       const p: Pending = {
-        id, owner, state: 'ack', heardAt: this.clock.now(), nextSeq: 1, timer: undefined, body: undefined, resolve,
+        id, owner, timeoutMs: req.timeoutMs ?? this.o.timeoutMs, state: 'ack', heardAt: this.clock.now(), nextSeq: 1, timer: undefined, body: undefined, resolve,
         unlisten: () => signal?.removeEventListener('abort', onAbort),
       };
       this.pending.set(id, p);
@@ -104,7 +107,7 @@ export class ForwardClient {
       const subject = ownerSubject(this.o.cluster, owner);
       let asked: Promise<Json>;
       try {
-        asked = this.bus.request(subject, wire(open), this.o.timeoutMs);
+        asked = this.bus.request(subject, wire(open), p.timeoutMs);
       } catch {
         asked = Promise.reject(new Error('bus'));
       }
@@ -174,11 +177,11 @@ export class ForwardClient {
   /** Checks, every timeoutMs, that the owner spoke of this forward within the last timeoutMs. */
   private arm(p: Pending): void {
     if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
-    const due = p.heardAt + this.o.timeoutMs - this.clock.now();
+    const due = p.heardAt + p.timeoutMs - this.clock.now();
     p.timer = this.clock.setTimeout(() => {
       p.timer = undefined;
       if (this.pending.get(p.id) !== p) return;
-      if (this.clock.now() - p.heardAt >= this.o.timeoutMs) this.lose(p, 'lost');
+      if (this.clock.now() - p.heardAt >= p.timeoutMs) this.lose(p, 'lost');
       else this.arm(p);
     }, Math.max(1, due));
   }

@@ -26,8 +26,10 @@ export interface ForwardedRequest {
 export interface ForwardServerOptions {
   nodeId: string;
   cluster: string;
-  /** The requesters' silence bound: alive messages go out three times within it. */
-  timeoutMs: number;
+  /** Interval of `alive` messages while forwards are held; requesters' silence bounds must be ≥ 3 of them. */
+  aliveMs?: number;
+  /** How long a forward may wait for its body parts. */
+  partsTimeoutMs?: number;
   chunkBytes?: number;
   /** Forwards held at once; past it new ones are refused (the requester calls on its own). */
   maxHeld?: number;
@@ -55,6 +57,7 @@ interface Held {
 }
 
 export const DEFAULT_MAX_HELD = 10_000;
+export const DEFAULT_ALIVE_MS = 50;
 
 export class ForwardServer {
   private readonly held = new Map<string, Held>();
@@ -63,7 +66,7 @@ export class ForwardServer {
   private readonly aliveMs: number;
 
   constructor(private readonly bus: Bus, private readonly clock: Clock, private readonly o: ForwardServerOptions, private readonly h: ForwardServerHandlers) {
-    this.aliveMs = Math.max(1, Math.floor(o.timeoutMs / 3));
+    this.aliveMs = o.aliveMs ?? DEFAULT_ALIVE_MS;
   }
 
   start(): void {
@@ -98,7 +101,7 @@ export class ForwardServer {
       msg.respond?.(wire({ t: 'ack' }));
       const h: Held = {
         open: m, parts: [m.body, ...new Array<string | undefined>(m.parts).fill(undefined)], missing: m.parts,
-        res: undefined, gone: new AbortController(), until: this.clock.now() + this.o.timeoutMs,
+        res: undefined, gone: new AbortController(), until: this.clock.now() + (this.o.partsTimeoutMs ?? 5 * this.aliveMs),
       };
       this.held.set(key, h);
       this.keepAlive();

@@ -15,6 +15,7 @@ import { FleetMetrics } from '../../../src/actors/fleet/fleet-metrics.ts';
 import { NodeMetrics } from '../../../src/metrics.ts';
 
 const TIMEOUT_MS = 100;
+const ALIVE_MS = 25;
 const CHUNK = 1024;
 
 interface Served { req: ForwardedRequest; res: ForwardResponse; gone: AbortSignal }
@@ -30,7 +31,7 @@ function cluster(ids = ['a', 'b', 'c'], delayMs: (from: string, to: string) => n
     metrics.set(id, FleetMetrics.for(new NodeMetrics()));
     const bus = net.connect(id);
     const scope = new FleetScope(bus, clock, { liveIds: () => ids, onChange: () => () => {} },
-      { nodeId: id, cluster: 't', timeoutMs: TIMEOUT_MS, suspectMs: 5_000, maxBodyBytes: 1 << 20, chunkBytes: CHUNK }, metrics.get(id));
+      { nodeId: id, cluster: 't', timeoutMs: TIMEOUT_MS, suspectMs: 5_000, maxBodyBytes: 1 << 20, chunkBytes: CHUNK, aliveMs: ALIVE_MS }, metrics.get(id));
     const mine: Served[] = [];
     served.set(id, mine);
     scope.serveWith({ accepts: (t) => t === 'api', serve: (req, res, gone) => { mine.push({ req, res, gone }); } });
@@ -57,7 +58,7 @@ const request = (over: Partial<ForwardRequest> = {}): ForwardRequest => ({
 /** One forward with a counting local fallback; `answers` counts every way the call ended. */
 function forward(scope: FleetScope, owner: string, req = request(), signal?: AbortSignal) {
   const out = { answers: 0, local: 0, reply: undefined as OwnerReply | undefined, error: undefined as unknown };
-  const done = scope.call(owner, req, signal, async () => { out.local++; return 'local' as const; }, (r) => r)
+  const done = scope.call<OwnerReply | 'local'>(owner, req, signal, async () => { out.local++; return 'local'; }, (r) => r)
     .then((v) => { out.answers++; if (v !== 'local') out.reply = v; }, (e: unknown) => { out.answers++; out.error = e; });
   return { out, done };
 }
@@ -166,9 +167,9 @@ fwd('an owner partitioned away after the ack, before the head: the forward is re
   await c.run(2);
   assert.is(c.served.get('a')!.length, 1, 'the owner holds it');
   c.net.partition([['a'], ['b', 'c']]);
-  await c.run(TIMEOUT_MS - 10, 5);
+  await c.run(TIMEOUT_MS - ALIVE_MS - 5, 5);
   assert.is(f.out.answers, 0, 'still waiting within the bound');
-  await c.run(30, 5);
+  await c.run(ALIVE_MS + 10, 5);
   assert.equal([f.out.answers, f.out.local], [1, 1]);
   assert.equal((c.scopes.get('b')!.describe('api') as { ownerFallbacks: unknown }).ownerFallbacks, { lost: 1 });
 });
