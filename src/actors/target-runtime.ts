@@ -14,6 +14,7 @@ import type { UpstreamCall } from '../http/upstream-client.ts';
 import { passThrough } from '../http/pass-through.ts';
 import { createBatching, type Batching } from './batching/batching.ts';
 import type { Membership } from './membership.ts';
+import type { FleetScope } from './fleet/fleet-scope.ts';
 import type { SingletonView } from './singleton.ts';
 import type { Dispatch, DispatchOptions, DispatchResult } from './replica-set.ts';
 import { affinityKeyOf, Dispatcher } from './dispatcher.ts';
@@ -41,6 +42,8 @@ export interface TargetDeps {
   /** The node's strict singleton (election + holder view): every strict enforcer of the node shares it. */
   singleton?: SingletonView | undefined;
   log?: ((line: string, fields?: Record<string, unknown>) => void) | undefined;
+  /** The node's fleet scope (forwarding to key owners); used by targets with `batch.scope: cluster`. */
+  fleet?: FleetScope | undefined;
 }
 
 export interface UpstreamCallOptions extends DispatchOptions {
@@ -60,6 +63,8 @@ export class TargetRuntime {
   readonly pacer: UpstreamPacer;
   /** Coalesce or merge for `batch.methods`; undefined in mode `none`. */
   readonly batching: Batching | undefined;
+  /** Set with `batch.scope: cluster`: flights of keys another node owns may go to that node. */
+  readonly fleet: FleetScope | undefined;
 
   constructor(readonly config: TargetConfig, readonly deps: TargetDeps) {
     this.dispatch = new Dispatcher(config, { clock: deps.clock, random: deps.random, metrics: deps.metrics, log: deps.log });
@@ -67,6 +72,7 @@ export class TargetRuntime {
       ? new ConfiguredLimits(config, deps, { gossip: deps.limitGossip, strict: deps.createStrictEnforcer, log: deps.log })
       : noLimits;
     this.pacer = config.pace ? new GcraUpstreamPacer(config.pace, deps.clock) : noPacing;
+    this.fleet = config.batch.scope === 'cluster' ? deps.fleet : undefined;
     this.batching = createBatching(this, deps);
   }
 
@@ -87,7 +93,8 @@ export class TargetRuntime {
   admitRequest(ctx: RequestContext, body?: Buffer): Admission | Promise<Admission> {
     // Without limits there is nothing to wait for: answering synchronously saves the promise hops
     // on the hot path of every unlimited target.
-    if (this.limits === noLimits) return ADMIT_ALL;
+    // A forwarded flight was admitted where its clients arrived.
+    if (this.limits === noLimits || ctx.forwarded) return ADMIT_ALL;
     const tokens = this.limits.countsTokens ? tokenEstimateOnce(ctx, this.config.limits, ctx.req.headers, body) : 0;
     const cost = { requests: 1, tokens };
     return this.limits.admitRequestNow ? this.limits.admitRequestNow(ctx, cost) : this.limits.admitRequest(ctx, cost);
@@ -110,7 +117,7 @@ export class TargetRuntime {
   }
 
   describe(): Record<string, unknown> {
-    return { ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe(), batchState: this.batching?.describe() ?? null };
+    return { ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe(), batchState: this.batching ? { ...this.batching.describe(), fleet: this.fleet?.describe(this.name) ?? { scope: 'node' } } : null };
   }
 
   async close(): Promise<void> {

@@ -12,6 +12,7 @@ import { estimateTokens } from '../../limit/tokens.ts';
 import { batchHeaderValue, type BatchExecutor, type FanOutResult, type SlotInfo } from '../batch-registry.ts';
 import type { TargetRuntime, UpstreamCallResult } from '../target-runtime.ts';
 import { BodyTee } from './body-tee.ts';
+import { callForKey, fleetBatchHeader, OWNER_REPLICA_PREFIX } from '../fleet/forward-call.ts';
 import { UsageWatch } from './usage-watch.ts';
 
 export type CoalesceAnswer =
@@ -51,18 +52,20 @@ export function isPrivateReply(headers: HeaderMap): boolean {
 
 export function coalesceExecutor(target: TargetRuntime): BatchExecutor<CoalesceWaiter, UpstreamCallResult> {
   return {
-    call(batch, signal) {
+    call(batch, signal, info) {
       const leader = batch[0]!;
       const { ctx, body } = leader;
       const headers = upstreamRequestHeaders(ctx.req, ctx.requestId);
       const tokens = target.limits.countsTokens ? estimateTokens({ headers: ctx.req.headers, body: body ?? '' }) : 0;
-      return target.callUpstream(
+      // Here, or at the key's owner with fleet scope (forward-call.ts).
+      return callForKey(target, { key: info.key, ctx, body, clients: batch.length },
         { method: ctx.method, path: ctx.upstreamPath, headers, body, signal },
         { idempotent: isIdempotent(ctx.method), cost: { requests: 1, tokens }, signal },
       );
     },
 
-    fanOut({ reply, admission }, present, slot): FanOutResult {
+    fanOut(result, present, slot): FanOutResult {
+      const { reply, admission } = result;
       const shared = !isPrivateReply(reply.headers);
       const receivers = shared ? present : present.slice(0, 1);
       const watch = target.limits.countsTokens ? new UsageWatch(headerValue(reply.headers, 'content-type')) : undefined;
@@ -72,7 +75,8 @@ export function coalesceExecutor(target: TargetRuntime): BatchExecutor<CoalesceW
       });
       const usage = (): number | undefined => watch?.total();
       // Built once per reply, not once per waiter: a burst of a thousand shares one header map.
-      const headers: HeaderMap = { ...endToEnd(reply.headers), ...admission.headers, 'x-sluice-batch': batchHeaderValue(slot) };
+      const fromOwner = result.replica.startsWith(OWNER_REPLICA_PREFIX) ? fleetBatchHeader(reply.headers['x-sluice-batch'], slot.size) : undefined;
+      const headers: HeaderMap = { ...endToEnd(reply.headers), ...admission.headers, 'x-sluice-batch': fromOwner ?? batchHeaderValue(slot) };
       const answer: CoalesceAnswer = { kind: 'reply', slot, status: reply.status, headers, tee, usage };
       for (const w of receivers) w.answer(answer);
       tee.start();
