@@ -73,7 +73,7 @@ export class SluiceNode {
     this.strictServer = new StrictServer(bus, this.clock, this.singleton, { cluster: config.cluster.name, maxClockSkewMs: config.cluster.maxClockSkewMs });
     this.fleet = new FleetScope(bus, this.clock, this.membership, {
       nodeId: this.id, cluster: config.cluster.name, suspectMs: config.cluster.deadAfterMs,
-      timeoutMs: 250, // each forward carries its target's batch.forwardTimeoutMs
+      timeoutMs: 500, // each forward carries its target's batch.forwardTimeoutMs
       maxBodyBytes: Math.max(DEFAULT_MAX_BODY_BYTES, ...config.targets.map((t) => t.maxBodyBytes)),
     }, FleetMetrics.for(this.metrics));
     this.fleet.serveWith({

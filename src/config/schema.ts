@@ -61,7 +61,7 @@ export const batchSchema = z.strictObject({
   /** `node`: each node coalesces alone. `cluster`: one call per key per cluster, made by the key's owner (docs/batching.md). */
   scope: z.enum(['node', 'cluster']).default('node'),
   /** Cluster scope: how long an owner may stay silent (ack, then between its keep-alives) before this node calls itself. */
-  forwardTimeoutMs: z.number().int().min(150, 'at least 150 ms (three of the owner\'s 50 ms keep-alives)').default(250),
+  forwardTimeoutMs: z.number().int().min(150, 'at least 150 ms (three of the owner\'s 50 ms keep-alives)').default(500),
 }).refine((b) => b.scope === 'node' || b.mode === 'coalesce', { path: ['scope'], message: '"node" unless mode is "coalesce" (only identical requests are forwarded to an owner)' })
   .transform((b) => ({ ...b, methods: b.methods ?? (b.mode === 'merge' ? MERGE_DEFAULT_METHODS : COALESCE_DEFAULT_METHODS) }));
 

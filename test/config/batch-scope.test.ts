@@ -7,10 +7,10 @@ import { InvalidConfigError } from '../../src/errors.ts';
 const scope = suite('batch.scope config');
 const target = { name: 'api', prefix: '/api', replicas: ['http://127.0.0.1:9001'] };
 
-scope('defaults to node, with a 250 ms forward timeout', () => {
+scope('defaults to node, with a 500 ms forward timeout', () => {
   const b = parseConfig({ targets: [target] }).targets[0]!.batch;
   assert.is(b.scope, 'node');
-  assert.is(b.forwardTimeoutMs, 250);
+  assert.is(b.forwardTimeoutMs, 500);
 });
 
 scope('cluster is accepted for coalesce', () => {

@@ -179,10 +179,14 @@ export class ForwardClient {
     if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
     const due = p.heardAt + p.timeoutMs - this.clock.now();
     p.timer = this.clock.setTimeout(() => {
-      p.timer = undefined;
-      if (this.pending.get(p.id) !== p) return;
-      if (this.clock.now() - p.heardAt >= p.timeoutMs) this.lose(p, 'lost');
-      else this.arm(p);
+      // Decide at the end of this event-loop turn, after the I/O already waiting has been read: on a
+      // busy node the timer can come due while the owner's keep-alives sit unread in the socket.
+      setImmediate(() => {
+        p.timer = undefined;
+        if (this.pending.get(p.id) !== p) return;
+        if (this.clock.now() - p.heardAt >= p.timeoutMs) this.lose(p, 'lost');
+        else this.arm(p);
+      });
     }, Math.max(1, due));
   }
 
