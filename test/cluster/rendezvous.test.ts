@@ -1,7 +1,7 @@
 // Rendezvous ownership (issue #10): every node that sees the same members agrees on a key's owner;
 // a departure moves only the departed node's keys; a join moves only keys to the new node; keys
 // spread evenly. The balance bound is computed here from the binomial spread, not taken from src.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { ownerOf, ownerRing } from '../../src/cluster/rendezvous.ts';

@@ -1,5 +1,5 @@
 // batch.scope (issue #10): node by default; cluster only with mode coalesce, named by path when not.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { parseConfig } from '../../src/config/load.ts';
 import { InvalidConfigError } from '../../src/errors.ts';

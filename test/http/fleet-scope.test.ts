@@ -3,7 +3,7 @@
 // share the owner's call; two users' credentials never share a call across nodes; the admin view
 // and metrics show the forwards. Batches flush by size (owners wait for 3, non-owners go at once),
 // so what shares a call is decided by the test, not by timing.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { Agent, request } from 'undici';
 import { LocalNetwork } from '../../src/bus/local-bus.ts';
@@ -15,7 +15,7 @@ import type { BatchRegistry, RegistryEvent } from '../../src/actors/batch-regist
 import { UpstreamStub, deferred } from '../support/upstream-stub.ts';
 import { startNode } from '../support/nodes.ts';
 
-const fleet = suite('fleet scope over HTTP (3 nodes, LocalBus)');
+const fleet = suite('fleet scope over HTTP (3 nodes, LocalBus)', { timeoutMs: 60_000 });
 const IDS = ['fa', 'fb', 'fc'];
 const agent = new Agent({ connections: 50 });
 let up: UpstreamStub;

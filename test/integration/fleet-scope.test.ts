@@ -3,7 +3,7 @@
 // `batch.scope: cluster`. The upstream stub counts the calls: fleet-wide they stay within 1.3 × one
 // node's single-flight ideal (run time ÷ upstream latency, computed here). Then the key's owner is
 // SIGKILLed mid-stream: every request sent to the survivors is still answered 200.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ import { startNatsCluster, type NatsCluster } from '../support/nats-servers.ts';
 import { UpstreamStub } from '../support/upstream-stub.ts';
 import { startSluiceProcess, type SluiceProcess } from '../support/sluice-process.ts';
 
-const fleet = suite('fleet scope across 3 node processes on a NATS cluster integration');
+const fleet = suite('fleet scope across 3 node processes on a NATS cluster integration', { timeoutMs: 90_000 });
 
 const UPSTREAM_MS = 100;
 const RUN_MS = 2_000;

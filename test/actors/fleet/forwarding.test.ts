@@ -1,7 +1,7 @@
 // Fleet-scope forwarding over LocalBus on a virtual clock (issue #10): a non-owner's flight is
 // answered by the owner, bodies larger than one bus message arrive byte-identical both ways, and a
 // dead, slow or partitioned owner costs a local call — never a lost, doubled or hung answer.
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
