@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 [ -d node_modules ] || npm ci --no-audit --no-fund || exit 1
 bash scripts/ensure-nats-server.sh || exit 1
+bash scripts/ensure-chromium.sh || exit 1
 
 echo "typecheck: tsc --noEmit"
 node_modules/.bin/tsc --noEmit -p . || { echo "0 passed, 1 failed"; exit 1; }

@@ -9,12 +9,12 @@ import type { Clock } from '../clock.ts';
 import type { ForwardedRequest } from '../actors/fleet/forward-server.ts';
 import type { ForwardResponse } from '../actors/fleet/forward-response.ts';
 import { newId } from '../ids.ts';
+import type { TargetRuntime } from '../actors/target-runtime.ts';
 import { sendProblem } from './problem.ts';
-import type { RequestContext } from './request-context.ts';
+import { handleTarget } from './target-handler.ts';
+import type { RequestContext } from '../proxy/request-context.ts';
 
-export interface ForwardedTarget { handle(ctx: RequestContext): Promise<void> }
-
-export function serveForwarded(target: ForwardedTarget, fwd: ForwardedRequest, res: ForwardResponse, gone: AbortSignal, nodeId: string, clock: Clock): void {
+export function serveForwarded(target: TargetRuntime, fwd: ForwardedRequest, res: ForwardResponse, gone: AbortSignal, nodeId: string, clock: Clock): void {
   // The original client's address and scheme, for X-Forwarded-For/Proto on the upstream call.
   const socket = { remoteAddress: fwd.ip, encrypted: fwd.tls, destroy() {} } as unknown as Socket;
   const req = new IncomingMessage(socket);
@@ -31,7 +31,7 @@ export function serveForwarded(target: ForwardedTarget, fwd: ForwardedRequest, r
     req, res: res as unknown as ServerResponse,
     requestId: typeof headers['x-request-id'] === 'string' ? headers['x-request-id'] : newId(),
     receivedAt: clock.now(), method: fwd.method, path: fwd.path, query: fwd.query,
-    upstreamPath: req.url, clientIp: fwd.ip, answerHeaders: { 'x-sluice-node': nodeId }, clientGone: gone, forwarded: true,
+    upstreamPath: req.url, clientIp: fwd.ip, answerHeaders: { 'x-sluice-node': nodeId }, clientGone: gone, forwarded: { from: fwd.from, clients: fwd.clients },
   };
-  target.handle(ctx).catch((err: unknown) => sendProblem(ctx.res, err, fwd.path, ctx.answerHeaders));
+  handleTarget(ctx, target).catch((err: unknown) => sendProblem(ctx.res, err, fwd.path, ctx.answerHeaders));
 }

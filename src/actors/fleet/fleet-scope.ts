@@ -7,7 +7,7 @@ import type { Bus } from '../../bus/bus.ts';
 import type { Clock } from '../../clock.ts';
 import { HotKeys } from '../../cluster/hot-keys.ts';
 import { ownerOf, ownerRing, type OwnerRing } from '../../cluster/rendezvous.ts';
-import type { HeaderMap } from '../../http/headers.ts';
+import type { HeaderMap } from '../../proxy/headers.ts';
 import { ForwardClient, type ForwardRequest } from './forward-client.ts';
 import { emptyCounts, FleetMetrics, ForwardOutcome, type FleetCounts } from './fleet-metrics.ts';
 import { ForwardServer, type ForwardServerHandlers } from './forward-server.ts';

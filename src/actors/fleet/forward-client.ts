@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import type { Bus, Json, Subscription } from '../../bus/bus.ts';
 import type { Clock, TimerId } from '../../clock.ts';
 import { NoRespondersError, BusTimeoutError, UpstreamUnavailableError } from '../../errors.ts';
-import type { HeaderMap } from '../../http/headers.ts';
+import type { HeaderMap } from '../../proxy/headers.ts';
 import {
   chunk, DEFAULT_CHUNK_BYTES, ownerSubject, parseAck, parseToRequester, replySubject, wire,
   type BodyMsg, type HeadMsg, type OpenMsg,

@@ -14,7 +14,7 @@
 //   abort  the owner's reply failed mid-body
 //   alive  every few hundred ms while the owner holds requests of this requester: their ids
 import type { Json } from '../../bus/bus.ts';
-import type { HeaderMap } from '../../http/headers.ts';
+import type { HeaderMap } from '../../proxy/headers.ts';
 
 export const FORWARD_PROTOCOL = 1;
 /** Raw bytes per message; 256 KiB becomes ~342 KiB of base64, a third of NATS's default max_payload. */

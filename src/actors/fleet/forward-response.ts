@@ -5,7 +5,7 @@
 // Content-Length is marked `end` at once: a small reply is one message, with no moment between
 // head and end in which a dying owner could leave a requester with half an answer.
 import { Writable } from 'node:stream';
-import type { HeaderMap } from '../../http/headers.ts';
+import type { HeaderMap } from '../../proxy/headers.ts';
 import type { ToRequester } from './forward-protocol.ts';
 
 export class ForwardResponse extends Writable {

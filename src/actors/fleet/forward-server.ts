@@ -5,7 +5,7 @@
 // stops hearing gives up on its own (forward-client.ts). Malformed messages are dropped and counted.
 import type { Bus, BusMessage, Subscription } from '../../bus/bus.ts';
 import type { Clock, TimerId } from '../../clock.ts';
-import type { HeaderMap } from '../../http/headers.ts';
+import type { HeaderMap } from '../../proxy/headers.ts';
 import { DEFAULT_CHUNK_BYTES, ownerSubject, parseToOwner, replySubject, wire, type OpenMsg, type ToRequester } from './forward-protocol.ts';
 import { ForwardResponse } from './forward-response.ts';
 
