@@ -36,6 +36,9 @@ fleet.before(async () => {
         name: 'api', prefix: '/api', replicas: [up.url], retry: { attempts: 1 },
         batch: { mode: 'coalesce', scope: 'cluster', maxWaitMs: 60_000, maxBatchSize: 1 },
       }, {
+        // Defaults: no hold, joins in flight.
+        name: 'join', prefix: '/join', replicas: [up.url], retry: { attempts: 1 }, batch: { mode: 'coalesce', scope: 'cluster' },
+      }, {
         // The owner of alice's key waits for 3 clients; elsewhere a flight of one leaves at once.
         name: 'hot', prefix: '/hot', replicas: [up.url], retry: { attempts: 1 },
         batch: { mode: 'coalesce', scope: 'cluster', maxWaitMs: 60_000, maxBatchSize: id === owner(ALICE) ? 3 : 1 },
@@ -90,6 +93,32 @@ fleet('a hot key requested at all three nodes costs one upstream call; every cli
   const slots = new Set(answers.map((a) => a.batch.split(';')[0]));
   assert.is(slots.size, 1, `one call named in every answer: ${answers.map((a) => a.batch)}`);
   for (const a of answers.slice(0, 2)) assert.match(a.batch, /; size=3$/);
+});
+
+fleet('with the defaults, forwards join the owner\'s call in flight, and X-Sluice-Batch counts the clients of every node', async () => {
+  const auth = 'Bearer erin';
+  const own = owner(auth);
+  const from = IDS.find((id) => id !== own)!;
+  up.handler = (r, res) => { res.writeHead(200, { 'content-type': 'text/plain' }); res.end(`for ${r.headers.authorization}`); };
+  await get(from, '/join/item', auth); // cold: called at `from`
+  up.calls = 0;
+  const gate = deferred();
+  up.handler = async (r, res) => { await gate.promise; res.writeHead(200, { 'content-type': 'text/plain' }); res.end(`for ${r.headers.authorization}`); };
+  const first = get(own, '/join/item', auth);
+  await up.arrived(1); // the owner's call is in flight
+  const joined = joins(own, 'join', 1);
+  const remote = [1, 2, 3].map(() => get(from, '/join/item', auth));
+  await joined; // the forward joined the call in flight
+  gate.resolve();
+  const answers = await Promise.all([first, ...remote]);
+  assert.is(up.calls, 1, 'the forward joined the call in flight');
+  for (const a of answers) assert.equal([a.status, a.body], [200, 'for Bearer erin']);
+  assert.is(new Set(answers.map((a) => a.batch.split(';')[0])).size, 1, answers.map((a) => a.batch).join(' | '));
+  // The forwarding node knows all 4; the owner knows the clients the forward carried when it left
+  // (at least the first; the others may have joined the forwarding node's flight after).
+  for (const a of answers.slice(1)) assert.match(a.batch, /; size=4$/, `the forwarding node counts the fleet's 4 clients: ${a.batch}`);
+  const atOwner = Number(/size=(\d+)$/.exec(answers[0]!.batch)?.[1]);
+  assert.ok(atOwner >= 2 && atOwner <= 4, `the owner counts its client and those carried: ${answers[0]!.batch}`);
 });
 
 fleet('two users\' credentials never share a call across nodes, and each forward carries its own', async () => {
