@@ -10,6 +10,7 @@ import type { SingletonView } from './singleton.ts';
 import type { LimitEnforcer } from './limits/enforcer.ts';
 import type { LimitGossip } from './limits/gossip.ts';
 import type { FleetScope } from './fleet/fleet-scope.ts';
+import type { CacheTier } from './cache/cache-tier.ts';
 
 /** Builds a `mode: strict` enforcer (src/actors/limits/strict-enforcer.ts, loaded at node start). */
 export type StrictEnforcerFactory = (limit: LimitConfig, target: TargetConfig, deps: TargetDeps) => LimitEnforcer;
@@ -35,4 +36,6 @@ export interface TargetDeps {
   log?: ((line: string, fields?: Record<string, unknown>) => void) | undefined;
   /** The node's fleet scope (forwarding to key owners); used by targets with `batch.scope: cluster`. */
   fleet?: FleetScope | undefined;
+  /** The shared tier for `cache.store: "jetstream"`, when the node has one (the NATS bus). */
+  cacheTier?: ((target: TargetConfig) => CacheTier | undefined) | undefined;
 }

@@ -12,6 +12,7 @@ import type { RequestContext } from '../proxy/request-context.ts';
 import type { UpstreamCall } from '../proxy/upstream-client.ts';
 import { createBatching, type Batching } from './batching/batching.ts';
 import type { FleetScope } from './fleet/fleet-scope.ts';
+import { TargetCache } from './cache/target-cache.ts';
 import type { Dispatch } from './replica-set.ts';
 import { affinityKeyOf, Dispatcher } from './dispatcher.ts';
 import { ADMIT_ALL, noLimits, noPacing, type Admission, type TargetCalls, type TargetLimits, type UpstreamCallOptions, type UpstreamCallResult, type UpstreamPacer } from './target-parts.ts';
@@ -31,6 +32,8 @@ export class TargetRuntime implements TargetCalls {
   readonly batching: Batching | undefined;
   /** Set with `batch.scope: cluster`: flights of keys another node owns may go to that node. */
   readonly fleet: FleetScope | undefined;
+  /** The response cache, when `cache.enabled` (src/http/cache-front.ts answers from it). */
+  readonly cache: TargetCache | undefined;
 
   constructor(readonly config: TargetConfig, readonly deps: TargetDeps) {
     this.dispatch = new Dispatcher(config, { clock: deps.clock, random: deps.random, metrics: deps.metrics, log: deps.log });
@@ -40,6 +43,12 @@ export class TargetRuntime implements TargetCalls {
     this.pacer = config.pace ? new GcraUpstreamPacer(config.pace, deps.clock) : noPacing;
     this.fleet = config.batch.scope === 'cluster' ? deps.fleet : undefined;
     this.batching = createBatching(this, deps);
+    this.cache = config.cache.enabled
+      ? new TargetCache({ ...config.cache, public: config.public }, {
+        target: config.name, clock: deps.clock, metrics: deps.metrics, log: deps.log,
+        tier: config.cache.store === 'jetstream' ? deps.cacheTier?.(config) : undefined,
+      })
+      : undefined;
   }
 
   get name(): string { return this.config.name; }
@@ -78,7 +87,11 @@ export class TargetRuntime implements TargetCalls {
   }
 
   describe(): Record<string, unknown> {
-    return { ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe(), batchState: this.batching ? { ...this.batching.describe(), fleet: this.fleet?.describe(this.name) ?? { scope: 'node' } } : null };
+    return {
+      ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe(),
+      batchState: this.batching ? { ...this.batching.describe(), fleet: this.fleet?.describe(this.name) ?? { scope: 'node' } } : null,
+      cacheState: this.cache?.stats() ?? null,
+    };
   }
 
   async close(): Promise<void> {
@@ -86,5 +99,6 @@ export class TargetRuntime implements TargetCalls {
     this.pacer.close();
     await this.limits.close();
     await this.dispatch.close();
+    await this.cache?.close();
   }
 }

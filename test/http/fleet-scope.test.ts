@@ -24,6 +24,7 @@ const nodes = new Map<string, SluiceNode>();
 const keyOf = (auth: string) => coalesceKey({ method: 'GET', path: '/item', query: '', headers: { authorization: auth } }, { vary: [], public: false });
 const owner = (auth: string) => ownerOf(ownerRing(IDS), keyOf(auth))!;
 const ALICE = 'Bearer alice';
+const FRANK = 'Bearer frank';
 
 fleet.before(async () => {
   up = await UpstreamStub.start();
@@ -35,6 +36,10 @@ fleet.before(async () => {
       targets: [{
         name: 'api', prefix: '/api', replicas: [up.url], retry: { attempts: 1 },
         batch: { mode: 'coalesce', scope: 'cluster', maxWaitMs: 60_000, maxBatchSize: 1 },
+      }, {
+        // A response cache at the owner of frank's key only: forwards are answered through it.
+        name: 'cached', prefix: '/cached', replicas: [up.url], retry: { attempts: 1 },
+        batch: { mode: 'coalesce', scope: 'cluster' }, cache: { enabled: id === owner(FRANK) },
       }, {
         // Defaults: no hold, joins in flight.
         name: 'join', prefix: '/join', replicas: [up.url], retry: { attempts: 1 }, batch: { mode: 'coalesce', scope: 'cluster' },
@@ -119,6 +124,21 @@ fleet('with the defaults, forwards join the owner\'s call in flight, and X-Sluic
   for (const a of answers.slice(1)) assert.match(a.batch, /; size=4$/, `the forwarding node counts the fleet's 4 clients: ${a.batch}`);
   const atOwner = Number(/size=(\d+)$/.exec(answers[0]!.batch)?.[1]);
   assert.ok(atOwner >= 2 && atOwner <= 4, `the owner counts its client and those carried: ${answers[0]!.batch}`);
+});
+
+fleet('a forward is answered through the owner\'s response cache', async () => {
+  const own = owner(FRANK);
+  const from = IDS.find((id) => id !== own)!;
+  up.calls = 0;
+  up.handler = (r, res) => { res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=60' }); res.end(`for ${r.headers.authorization}`); };
+  await get(own, '/cached/item', FRANK); // fills the owner's cache
+  await get(from, '/cached/item', FRANK); // cold at `from`: called there
+  assert.is(up.calls, 2);
+  const r = await request(`${nodes.get(from)!.url}/cached/item`, { dispatcher: agent, headers: { authorization: FRANK } });
+  assert.is(await r.body.text(), 'for Bearer frank');
+
+  assert.is(up.calls, 2, 'no call: the owner answered from its cache');
+  assert.match(String(r.headers['cache-status']), /hit/);
 });
 
 fleet('two users\' credentials never share a call across nodes, and each forward carries its own', async () => {

@@ -32,11 +32,23 @@ export class ForwardResponse extends Writable {
     super();
   }
 
+  /** Headers set before the head (ServerResponse's setHeader family), merged into it. */
+  private readonly preset: Record<string, string | string[]> = {};
+
+  setHeader(name: string, value: string | number | readonly string[]): this {
+    this.preset[name.toLowerCase()] = typeof value === 'number' ? String(value) : typeof value === 'string' ? value : [...value];
+    return this;
+  }
+  getHeader(name: string): string | string[] | undefined { return this.preset[name.toLowerCase()]; }
+  getHeaders(): Record<string, string | string[]> { return { ...this.preset }; }
+  hasHeader(name: string): boolean { return name.toLowerCase() in this.preset; }
+  removeHeader(name: string): void { delete this.preset[name.toLowerCase()]; }
+
   writeHead(status: number, headers: Record<string, string | number | readonly string[] | undefined> = {}): this {
     if (this.headersSent) return this;
     this.statusCode = status;
     this.headersSent = true;
-    const out: HeaderMap = {};
+    const out: HeaderMap = { ...this.preset };
     for (const name in headers) {
       const v = headers[name];
       if (v === undefined) continue;
