@@ -15,9 +15,10 @@ import { passthrough } from './scenarios/passthrough.ts';
 import { limiter } from './scenarios/limiter.ts';
 import { strict } from './scenarios/strict.ts';
 import { coalesce } from './scenarios/coalesce.ts';
+import { coalesceSteady } from './scenarios/coalesce-steady.ts';
 import { merge } from './scenarios/merge.ts';
 
-const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter, strict, dispatch, coalesce, merge };
+const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter, strict, dispatch, coalesce, 'coalesce-steady': coalesceSteady, merge };
 
 const { values, positionals } = parseArgs({
   allowPositionals: true, options: { seconds: { type: 'string', default: '5' }, 'no-write': { type: 'boolean', default: false } },

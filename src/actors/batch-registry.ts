@@ -151,15 +151,14 @@ export class BatchRegistry<P, R> {
       this.o.hooks?.onJoinInFlight?.(phase);
     }
     if (cohort) {
-      this.closeCohortAfterTurn(slot);
       slot.actor.send({ type: 'waiter.joined', waiterId: cohort.id, at: now });
+      // A join that flushed its slot closed the cohort already: nothing to end at the turn's end.
+      if (slot.waiters.cohortOpen) this.closeCohortAfterTurn(slot);
     }
     if (phase === 'waiting' && slot.actor.getSnapshot().value === 'waiting') {
       // The size guard counts clients; the machine only sees cohorts (see slot-waiters.ts).
       if (slot.waiters.size >= this.o.maxBatchSize) this.flush(slot, FlushReason.Size);
       else if (this.closing) this.flush(slot, FlushReason.Shutdown);
-      // No hold: the call goes out now, on this request's own tick.
-      else if (this.o.maxWaitMs === 0) this.flush(slot, FlushReason.Timer);
       else this.consult(slot, now);
     }
     return ticket;
@@ -202,7 +201,10 @@ export class BatchRegistry<P, R> {
   private openSlot(key: BatchKey, now: number): SlotEntry<P> {
     const slotId = newId();
     const actor = createActor(this.machine, {
-      input: { slotId, maxBatchSize: this.o.maxBatchSize, createdAt: now, joinInFlight: this.o.joinInFlight ?? false },
+      input: {
+        slotId, maxBatchSize: this.o.maxBatchSize, createdAt: now, joinInFlight: this.o.joinInFlight ?? false,
+        flushOnJoin: this.o.maxWaitMs === 0,
+      },
     });
     const entry: SlotEntry<P> = {
       slotId, key, createdAt: now, actor, waiters: new SlotWaiters<P>(), timer: undefined, abort: undefined, asking: false, size: 0,
@@ -216,7 +218,7 @@ export class BatchRegistry<P, R> {
       error: (err) => { this.o.hooks?.onFault?.('slot', err); this.onDone(entry, undefined); },
     });
     actor.start();
-    if (this.o.maxWaitMs === 0) return entry; // flushed by its first join
+    if (this.o.maxWaitMs === 0) return entry; // no hold: its first join flushes it (flushOnJoin), on that request's own tick
     entry.timer = this.o.clock.setTimeout(() => {
       entry.timer = undefined;
       // Flush at the end of this event-loop turn, after the I/O already waiting has been read: a

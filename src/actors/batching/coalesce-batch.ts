@@ -126,8 +126,7 @@ export function coalesceExecutor(target: TargetCalls, o: CoalesceExecutorOptions
       });
       const usage = (): number | undefined => watch?.total();
       // Built once per reply, not once per waiter: a burst of a thousand shares one header map.
-      const base: HeaderMap = { ...upstreamHeaders, ...admission.headers };
-      const headers: HeaderMap = { ...base, 'x-sluice-batch': batchHeaderValue(slot) };
+      const headers: HeaderMap = { ...upstreamHeaders, ...admission.headers, 'x-sluice-batch': batchHeaderValue(slot) };
       const answer: CoalesceAnswer = { kind: 'reply', slot, status: reply.status, headers, tee, usage };
       for (const w of receivers) w.answer(answer);
       tee.start();
@@ -141,7 +140,7 @@ export function coalesceExecutor(target: TargetCalls, o: CoalesceExecutorOptions
         join: (w, s) => {
           if (!tee.attachable) return false;
           size = s.size;
-          w.answer({ kind: 'reply', slot: s, status: reply.status, headers: { ...base, 'x-sluice-batch': batchHeaderValue(s) }, tee, usage });
+          w.answer({ kind: 'reply', slot: s, status: reply.status, headers: { ...headers, 'x-sluice-batch': batchHeaderValue(s) }, tee, usage });
           return true;
         },
       };
