@@ -76,6 +76,8 @@ export class BatchRegistry<P, R> {
   private tick: TimerId | undefined;
   private closing = false;
   private idle: (() => void) | undefined;
+  /** Since start, for the admin view: calls made, joins in flight by phase, calls saved. */
+  private readonly totals = { calls: 0, joinedBeforeHead: 0, joinedDuringBody: 0, callsSaved: 0 };
 
   constructor(private readonly o: BatchRegistryOptions<P, R>) {
     this.rate = arrivalRate(o.rateHalfLifeMs ?? DEFAULT_RATE_HALF_LIFE_MS, o.clock.now());
@@ -139,6 +141,7 @@ export class BatchRegistry<P, R> {
     if (phase === JoinPhase.DuringBody) {
       // Answered at once, each on its own (a cohort would hide all but its first client from the machine).
       const own = slot.waiters.addAlone(waiterId, payload);
+      this.totals.joinedDuringBody++;
       this.emit({ type: 'waiter.joined', slotId: slot.slotId, waiterId, key, phase });
       this.o.hooks?.onJoinInFlight?.(phase);
       slot.actor.send({ type: 'waiter.joined', waiterId: own.id, at: now });
@@ -148,6 +151,7 @@ export class BatchRegistry<P, R> {
     this.emit({ type: 'waiter.joined', slotId: slot.slotId, waiterId, key, phase });
     if (phase === JoinPhase.BeforeHead) {
       slot.size += 1; // answered by a call it did not make; uncounted again if it leaves first
+      this.totals.joinedBeforeHead++;
       this.o.hooks?.onJoinInFlight?.(phase);
     }
     if (cohort) {
@@ -184,6 +188,10 @@ export class BatchRegistry<P, R> {
       waiting: [...this.open.values()].reduce((n, e) => n + e.waiters.size, 0),
       uncoalescedKeys: this.uncoalesced.size, arrivalRatePerMs: ratePerMs(this.rate, now),
       upstreamP99Ms: Number.isNaN(p99) ? null : p99,
+      // Since the target was built: slots that ended with a call, clients that joined one in flight
+      // (before its head, during its body), and calls saved (clients answered by a call they did not make).
+      upstreamCalls: this.totals.calls, joinsBeforeHead: this.totals.joinedBeforeHead,
+      joinsDuringBody: this.totals.joinedDuringBody, callsSaved: this.totals.callsSaved,
     };
   }
 
@@ -354,7 +362,10 @@ export class BatchRegistry<P, R> {
     entry.lateJoin = undefined;
     const outcome: SlotOutcome = output?.outcome ?? 'failed';
     const calls = outcome === 'cancelled' ? 0 : 1;
-    this.o.hooks?.onSlotDone?.(outcome, Math.max(0, entry.size - calls));
+    const saved = Math.max(0, entry.size - calls);
+    this.totals.calls += calls;
+    this.totals.callsSaved += saved;
+    this.o.hooks?.onSlotDone?.(outcome, saved);
     this.emit({ type: 'slot.done', slotId: entry.slotId, key: entry.key, outcome, size: entry.size });
     if (this.open.size === 0) this.stopTick();
     if (this.live.size === 0 && this.idle) { const idle = this.idle; this.idle = undefined; idle(); }
