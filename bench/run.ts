@@ -17,8 +17,9 @@ import { strict } from './scenarios/strict.ts';
 import { coalesce } from './scenarios/coalesce.ts';
 import { coalesceSteady } from './scenarios/coalesce-steady.ts';
 import { merge } from './scenarios/merge.ts';
+import { fleet } from './scenarios/fleet.ts';
 
-const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter, strict, dispatch, coalesce, 'coalesce-steady': coalesceSteady, merge };
+const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter, strict, dispatch, coalesce, 'coalesce-steady': coalesceSteady, merge, fleet };
 
 const { values, positionals } = parseArgs({
   allowPositionals: true, options: { seconds: { type: 'string', default: '5' }, 'no-write': { type: 'boolean', default: false } },
