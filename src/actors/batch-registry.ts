@@ -32,6 +32,8 @@ interface SlotEntry<P> {
   readonly actor: Actor<BatchSlotMachine>;
   readonly waiters: SlotWaiters<P>;
   timer: TimerId | undefined;
+  /** The policy's hold timer (policies with `holdMs`). */
+  holdTimer: TimerId | undefined;
   abort: AbortController | undefined;
   asking: boolean;
   /** Clients in the upstream call (frozen at flush), less those later sent upstream on their own. */
@@ -56,11 +58,12 @@ export class BatchRegistry<P, R> {
   private readonly uncoalesced: UncoalescedKeys;
   /** Slots whose cohort is open this event-loop turn; closed together by one setImmediate. */
   private readonly openCohorts = new Set<SlotEntry<P>>();
-  private cohortCloser: NodeJS.Immediate | undefined;
+  private cohortCloser = false;
   private readonly machine: BatchSlotMachine;
   private readonly listeners = new Set<(e: RegistryEvent) => void>();
   private readonly latency = new LatencyWindow(256);
   private readonly ticking: boolean;
+  private readonly defer: (fn: () => void) => void;
   private readonly tickMs: number;
   private rate: ArrivalRate;
   private tick: TimerId | undefined;
@@ -71,7 +74,9 @@ export class BatchRegistry<P, R> {
     this.rate = arrivalRate(o.rateHalfLifeMs ?? DEFAULT_RATE_HALF_LIFE_MS, o.clock.now());
     this.uncoalesced = new UncoalescedKeys(o.uncoalescedTtlMs ?? DEFAULT_UNCOALESCED_TTL_MS);
     // `timer` says WAIT whatever it is asked; its guards are the size cap (in the machine) and the timer.
-    this.ticking = o.policy.name !== 'timer';
+    this.defer = o.defer ?? ((fn) => { setImmediate(fn); });
+    // Policies that name their hold get one timer per slot; the rest are asked on a tick.
+    this.ticking = o.policy.name !== 'timer' && !o.policy.holdMs;
     this.tickMs = o.tickMs ?? Math.min(5, Math.max(1, Math.round(o.maxWaitMs / 4)));
     // One provided machine per registry (provide() rebuilds the state tree); actions find their slot by id.
     this.machine = batchSlot.provide({
@@ -110,6 +115,7 @@ export class BatchRegistry<P, R> {
   join(key: BatchKey, payload: P, waiterId: string = newId()): WaiterTicket {
     const now = this.o.clock.now();
     this.rate = recordArrivals(this.rate, now);
+    if (this.o.policy.arrived) this.contained('policy.arrived', () => this.o.policy.arrived!(key, now));
     let entry = this.open.get(key);
     if (!entry || !acceptsJoins(entry.actor.getSnapshot())) entry = this.openSlot(key, now);
     const slot = entry;
@@ -165,7 +171,7 @@ export class BatchRegistry<P, R> {
     const slotId = newId();
     const actor = createActor(this.machine, { input: { slotId, maxBatchSize: this.o.maxBatchSize, createdAt: now } });
     const entry: SlotEntry<P> = {
-      slotId, key, createdAt: now, actor, waiters: new SlotWaiters<P>(), timer: undefined, abort: undefined, asking: false, size: 0,
+      slotId, key, createdAt: now, actor, waiters: new SlotWaiters<P>(), timer: undefined, holdTimer: undefined, abort: undefined, asking: false, size: 0,
     };
     this.open.set(key, entry);
     this.live.set(slotId, entry);
@@ -180,7 +186,7 @@ export class BatchRegistry<P, R> {
       // Flush at the end of this event-loop turn, after the I/O already waiting has been read: a
       // request that reached its socket before the deadline joins this slot instead of being pushed
       // into a second call just because a burst kept the event loop busy when the timer came due.
-      setImmediate(() => this.flush(entry, FlushReason.Timer));
+      this.defer(() => this.flush(entry, FlushReason.Timer));
     }, this.o.maxWaitMs);
     if (this.ticking) this.startTick();
     return entry;
@@ -205,9 +211,19 @@ export class BatchRegistry<P, R> {
     const info: SlotInfo = { slotId: entry.slotId, key: entry.key, size: entry.size };
     this.o.hooks?.onFlush?.(reason, entry.size);
     this.emit({ type: 'slot.flushed', slotId: entry.slotId, key: entry.key, reason, size: entry.size });
-    this.contained('policy.observe', () => this.o.policy.observe?.({
-      batchSize: entry.size, slotAgeMs: now - entry.createdAt, arrivalRatePerMs: ratePerMs(this.rate, now),
-    }));
+    const observation = {
+      batchSize: entry.size, slotAgeMs: now - entry.createdAt, arrivalRatePerMs: ratePerMs(this.rate, now), key: entry.key, now,
+    };
+    this.contained('policy.observe', () => this.o.policy.observe?.(observation));
+    const holdSum = context.batch.reduce((sum, w) => sum + (now - w.joinedAt), 0);
+    const learns = this.o.policy.outcome !== undefined || this.o.hooks?.onOutcome !== undefined;
+    const outcome = (failed: boolean): void => {
+      const o = {
+        ...observation, upstreamMs: this.o.clock.now() - now, meanHoldMs: context.batch.length ? holdSum / context.batch.length : 0, failed,
+      };
+      this.contained('policy.outcome', () => this.o.policy.outcome?.(o));
+      this.contained('onOutcome', () => this.o.hooks?.onOutcome?.(o));
+    };
     const abort = new AbortController();
     entry.abort = abort;
     // A microtask later, so the call never runs inside the machine's transition and a throw is a rejection.
@@ -216,9 +232,13 @@ export class BatchRegistry<P, R> {
       .then(
         (reply) => {
           this.latency.record(this.o.clock.now() - now);
+          if (learns) outcome(false);
           entry.actor.send({ type: 'upstream.replied', reply });
         },
-        (error: unknown) => entry.actor.send({ type: 'upstream.failed', error }),
+        (error: unknown) => {
+          if (learns) outcome(true);
+          entry.actor.send({ type: 'upstream.failed', error });
+        },
       );
   }
 
@@ -253,8 +273,10 @@ export class BatchRegistry<P, R> {
   /** Joins within this event-loop turn share the slot's open cohort; the next turn starts a new one. */
   private closeCohortAfterTurn(entry: SlotEntry<P>): void {
     this.openCohorts.add(entry);
-    this.cohortCloser ??= setImmediate(() => {
-      this.cohortCloser = undefined;
+    if (this.cohortCloser) return;
+    this.cohortCloser = true;
+    this.defer(() => {
+      this.cohortCloser = false;
       for (const e of this.openCohorts) e.waiters.closeCohort();
       this.openCohorts.clear();
     });
@@ -278,7 +300,9 @@ export class BatchRegistry<P, R> {
 
   private clearTimer(entry: SlotEntry<P>): void {
     if (entry.timer !== undefined) this.o.clock.clearTimeout(entry.timer);
+    if (entry.holdTimer !== undefined) this.o.clock.clearTimeout(entry.holdTimer);
     entry.timer = undefined;
+    entry.holdTimer = undefined;
   }
 
   // ---- the flush policy ----
@@ -289,6 +313,7 @@ export class BatchRegistry<P, R> {
    * here as well would cut a burst that the event loop is still reading in one turn into two calls.
    */
   private consult(entry: SlotEntry<P>, now: number): void {
+    if (this.o.policy.holdMs) { this.holdSlot(entry, now); return; }
     if (!this.ticking || entry.asking) return;
     const f = this.features(entry, now);
     if (guard(f) !== undefined) return; // the guard's own flush is already due
@@ -313,6 +338,28 @@ export class BatchRegistry<P, R> {
     );
   }
 
+  /**
+   * For a policy that names its hold: serve now if the slot is old enough, else (re)arm the slot's
+   * one policy timer. Asked on every join, since each join moves the key's rate and so the hold.
+   */
+  private holdSlot(entry: SlotEntry<P>, now: number): void {
+    const f = this.features(entry, now);
+    let hold: number;
+    try {
+      hold = this.o.policy.holdMs!(f);
+    } catch (err) {
+      this.o.hooks?.onFault?.('policy.holdMs', err);
+      return; // the guards still hold
+    }
+    if (!(hold < this.o.maxWaitMs)) return; // the maxWaitMs timer serves it
+    if (f.slotAgeMs >= hold) { this.flush(entry, FlushReason.Policy); return; }
+    if (entry.holdTimer !== undefined) this.o.clock.clearTimeout(entry.holdTimer);
+    entry.holdTimer = this.o.clock.setTimeout(() => {
+      entry.holdTimer = undefined;
+      this.flush(entry, FlushReason.Policy);
+    }, entry.createdAt + hold - now);
+  }
+
   private features(entry: SlotEntry<P>, now: number): FlushFeatures {
     return {
       queueDepth: entry.waiters.size,
@@ -321,6 +368,8 @@ export class BatchRegistry<P, R> {
       upstreamP99Ms: this.latency.quantile(0.99),
       maxWaitMs: this.o.maxWaitMs,
       maxBatchSize: this.o.maxBatchSize,
+      key: entry.key,
+      now,
     };
   }
 
