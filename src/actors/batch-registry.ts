@@ -219,7 +219,7 @@ export class BatchRegistry<P, R> {
     const learns = this.o.policy.outcome !== undefined || this.o.hooks?.onOutcome !== undefined;
     const outcome = (failed: boolean): void => {
       const o = {
-        ...observation, upstreamMs: this.o.clock.now() - now, meanHoldMs: context.batch.length ? holdSum / context.batch.length : 0, failed,
+        ...observation, upstreamMs: this.o.clock.now() - now, meanHoldMs: context.batch.length ? holdSum / context.batch.length : 0, failed, reason,
       };
       this.contained('policy.outcome', () => this.o.policy.outcome?.(o));
       this.contained('onOutcome', () => this.o.hooks?.onOutcome?.(o));

@@ -44,6 +44,8 @@ export interface FlushOutcome extends FlushObservation {
   /** Mean time the batch's requests waited in the slot before the call started. */
   readonly meanHoldMs: number;
   readonly failed: boolean;
+  /** What flushed the slot: `timer`, `size`, `policy` or `shutdown`. */
+  readonly reason?: string;
 }
 
 export interface FlushPolicy {

@@ -5,6 +5,7 @@ export { createAdaptivePolicy, DEFAULT_ADAPTIVE, JOIN_SHARE_BOUNDS, parseAdaptiv
 export { batchCost, bestHoldMs, checkCostModel, expectedHoldReward, requestReward, savedPerRequest } from './batch-reward.ts';
 export { arrivalRate, ratePerMs, recordArrivals } from './ewma.ts';
 export { decideWithGuards, FlushDecision, guard, timerPolicy } from './flush-policy.ts';
+export { decodeAnswer, decodeAsk, encodeAnswer, encodeAsk } from './agent-protocol.ts';
 export { jsonArray } from './json-array.ts';
 export { keyed } from './keyed.ts';
 export { LatencyWindow } from './latency-window.ts';
