@@ -16,11 +16,16 @@ import { limiter } from './scenarios/limiter.ts';
 import { strict } from './scenarios/strict.ts';
 import { coalesce } from './scenarios/coalesce.ts';
 import { merge } from './scenarios/merge.ts';
+import { policies, policyRows } from './scenarios/policies.ts';
 
-const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter, strict, dispatch, coalesce, merge };
+const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter, strict, dispatch, coalesce, merge, policies };
+/** Scenarios that can print their rows as one JSON array (`--json`) instead of a table. */
+const jsonScenarios: Record<string, () => Promise<unknown[]>> = { policies: policyRows };
 
 const { values, positionals } = parseArgs({
-  allowPositionals: true, options: { seconds: { type: 'string', default: '5' }, 'no-write': { type: 'boolean', default: false } },
+  allowPositionals: true, options: {
+    seconds: { type: 'string', default: '5' }, 'no-write': { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
+  },
 });
 const chosen = positionals.length ? positionals : Object.keys(scenarios);
 const unknown = chosen.filter((n) => !scenarios[n]);
@@ -29,6 +34,17 @@ if (unknown.length) { console.error(`unknown scenario ${unknown.join(', ')}; cho
 const file = join(ROOT, 'BENCHMARKS.md');
 const command = ['npm run bench --', ...positionals, '--seconds', values.seconds].join(' ');
 const machine = `${availableParallelism()} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version.slice(1)}`;
+if (values.json) {
+  const rows: unknown[] = [];
+  for (const name of chosen) {
+    const json = jsonScenarios[name];
+    if (!json) { console.error(`scenario ${name} has no --json form; these do: ${Object.keys(jsonScenarios).join(', ')}`); process.exit(2); }
+    rows.push(...(await json()));
+  }
+  console.log(JSON.stringify(rows));
+  stopAll();
+  process.exit(0);
+}
 for (const name of chosen) {
   const markdown = await scenarios[name]!(Number(values.seconds));
   console.log(markdown);
