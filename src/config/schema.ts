@@ -46,13 +46,19 @@ export const adminSchema = z.strictObject({
 });
 
 const MERGE_DEFAULT_METHODS = ['POST'];
+export const DEFAULT_COALESCE_MAX_WAIT_MS = 0;
+export const DEFAULT_MERGE_MAX_WAIT_MS = 20;
+export const DEFAULT_MAX_JOIN_BYTES = 8 * 1024 * 1024;
 const COALESCE_DEFAULT_METHODS = ['GET', 'HEAD'];
 
 export const batchSchema = z.strictObject({
   mode: z.enum(['coalesce', 'merge', 'none']).default('coalesce'),
   /** Methods batched by `mode`; others pass through. Default: GET, HEAD for coalesce; POST for merge. */
   methods: z.array(z.string().regex(/^[A-Z]+$/, 'an upper-case HTTP method')).optional(),
-  maxWaitMs: ms(20),
+  /** Hold before the first call of a slot. Default: 0 for coalesce (joins need no hold: they join the call in flight), 20 for merge. */
+  maxWaitMs: z.number().int().nonnegative().optional(),
+  /** Bytes of a coalesced reply body kept for requests joining mid-body; past it they open a new call. Default 8 MiB. */
+  maxJoinBytes: z.number().int().nonnegative().default(DEFAULT_MAX_JOIN_BYTES),
   maxBatchSize: z.number().int().positive().default(128),
   maxClientWaitMs: positiveMs(30_000),
   policy: z.enum(['timer', 'adaptive', 'agent']).default('timer'),
@@ -80,7 +86,11 @@ export const batchSchema = z.strictObject({
     /** At most this many records per second per target. Default 20. */
     maxPerSecond: z.number().min(0).default(20),
   }).default({ sampleRate: 0.1, maxPerSecond: 20 }),
-}).transform((b) => ({ ...b, methods: b.methods ?? (b.mode === 'merge' ? MERGE_DEFAULT_METHODS : COALESCE_DEFAULT_METHODS) }));
+}).transform((b) => ({
+  ...b,
+  methods: b.methods ?? (b.mode === 'merge' ? MERGE_DEFAULT_METHODS : COALESCE_DEFAULT_METHODS),
+  maxWaitMs: b.maxWaitMs ?? (b.mode === 'merge' ? DEFAULT_MERGE_MAX_WAIT_MS : DEFAULT_COALESCE_MAX_WAIT_MS),
+}));
 
 const perSchema = z.union([
   z.literal('target'),

@@ -64,7 +64,7 @@ export class Episode {
     this.model = { latencyCostPerMs: o.latencyCostPerMs, batchCostExponent: o.scenario.batchCostExponent };
     this.registry = new BatchRegistry<Waiter, CallReply>({
       clock: this.clock, maxWaitMs: o.maxWaitMs, maxBatchSize: o.maxBatchSize, policy: o.policy,
-      executor: this.executor(), defer: (fn) => { this.deferred.push(fn); },
+      executor: this.executor(), afterTurn: (fn) => { this.deferred.push(fn); },
       ...(o.onOutcome ? { hooks: { onOutcome: o.onOutcome } } : {}),
     });
   }
