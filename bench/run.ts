@@ -16,11 +16,13 @@ import { limiter } from './scenarios/limiter.ts';
 import { strict } from './scenarios/strict.ts';
 import { coalesce } from './scenarios/coalesce.ts';
 import { merge } from './scenarios/merge.ts';
-import { policies, policyRows } from './scenarios/policies.ts';
+import { policies, policyRows, policySummary } from './scenarios/policies.ts';
 
 const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter, strict, dispatch, coalesce, merge, policies };
 /** Scenarios that can print their rows as one JSON array (`--json`) instead of a table. */
 const jsonScenarios: Record<string, () => Promise<unknown[]>> = { policies: policyRows };
+/** Scenarios whose summary README.md quotes: written into README's section of the same name, from the same run. */
+const readmeSummaries: Record<string, () => string> = { policies: () => policySummary() };
 
 const { values, positionals } = parseArgs({
   allowPositionals: true, options: {
@@ -51,6 +53,12 @@ for (const name of chosen) {
   if (values['no-write']) continue;
   const doc = readFileSync(file, 'utf8');
   writeFileSync(file, writeSection(doc, name, renderSection(name, markdown, { command, at: new Date(), machine })));
+  const summary = readmeSummaries[name]?.();
+  if (summary) {
+    const readme = join(ROOT, 'README.md');
+    writeFileSync(readme, writeSection(readFileSync(readme, 'utf8'), name, renderSection(name, summary, { command, at: new Date(), machine })));
+    console.log(`(README.md: section ${name} written)`);
+  }
   console.log(`(BENCHMARKS.md: section ${name} written)\n`);
 }
 stopAll();

@@ -8,7 +8,23 @@ import { PATTERNS } from '../../src/policy/patterns.ts';
 const SEEDS = [1, 2, 3];
 const DURATION_MS = 60_000;
 
-export const policyRows = (): Promise<PolicyRow[]> => evaluatePolicies({ seeds: SEEDS, durationMs: DURATION_MS });
+let lastRows: PolicyRow[] | undefined;
+
+export const policyRows = async (): Promise<PolicyRow[]> => (lastRows = await evaluatePolicies({ seeds: SEEDS, durationMs: DURATION_MS }));
+
+/** Each pattern's best fixed timer in hindsight beside `adaptive`, from the last run (README quotes it). */
+export function policySummary(rows: readonly PolicyRow[] | undefined = lastRows): string {
+  if (!rows) return '';
+  const out = ['| pattern | best fixed timer (hindsight) | its reward | adaptive reward | adaptive / best |', '|---|---|---|---|---|'];
+  for (const pattern of Object.keys(PATTERNS)) {
+    const mine = rows.filter((r) => r.pattern === pattern);
+    const best = mine.filter((r) => r.policy.startsWith('timer:')).sort((a, b) => b.reward - a.reward)[0];
+    const adaptive = mine.find((r) => r.policy === 'adaptive');
+    if (!best || !adaptive) continue;
+    out.push(`| ${pattern} | ${best.policy} | ${best.reward.toFixed(4)} | ${adaptive.reward.toFixed(4)} | ${(adaptive.reward / best.reward).toFixed(3)}× |`);
+  }
+  return out.join('\n');
+}
 
 export async function policies(): Promise<string> {
   const rows = await policyRows();
@@ -25,13 +41,7 @@ export async function policies(): Promise<string> {
   for (const r of rows) {
     out.push(`| ${r.pattern} | ${r.policy} | ${r.callsPer1000.toFixed(1)} | ${r.addedP50Ms.toFixed(1)} | ${r.addedP99Ms.toFixed(1)} | ${r.reward.toFixed(4)} |`);
   }
-  out.push('', '| pattern | best fixed timer (hindsight) | its reward | adaptive reward | adaptive / best |', '|---|---|---|---|---|');
-  for (const pattern of Object.keys(PATTERNS)) {
-    const mine = rows.filter((r) => r.pattern === pattern);
-    const best = mine.filter((r) => r.policy.startsWith('timer:')).sort((a, b) => b.reward - a.reward)[0]!;
-    const adaptive = mine.find((r) => r.policy === 'adaptive')!;
-    out.push(`| ${pattern} | ${best.policy} | ${best.reward.toFixed(4)} | ${adaptive.reward.toFixed(4)} | ${(adaptive.reward / best.reward).toFixed(3)}× |`);
-  }
+  out.push('', policySummary(rows));
   out.push('', 'Patterns: ' + Object.entries(PATTERNS).map(([k, p]) => `**${k}**: ${p.description}`).join('; ') + '.');
   return out.join('\n');
 }

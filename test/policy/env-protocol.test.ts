@@ -14,18 +14,22 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 class EnvProcess {
   readonly proc: ChildProcessWithoutNullStreams;
   private readonly lines: string[] = [];
-  private waiting: ((line: string) => void) | undefined;
+  private waiting: { resolve: (line: string) => void; reject: (err: Error) => void } | undefined;
+  private exited: Error | undefined;
   constructor(args: string[] = []) {
     this.proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'env', ...args], { cwd: ROOT });
     createInterface({ input: this.proc.stdout }).on('line', (line) => {
-      if (this.waiting) { const w = this.waiting; this.waiting = undefined; w(line); } else this.lines.push(line);
+      if (this.waiting) { const w = this.waiting; this.waiting = undefined; w.resolve(line); } else this.lines.push(line);
+    });
+    this.proc.once('exit', (code) => {
+      this.exited = new Error(`sluice env exited with ${code}`);
+      this.waiting?.reject(this.exited);
     });
   }
   async ask(msg: unknown): Promise<Record<string, any>> {
     this.proc.stdin.write((typeof msg === 'string' ? msg : JSON.stringify(msg)) + '\n');
     const line = this.lines.shift() ?? await new Promise<string>((resolve, reject) => {
-      this.waiting = resolve;
-      this.proc.once('exit', (code) => reject(new Error(`sluice env exited with ${code}`)));
+      if (this.exited) reject(this.exited); else this.waiting = { resolve, reject };
     });
     return JSON.parse(line);
   }
