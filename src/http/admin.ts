@@ -112,6 +112,8 @@ async function policyRoute(req: IncomingMessage, res: ServerResponse, method: st
     return json(res, 200, policy.exportState());
   }
   throw new NotFoundError(`no admin route ${method} /targets/${name}/policy`);
+}
+
 /** GET: the cache's stats. DELETE: purge it all, or `?path=` one path's (or one URL's) entries. */
 async function cacheRoute(req: IncomingMessage, res: ServerResponse, method: string, name: string, node: AdminNode): Promise<void> {
   const cache = node.targetCache?.(name);
