@@ -20,6 +20,10 @@ export const nodeSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).default(DEFAULT_PORT),
   /** How long SIGTERM waits for in-flight requests before closing them. */
   drainMs: ms(10_000),
+  /** Open client sockets at most; beyond it a new one is closed at once and counted. */
+  maxConnections: z.number().int().positive().default(10_000),
+  /** How long a client may take to send its whole request, headers and body (408 after), ms; 0 for no bound. */
+  requestTimeoutMs: ms(60_000),
 });
 
 export const clusterSchema = z.strictObject({
@@ -86,11 +90,16 @@ export const batchSchema = z.strictObject({
     /** At most this many records per second per target. Default 20. */
     maxPerSecond: z.number().min(0).default(20),
   }).default({ sampleRate: 0.1, maxPerSecond: 20 }),
-}).transform((b) => ({
-  ...b,
-  methods: b.methods ?? (b.mode === 'merge' ? MERGE_DEFAULT_METHODS : COALESCE_DEFAULT_METHODS),
-  maxWaitMs: b.maxWaitMs ?? (b.mode === 'merge' ? DEFAULT_MERGE_MAX_WAIT_MS : DEFAULT_COALESCE_MAX_WAIT_MS),
-}));
+  /** `node`: each node coalesces alone. `cluster`: one call per key per cluster, made by the key's owner (docs/batching.md). */
+  scope: z.enum(['node', 'cluster']).default('node'),
+  /** Cluster scope: how long an owner may stay silent (ack, then between its keep-alives) before this node calls itself. */
+  forwardTimeoutMs: z.number().int().min(150, 'at least 150 ms (three of the owner\'s 50 ms keep-alives)').default(500),
+}).refine((b) => b.scope === 'node' || b.mode === 'coalesce', { path: ['scope'], message: '"node" unless mode is "coalesce" (only identical requests are forwarded to an owner)' })
+  .transform((b) => ({
+    ...b,
+    methods: b.methods ?? (b.mode === 'merge' ? MERGE_DEFAULT_METHODS : COALESCE_DEFAULT_METHODS),
+    maxWaitMs: b.maxWaitMs ?? (b.mode === 'merge' ? DEFAULT_MERGE_MAX_WAIT_MS : DEFAULT_COALESCE_MAX_WAIT_MS),
+  }));
 
 const perSchema = z.union([
   z.literal('target'),
