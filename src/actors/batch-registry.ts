@@ -37,6 +37,8 @@ interface SlotEntry<P> {
   readonly actor: Actor<BatchSlotMachine>;
   readonly waiters: SlotWaiters<P>;
   timer: TimerId | undefined;
+  /** The policy's hold timer (policies with `holdMs`). */
+  holdTimer: TimerId | undefined;
   abort: AbortController | undefined;
   asking: boolean;
   /**
@@ -81,7 +83,8 @@ export class BatchRegistry<P, R> {
     this.rate = arrivalRate(o.rateHalfLifeMs ?? DEFAULT_RATE_HALF_LIFE_MS, o.clock.now());
     this.uncoalesced = new UncoalescedKeys(o.uncoalescedTtlMs ?? DEFAULT_UNCOALESCED_TTL_MS);
     // `timer` says WAIT whatever it is asked; its guards are the size cap (in the machine) and the timer.
-    this.ticking = o.policy.name !== 'timer';
+    // Policies that name their hold get one timer per slot; the rest are asked on a tick.
+    this.ticking = o.policy.name !== 'timer' && !o.policy.holdMs;
     this.tickMs = o.tickMs ?? Math.min(5, Math.max(1, Math.round(o.maxWaitMs / 4)));
     // One provided machine per registry (provide() rebuilds the state tree); actions find their slot by id.
     this.machine = batchSlot.provide({
@@ -127,6 +130,7 @@ export class BatchRegistry<P, R> {
   join(key: BatchKey, payload: P, waiterId: string = newId()): WaiterTicket {
     const now = this.o.clock.now();
     this.rate = recordArrivals(this.rate, now);
+    if (this.o.policy.arrived) this.contained('policy.arrived', () => this.o.policy.arrived!(key, now));
     let entry = this.open.get(key);
     let snapshot = entry?.actor.getSnapshot();
     if (!entry || !snapshot || !acceptsJoins(snapshot)) {
@@ -205,7 +209,7 @@ export class BatchRegistry<P, R> {
       input: { slotId, maxBatchSize: this.o.maxBatchSize, createdAt: now, joinInFlight: this.o.joinInFlight ?? false },
     });
     const entry: SlotEntry<P> = {
-      slotId, key, createdAt: now, actor, waiters: new SlotWaiters<P>(), timer: undefined, abort: undefined, asking: false, size: 0,
+      slotId, key, createdAt: now, actor, waiters: new SlotWaiters<P>(), timer: undefined, holdTimer: undefined, abort: undefined, asking: false, size: 0,
       lateJoin: undefined,
     };
     this.open.set(key, entry);
@@ -248,9 +252,19 @@ export class BatchRegistry<P, R> {
     const info: SlotInfo = { slotId: entry.slotId, key: entry.key, size: entry.size };
     this.o.hooks?.onFlush?.(reason, entry.size);
     this.emit({ type: 'slot.flushed', slotId: entry.slotId, key: entry.key, reason, size: entry.size });
-    this.contained('policy.observe', () => this.o.policy.observe?.({
-      batchSize: entry.size, slotAgeMs: now - entry.createdAt, arrivalRatePerMs: ratePerMs(this.rate, now),
-    }));
+    const observation = {
+      batchSize: entry.size, slotAgeMs: now - entry.createdAt, arrivalRatePerMs: ratePerMs(this.rate, now), key: entry.key, now,
+    };
+    this.contained('policy.observe', () => this.o.policy.observe?.(observation));
+    const holdSum = context.batch.reduce((sum, w) => sum + (now - w.joinedAt), 0);
+    const learns = this.o.policy.outcome !== undefined || this.o.hooks?.onOutcome !== undefined;
+    const outcome = (failed: boolean): void => {
+      const o = {
+        ...observation, upstreamMs: this.o.clock.now() - now, meanHoldMs: context.batch.length ? holdSum / context.batch.length : 0, failed, reason,
+      };
+      this.contained('policy.outcome', () => this.o.policy.outcome?.(o));
+      this.contained('onOutcome', () => this.o.hooks?.onOutcome?.(o));
+    };
     const abort = new AbortController();
     entry.abort = abort;
     // A microtask later, so the call never runs inside the machine's transition and a throw is a rejection.
@@ -259,13 +273,17 @@ export class BatchRegistry<P, R> {
       .then(
         (reply) => {
           this.latency.record(this.o.clock.now() - now);
+          if (learns) outcome(false);
           let joinable = false;
           if (this.o.joinInFlight && this.o.executor.joinable) {
             try { joinable = this.o.executor.joinable(reply); } catch (err) { this.o.hooks?.onFault?.('joinable', err); }
           }
           entry.actor.send({ type: 'upstream.replied', reply, joinable });
         },
-        (error: unknown) => entry.actor.send({ type: 'upstream.failed', error }),
+        (error: unknown) => {
+          if (learns) outcome(true);
+          entry.actor.send({ type: 'upstream.failed', error });
+        },
       );
   }
 
@@ -360,7 +378,9 @@ export class BatchRegistry<P, R> {
 
   private clearTimer(entry: SlotEntry<P>): void {
     if (entry.timer !== undefined) this.o.clock.clearTimeout(entry.timer);
+    if (entry.holdTimer !== undefined) this.o.clock.clearTimeout(entry.holdTimer);
     entry.timer = undefined;
+    entry.holdTimer = undefined;
   }
 
   // ---- the flush policy ----
@@ -371,6 +391,7 @@ export class BatchRegistry<P, R> {
    * here as well would cut a burst that the event loop is still reading in one turn into two calls.
    */
   private consult(entry: SlotEntry<P>, now: number): void {
+    if (this.o.policy.holdMs) { this.holdSlot(entry, now); return; }
     if (!this.ticking || entry.asking) return;
     const f = this.features(entry, now);
     if (guard(f) !== undefined) return; // the guard's own flush is already due
@@ -395,6 +416,28 @@ export class BatchRegistry<P, R> {
     );
   }
 
+  /**
+   * For a policy that names its hold: serve now if the slot is old enough, else (re)arm the slot's
+   * one policy timer. Asked on every join, since each join moves the key's rate and so the hold.
+   */
+  private holdSlot(entry: SlotEntry<P>, now: number): void {
+    const f = this.features(entry, now);
+    let hold: number;
+    try {
+      hold = this.o.policy.holdMs!(f);
+    } catch (err) {
+      this.o.hooks?.onFault?.('policy.holdMs', err);
+      return; // the guards still hold
+    }
+    if (!(hold < this.o.maxWaitMs)) return; // the maxWaitMs timer serves it
+    if (f.slotAgeMs >= hold) { this.flush(entry, FlushReason.Policy); return; }
+    if (entry.holdTimer !== undefined) this.o.clock.clearTimeout(entry.holdTimer);
+    entry.holdTimer = this.o.clock.setTimeout(() => {
+      entry.holdTimer = undefined;
+      this.flush(entry, FlushReason.Policy);
+    }, entry.createdAt + hold - now);
+  }
+
   private features(entry: SlotEntry<P>, now: number): FlushFeatures {
     return {
       queueDepth: entry.waiters.size,
@@ -403,6 +446,8 @@ export class BatchRegistry<P, R> {
       upstreamP99Ms: this.latency.quantile(0.99),
       maxWaitMs: this.o.maxWaitMs,
       maxBatchSize: this.o.maxBatchSize,
+      key: entry.key,
+      now,
     };
   }
 

@@ -3,7 +3,7 @@
 // through. The HTTP side (src/http/coalesce.ts, merge.ts) reads what it needs from here — the
 // registry, the answered-waiter counter, the key headers — and writes what the batch answers: this
 // module never sees a response.
-import type { MergeStrategy } from '../../batch/index.ts';
+import type { AdaptivePolicy, MergeStrategy } from '../../batch/index.ts';
 import { createAdaptivePolicy, CREDENTIAL_HEADERS, loadMergeStrategy, timerPolicy } from '../../batch/index.ts';
 import { realScheduler } from '../../clock.ts';
 import { BatchRegistry, type BatchRegistryHooks, type SlotPolicy } from '../batch-registry.ts';
@@ -11,6 +11,8 @@ import type { TargetCalls } from '../target-parts.ts';
 import type { TargetDeps } from '../target-deps.ts';
 import { createAgentPolicy } from './agent-policy.ts';
 import { BatchMetrics } from './batch-metrics.ts';
+import { sharePolicyState, type PolicyShare } from './policy-share.ts';
+import { telemetryPublisher } from './policy-telemetry.ts';
 import { coalesceExecutor, type CoalesceDeps } from './coalesce-batch.ts';
 import type { FlightHooks } from './flight-hooks.ts';
 import { mergeExecutor, type MergeDeps } from './merge-batch.ts';
@@ -18,6 +20,8 @@ import { mergeExecutor, type MergeDeps } from './merge-batch.ts';
 interface BatchingBase {
   /** The registry, for tests and the admin view. */
   readonly registry: BatchRegistry<unknown, unknown>;
+  /** The learning policy, when `batch.policy` is `adaptive`: its state is read and loaded by the admin API. */
+  readonly adaptive: AdaptivePolicy | undefined;
   /** Whether `method` is batched here (`batch.methods`); others pass through. */
   handles(method: string): boolean;
   describe(): Record<string, unknown>;
@@ -60,18 +64,32 @@ export function createBatching(target: TargetCalls, deps: TargetDeps): Batching 
     onJoinInFlight: (phase) => metrics.joinsInFlight.inc({ ...labels, phase }),
     onFault,
   };
+  const telemetry = telemetryPublisher({
+    bus: deps.bus, cluster: deps.clusterName, nodeId: deps.nodeId, target: target.name, clock: deps.clock, random: deps.random,
+    sampleRate: batch.telemetry.sampleRate, maxPerSecond: batch.telemetry.maxPerSecond,
+  });
+  if (telemetry) hooks.onOutcome = telemetry;
+  const policy = policyFor(target, deps, () => metrics.policyFallbacks.inc({ target: target.name }));
+  const adaptive = policy.name === 'adaptive' ? policy as AdaptivePolicy : undefined;
+  const share: PolicyShare | undefined = adaptive && batch.adaptive.shareMs > 0 ? sharePolicyState({
+    bus: deps.bus, cluster: deps.clusterName, nodeId: deps.nodeId, target: target.name, policy: adaptive, clock: deps.clock,
+    shareMs: batch.adaptive.shareMs,
+  }) : undefined;
   const common = {
-    clock: deps.clock, afterTurn: deps.afterTurn ?? realScheduler, maxWaitMs: batch.maxWaitMs, maxBatchSize: batch.maxBatchSize, hooks,
-    policy: policyFor(target, deps, () => metrics.policyFallbacks.inc({ target: target.name })),
+    clock: deps.clock, afterTurn: deps.afterTurn ?? realScheduler, maxWaitMs: batch.maxWaitMs, maxBatchSize: batch.maxBatchSize, hooks, policy,
   };
   const methods = new Set(batch.methods);
   const base = (registry: BatchRegistry<unknown, unknown>): BatchingBase => {
     const untrack = metrics.track({ target: target.name, get liveSlots() { return registry.liveSlots; } });
     return {
       registry,
+      adaptive,
       handles: (method) => methods.has(method),
-      describe: () => ({ mode, maxWaitMs: batch.maxWaitMs, maxJoinBytes: batch.maxJoinBytes, ...registry.describe() }),
+      describe: () => ({
+        mode, maxWaitMs: batch.maxWaitMs, maxJoinBytes: batch.maxJoinBytes, ...registry.describe(), ...(adaptive ? { learned: adaptive.learned } : {}),
+      }),
       close: async () => {
+        share?.stop();
         await registry.close();
         untrack();
       },
@@ -106,7 +124,12 @@ function policyFor(target: TargetCalls, deps: TargetDeps, onFallback: () => void
   const { batch } = target.config;
   switch (batch.policy) {
     case 'timer': return timerPolicy;
-    case 'adaptive': return createAdaptivePolicy();
+    case 'adaptive': return createAdaptivePolicy({
+      latencyCostPerMs: batch.adaptive.latencyCostPerMs,
+      batchCostExponent: batch.adaptive.batchCostExponent ?? (batch.mode === 'merge' ? 0.5 : 0),
+      learningRate: batch.adaptive.learningRate,
+      rateHalfLifeMs: batch.adaptive.rateHalfLifeMs,
+    });
     case 'agent': return createAgentPolicy({
       bus: deps.bus, cluster: deps.clusterName, target: target.name, timeoutMs: batch.agentTimeoutMs, onFallback,
     });
