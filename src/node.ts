@@ -157,6 +157,7 @@ export class SluiceNode {
       metricsText: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
       listTargets: () => this.targets.list().map((t) => t.describe()),
       describeTarget: (name) => this.targets.get(name)?.describe(),
+      targetPolicy: (name) => this.targets.get(name)?.batching?.adaptive,
       putTarget: async (config) => {
         const clash = this.targets.prefixOwner(config.prefix, config.name);
         if (clash) throw new InvalidConfigError([{ path: 'prefix', value: config.prefix, expected: `a prefix not served by target ${clash.name}` }], `target ${config.name}`);
