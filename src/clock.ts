@@ -51,7 +51,7 @@ export class VirtualClock implements Clock {
 
   clearTimeout(id: TimerId): void { this.live.delete(id as number); }
 
-  /** When the earliest live timer is due (undefined: none): a simulation can jump there instead of stepping. */
+  /** When the earliest live timer falls due; undefined when none is set. */
   nextAt(): number | undefined { return this.peek()?.at; }
 
   /** Number of timers not yet fired. */
