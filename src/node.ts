@@ -78,10 +78,16 @@ export class SluiceNode {
     let bus = opts.bus;
     let kind: 'local' | 'nats' = 'local';
     if (!bus && config.nats) {
-      bus = await NatsBus.connect({ ...config.nats, name: `sluice-${config.node.id ?? 'node'}` });
+      const log = opts.log;
+      bus = await NatsBus.connect({
+        ...config.nats, name: `sluice-${config.node.id ?? 'node'}`,
+        // Disconnects and reconnects are what an operator (and the fault tests) need to see.
+        ...(log ? { onStatus: (st) => { if (st.type === 'disconnect' || st.type === 'reconnect') log(`bus ${st.type}`, { server: String(st.data) }); } } : {}),
+      });
       kind = 'nats';
     }
     const node = new SluiceNode(config, bus ?? new LocalNetwork(clock).connect(config.node.id ?? 'local'), kind, opts);
+    node.logClusterEvents();
     node.membership.start();
     node.singleton.start();
     node.strictServer.start();
@@ -90,6 +96,34 @@ export class SluiceNode {
     for (const t of config.targets) node.targets.set(node.runtimeFor(t));
     await node.listen();
     return node;
+  }
+
+  /**
+   * Membership and singleton changes as log lines, with durations measured on this node's clock:
+   * how long a member was silent when it was dropped, and how long this node knew no holder.
+   */
+  private logClusterEvents(): void {
+    this.membership.onChange((c) => {
+      if (c.type === 'member.joined') this.log('member joined', { member: c.id });
+      else this.log('member left', { member: c.id, reason: c.reason, ...(c.silentMs !== undefined ? { silentMs: c.silentMs } : {}) });
+    });
+    let known = '';
+    let seenOne = false;
+    let lostAt: number | undefined;
+    this.singleton.onChange(() => {
+      const h = this.singleton.holder();
+      const key = h ? `${h.id}/${h.term}` : '';
+      if (key === known) return;
+      const now = this.clock.now();
+      if (!h) { lostAt ??= now; this.log('singleton holder unknown', { was: known }); }
+      else {
+        // The first holder a node learns of is no failover: only a gap after a known holder is one.
+        this.log('singleton holder', { holder: h.id, term: h.term, ...(seenOne && lostAt !== undefined ? { withoutHolderMs: now - lostAt } : {}) });
+        lostAt = undefined;
+        seenOne = true;
+      }
+      known = key;
+    });
   }
 
   get port(): number { return this.gateway?.getSnapshot().context.port ?? 0; }

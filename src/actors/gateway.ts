@@ -1,7 +1,7 @@
 // The gateway actor owns the node's HTTP server: starting → listening → draining → stopped.
 // Draining stops accepting, lets in-flight requests finish up to `drainMs`, then cuts what is left.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { assign, fromCallback, sendTo, setup } from 'xstate';
 import type { Clock } from '../clock.ts';
 
@@ -29,6 +29,15 @@ const httpServer = fromCallback<{ type: 'drain' }, GatewayInput>(({ input, sendB
     inFlight++;
     res.on('close', () => { if (--inFlight === 0) idle?.(); });
     input.handler(req, res);
+  });
+  // Node closes a keep-alive socket when its idle timer fires. After the process was stopped
+  // (SIGSTOP, a VM or GC stall) longer than keepAliveTimeout, that timer fires on resume before the
+  // request that arrived meanwhile is read, and the client gets a reset for a request it sent while
+  // the socket was open. Listening here replaces Node's close: close one loop turn later (after the
+  // poll phase has read what is waiting), and only if nothing arrived.
+  server.on('timeout', (socket: Socket) => {
+    const seen = socket.bytesRead;
+    setImmediate(() => { if (!socket.destroyed && socket.bytesRead === seen) socket.destroy(); });
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     input.onClientError?.(err.code ?? 'client_error');
