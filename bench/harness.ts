@@ -1,10 +1,12 @@
 // Shared bench plumbing: child processes that print `{"port":N}` when ready, autocannon runs, tables.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
+import { createServer as createNetServer } from 'node:net';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const children: ChildProcess[] = [];
@@ -103,4 +105,46 @@ export function medianRow(label: string, name: string, m: Measured[]): Record<st
     [label]: name, 'req/s': fmt(median(m.map((x) => x.rps)), 0), 'p50 ms': median(m.map((x) => x.p50)), 'p99 ms': median(m.map((x) => x.p99)),
     'CPU µs/req': fmt(median(m.map((x) => x.cpuUsPerReq)), 0), errors: m.reduce((n, x) => n + x.errors + x.non2xx, 0),
   };
+}
+
+/**
+ * A baseline program from Debian (nginx, redis-server, varnishd…): installed through
+ * scripts/ensure-debian.sh when missing (apt-get, as root). When it still is not there, returns a
+ * line for the scenario's section saying what was skipped and how to install it, and prints it.
+ */
+export function baseline(pkg: string, bin = pkg): { ok: true } | { ok: false; note: string } {
+  const r = spawnSync('bash', [join(ROOT, 'scripts/ensure-debian.sh'), '--why', 'the benchmarks', `${pkg}:${bin}`], { stdio: ['ignore', 'inherit', 'pipe'] });
+  if (r.status === 0) return { ok: true };
+  const note = `_${bin} baseline skipped: not installed. Install it with \`sudo apt-get install ${pkg}\` and re-run._`;
+  console.log(note);
+  return { ok: false, note };
+}
+
+/** A port that was free a moment ago: only for redis-server, which cannot bind port 0 and report it. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    }).on('error', reject);
+  });
+}
+
+/** A throwaway redis-server in the foreground on a free port, for the Redis-backed peers. */
+export async function startRedis(): Promise<{ port: number; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
+  children.push(proc);
+  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => {}); // refused until the server listens
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try { await probe.connect(); await probe.ping(); break; } catch {
+      if (Date.now() > deadline || proc.exitCode !== null) throw new Error('redis-server did not start');
+      probe.disconnect();
+      await new Promise((r) => setTimeout(r, 50)); // polling readiness
+    }
+  }
+  probe.disconnect();
+  return { port, stop: () => new Promise<void>((resolve) => { if (proc.exitCode !== null) return resolve(); proc.once('exit', () => resolve()); proc.kill('SIGTERM'); }) };
 }

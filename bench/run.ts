@@ -1,7 +1,15 @@
-// npm run bench [-- scenario…] [--seconds N]: runs the scenarios side by side with their baselines and
-// prints markdown tables with ratios. Never part of npm test.
+// npm run bench [-- scenario…] [--seconds N] [--no-write]: runs the scenarios side by side with their
+// baselines, prints markdown tables with ratios, and writes each scenario's section of BENCHMARKS.md
+// (bench/sections.ts) as soon as it finishes. --no-write only prints. Never part of npm test.
+//
+// A scenario is `(durationS) => Promise<markdown>`; add it to the table below and its section, named
+// after its key, appears in BENCHMARKS.md on its first run.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { stopAll } from './harness.ts';
+import { ROOT, stopAll } from './harness.ts';
+import { renderSection, writeSection } from './sections.ts';
 import { dispatch } from './scenarios/dispatch.ts';
 import { passthrough } from './scenarios/passthrough.ts';
 import { limiter } from './scenarios/limiter.ts';
@@ -11,12 +19,23 @@ import { merge } from './scenarios/merge.ts';
 
 const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter, strict, dispatch, coalesce, merge };
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { seconds: { type: 'string', default: '5' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true, options: { seconds: { type: 'string', default: '5' }, 'no-write': { type: 'boolean', default: false } },
+});
 const chosen = positionals.length ? positionals : Object.keys(scenarios);
+const unknown = chosen.filter((n) => !scenarios[n]);
+if (unknown.length) { console.error(`unknown scenario ${unknown.join(', ')}; choose from ${Object.keys(scenarios).join(', ')}`); process.exit(2); }
+
+const file = join(ROOT, 'BENCHMARKS.md');
+const command = ['npm run bench --', ...positionals, '--seconds', values.seconds].join(' ');
+const machine = `${availableParallelism()} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version.slice(1)}`;
 for (const name of chosen) {
-  const run = scenarios[name];
-  if (!run) { console.error(`unknown scenario ${name}; choose from ${Object.keys(scenarios).join(', ')}`); process.exit(2); }
-  console.log(await run(Number(values.seconds)));
+  const markdown = await scenarios[name]!(Number(values.seconds));
+  console.log(markdown);
+  if (values['no-write']) continue;
+  const doc = readFileSync(file, 'utf8');
+  writeFileSync(file, writeSection(doc, name, renderSection(name, markdown, { command, at: new Date(), machine })));
+  console.log(`(BENCHMARKS.md: section ${name} written)\n`);
 }
 stopAll();
 process.exit(0);

@@ -2,7 +2,6 @@
 // process, beside two Redis-backed peers (rate-limiter-flexible's RateLimiterRedis and bottleneck
 // with Redis clustering) against a Debian redis-server this scenario starts and stops; then HTTP
 // requests/s of a node with a limit configured vs the same node without.
-import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import Bottleneck from 'bottleneck';
 import { Redis } from 'ioredis';
@@ -16,8 +15,7 @@ import { Membership } from '../../src/actors/membership.ts';
 import { LimitGossip } from '../../src/actors/limits/gossip.ts';
 import { ConfiguredLimits } from '../../src/actors/limits/target-limits.ts';
 import { NodeMetrics } from '../../src/metrics.ts';
-import { alternate, fmt, median, medianRow, startProcess, startSluice, startUpstream, table } from '../harness.ts';
-import { freePort } from '../../test/support/ports.ts';
+import { alternate, baseline, fmt, median, medianRow, startProcess, startRedis, startSluice, startUpstream, table } from '../harness.ts';
 
 /** Never reached: every decision is an admit, so all three do the same work per call. */
 const HUGE = 1_000_000_000;
@@ -59,30 +57,6 @@ function measureSync(name: string, decide: () => unknown, ms: number): DecisionR
   return { name, concurrency: 1, perS: lat.length / elapsedS, p50Us: q(0.5), p99Us: q(0.99) };
 }
 
-async function startRedis(): Promise<{ port: number; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => {}); // refused until the server listens
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      await probe.connect();
-      await probe.ping();
-      break;
-    } catch {
-      if (Date.now() > deadline || proc.exitCode !== null) throw new Error('redis-server did not start');
-      probe.disconnect();
-      await new Promise((r) => setTimeout(r, 50)); // polling readiness
-    }
-  }
-  probe.disconnect();
-  return {
-    port,
-    stop: () => new Promise<void>((resolve) => { if (proc.exitCode !== null) return resolve(); proc.once('exit', () => resolve()); proc.kill('SIGTERM'); }),
-  };
-}
-
 /** The approximate limiter as a request meets it: TargetLimits over the node's gossip actor. */
 function sluiceLimits() {
   const config = parseConfig({ node: { id: 'bench' } });
@@ -107,6 +81,22 @@ async function decisions(seconds: number): Promise<string> {
   rows.push(await measure('sluice approximate, TargetLimits (awaited)', async () => (await s.limits.admitUpstreamCall({ requests: 1, tokens: 0 })).settle({}), ms, 1));
   await s.close();
 
+  const hasRedis = baseline('redis-server');
+  if (hasRedis.ok) await redisRows(rows, ms);
+
+  const best = (prefix: string) => Math.max(...rows.filter((r) => r.name.startsWith(prefix)).map((r) => r.perS));
+  const ours = rows[1]!.perS;
+  const table_ = `## Limiter decisions (${seconds} s each, limit never reached)\n\n` + table(rows.map((r) => ({
+    limiter: r.name, 'in flight': r.concurrency, 'decisions/s': fmt(r.perS, 0), 'p50 µs': fmt(r.p50Us, 1), 'p99 µs': fmt(r.p99Us, 1),
+  })));
+  if (!hasRedis.ok) return table_ + `\n\n${hasRedis.note}\n`;
+  return table_ + `\n\nsluice TargetLimits / best RateLimiterRedis: **${fmt(ours / best('rate-limiter-flexible'), 1)}×** decisions/s; ` +
+    `/ best bottleneck: **${fmt(ours / best('bottleneck'), 1)}×**. ` +
+    `p99 ${fmt(rows[1]!.p99Us, 1)} µs vs ${fmt(rows.find((r) => r.name.startsWith('rate-limiter') && r.concurrency === 1)!.p99Us, 1)} µs (RateLimiterRedis, one in flight).\n`;
+}
+
+/** The Redis-backed peers, against a redis-server started for them. */
+async function redisRows(rows: DecisionResult[], ms: number): Promise<void> {
   const redis = await startRedis();
   try {
     const client = new Redis({ port: redis.port, host: '127.0.0.1' });
@@ -124,14 +114,6 @@ async function decisions(seconds: number): Promise<string> {
   } finally {
     await redis.stop();
   }
-
-  const best = (prefix: string) => Math.max(...rows.filter((r) => r.name.startsWith(prefix)).map((r) => r.perS));
-  const ours = rows[1]!.perS;
-  return `## Limiter decisions (${seconds} s each, limit never reached)\n\n` + table(rows.map((r) => ({
-    limiter: r.name, 'in flight': r.concurrency, 'decisions/s': fmt(r.perS, 0), 'p50 µs': fmt(r.p50Us, 1), 'p99 µs': fmt(r.p99Us, 1),
-  }))) + `\n\nsluice TargetLimits / best RateLimiterRedis: **${fmt(ours / best('rate-limiter-flexible'), 1)}×** decisions/s; ` +
-    `/ best bottleneck: **${fmt(ours / best('bottleneck'), 1)}×**. ` +
-    `p99 ${fmt(rows[1]!.p99Us, 1)} µs vs ${fmt(rows.find((r) => r.name.startsWith('rate-limiter') && r.concurrency === 1)!.p99Us, 1)} µs (RateLimiterRedis, one in flight).\n`;
 }
 
 async function http(seconds: number): Promise<string> {

@@ -4,7 +4,6 @@
 // the in-process LocalBus and over NATS against a nats-server this scenario starts. Beside them, the
 // Redis-backed RateLimiterRedis (rate-limiter-flexible) against a redis-server, as in the limiter
 // scenario, so the ratio is measured in the same run. Columns match the limiter scenario's table.
-import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
@@ -24,8 +23,7 @@ import { syncSubject } from '../../src/actors/limits/strict-protocol.ts';
 import { ConfiguredLimits } from '../../src/actors/limits/target-limits.ts';
 import { LimitGossip } from '../../src/actors/limits/gossip.ts';
 import { NodeMetrics } from '../../src/metrics.ts';
-import { fmt, table } from '../harness.ts';
-import { freePort } from '../../test/support/ports.ts';
+import { baseline, fmt, startRedis, table } from '../harness.ts';
 import { startNatsCluster } from '../../test/support/nats-servers.ts';
 
 /** Never reached: every decision admits, so all rows do the same work per call. */
@@ -134,23 +132,6 @@ async function strictRows(label: string, buses: [Bus, Bus], ms: number): Promise
   return rows;
 }
 
-async function startRedis(): Promise<{ port: number; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => {});
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try { await probe.connect(); await probe.ping(); break; } catch {
-      if (Date.now() > deadline || proc.exitCode !== null) throw new Error('redis-server did not start');
-      probe.disconnect();
-      await new Promise((r) => setTimeout(r, 50)); // polling readiness
-    }
-  }
-  probe.disconnect();
-  return { port, stop: () => new Promise<void>((resolve) => { if (proc.exitCode !== null) return resolve(); proc.once('exit', () => resolve()); proc.kill('SIGTERM'); }) };
-}
-
 export async function strict(durationS: number): Promise<string> {
   // The real clock's timers are unref'd (they must not keep a draining node alive): while a decision
   // waits on the in-process bus, nothing else would keep this process running.
@@ -169,33 +150,42 @@ async function run(durationS: number): Promise<string> {
   const network = new LocalNetwork(realClock);
   rows.push(...await strictRows('LocalBus', [network.connect('a'), network.connect('b')], ms));
 
-  const nats = await startNatsCluster(1);
-  try {
-    const buses: [Bus, Bus] = [await NatsBus.connect({ servers: nats.urls, name: 'bench-a' }), await NatsBus.connect({ servers: nats.urls, name: 'bench-b' })];
-    rows.push(...await strictRows('NatsBus', buses, ms));
-  } finally {
-    await nats.close();
+  const hasNats = baseline('nats-server');
+  if (hasNats.ok) {
+    const nats = await startNatsCluster(1);
+    try {
+      const buses: [Bus, Bus] = [await NatsBus.connect({ servers: nats.urls, name: 'bench-a' }), await NatsBus.connect({ servers: nats.urls, name: 'bench-b' })];
+      rows.push(...await strictRows('NatsBus', buses, ms));
+    } finally {
+      await nats.close();
+    }
   }
 
-  const redis = await startRedis();
-  try {
-    const client = new Redis({ port: redis.port, host: '127.0.0.1' });
-    const rlf = new RateLimiterRedis({ storeClient: client, points: HUGE, duration: 60, keyPrefix: `strictbench${process.pid}` });
-    for (const c of [1, 50]) rows.push(await measure('rate-limiter-flexible RateLimiterRedis', () => rlf.consume('target', 1), ms, c));
-    client.disconnect();
-  } finally {
-    await redis.stop();
+  const hasRedis = baseline('redis-server');
+  if (hasRedis.ok) {
+    const redis = await startRedis();
+    try {
+      const client = new Redis({ port: redis.port, host: '127.0.0.1' });
+      const rlf = new RateLimiterRedis({ storeClient: client, points: HUGE, duration: 60, keyPrefix: `strictbench${process.pid}` });
+      for (const c of [1, 50]) rows.push(await measure('rate-limiter-flexible RateLimiterRedis', () => rlf.consume('target', 1), ms, c));
+      client.disconnect();
+    } finally {
+      await redis.stop();
+    }
   }
 
   const best = (f: (r: Row) => boolean) => Math.max(...rows.filter(f).map((r) => r.perS));
+  const head = `## Strict limiter decisions (${ms / 1000} s each, holder on another node, limit never reached)\n\n` + table(rows.map((r) => ({
+    limiter: r.name, 'in flight': r.concurrency, 'decisions/s': fmt(r.perS, 0), 'p50 µs': fmt(r.p50Us, 1), 'p99 µs': fmt(r.p99Us, 1),
+    'local decisions': r.local === undefined ? '—' : `${fmt(r.local * 100, 2)}%`,
+  })));
+  const skipped = [hasNats, hasRedis].flatMap((b) => (b.ok ? [] : [b.note]));
+  if (skipped.length) return `${head}\n\n${skipped.join('\n\n')}\n`;
   const redisBest = best((r) => r.name.startsWith('rate-limiter-flexible'));
   const onNats = best((r) => r.name.includes('prefetch on') && r.name.endsWith('NatsBus') && !r.name.includes('TargetLimits'));
   const offNats = best((r) => r.name.includes('prefetch off') && r.name.endsWith('NatsBus'));
   const tlNats = rows.find((r) => r.name.includes('TargetLimits, NatsBus'))!;
-  return `## Strict limiter decisions (${ms / 1000} s each, holder on another node, limit never reached)\n\n` + table(rows.map((r) => ({
-    limiter: r.name, 'in flight': r.concurrency, 'decisions/s': fmt(r.perS, 0), 'p50 µs': fmt(r.p50Us, 1), 'p99 µs': fmt(r.p99Us, 1),
-    'local decisions': r.local === undefined ? '—' : `${fmt(r.local * 100, 2)}%`,
-  }))) + `\n\nOver NATS, prefetch on / off: **${fmt(onNats / offNats, 1)}×** decisions/s; prefetch on / best RateLimiterRedis: ` +
+  return `${head}\n\nOver NATS, prefetch on / off: **${fmt(onNats / offNats, 1)}×** decisions/s; prefetch on / best RateLimiterRedis: ` +
     `**${fmt(onNats / redisBest, 1)}×** (TargetLimits path: ${fmt(tlNats.perS / redisBest, 1)}×, p99 ${fmt(tlNats.p99Us, 1)} µs, ` +
     `${fmt((tlNats.local ?? 0) * 100, 2)}% of decisions local).\n`;
 }

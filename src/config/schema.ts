@@ -41,6 +41,8 @@ export const natsSchema = z.strictObject({
 export const adminSchema = z.strictObject({
   /** When set, every /_sluice/ call needs `Authorization: Bearer <token>`. */
   token: z.string().min(1).optional(),
+  /** The dashboard at /_sluice/: one sample of every metric each `sampleMs`, the last `points` kept (5 min). */
+  dashboard: z.strictObject({ sampleMs: positiveMs(1000), points: z.number().int().min(2).max(3600).default(300) }).prefault({}),
 });
 
 const MERGE_DEFAULT_METHODS = ['POST'];

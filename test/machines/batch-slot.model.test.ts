@@ -6,7 +6,7 @@
 // @xstate/graph's createTestModel is used rather than @xstate/test 1.0.0-beta.5: the latter bundles
 // @xstate/graph 2.0.0-beta.6, whose mock actor scope has no `actionExecutor`, so with xstate 5.33 it
 // throws "originalExecutor is not a function" on the first transition that runs an action.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { createActor } from 'xstate';
 import { createTestModel } from '@xstate/graph';

@@ -1,6 +1,6 @@
 // The `agent` flush policy over an in-process bus on a virtual clock: what it asks, how it reads
 // answers, and that silence, slowness or nonsense all fall back to the guards (WAIT).
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { VirtualClock } from '../../../src/clock.ts';
 import { LocalNetwork } from '../../../src/bus/local-bus.ts';

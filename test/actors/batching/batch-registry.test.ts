@@ -1,7 +1,7 @@
 // The batch registry on a virtual clock with a recording executor: one slot per key, the flush
 // triggers (size, timer, policy, shutdown) and their idempotence, leaves before and after flush,
 // fan-out to exactly the waiters still present, uncoalesced keys, and no slot or timer left behind.
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { VirtualClock } from '../../../src/clock.ts';
 import { FlushDecision, timerPolicy } from '../../../src/batch/index.ts';

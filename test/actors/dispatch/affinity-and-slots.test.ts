@@ -1,5 +1,5 @@
 // Dispatcher session affinity and per-replica slots against real upstream stubs; time is virtual.
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { QueueFullError } from '../../../src/errors.ts';
 import { ReplicaClient } from '../../../src/http/upstream-client.ts';
