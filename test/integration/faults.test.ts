@@ -15,7 +15,7 @@
 //   reports (its own clock) is within deadAfterMs plus the heartbeat tick that notices it.
 // - Failover: after the holder is killed, the survivors report a new holder, and the time each knew
 //   no holder (its own clock) is within the documented successor bound (leaseMs + 2 × renewMs).
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +25,7 @@ import { startNatsCluster, type NatsCluster } from '../support/nats-servers.ts';
 import { UpstreamStub } from '../support/upstream-stub.ts';
 import { startSluiceProcess, type SluiceProcess } from '../support/sluice-process.ts';
 
-const faults = suite('real faults on 3 node processes and a 3-server NATS cluster integration');
+const faults = suite('real faults on 3 node processes and a 3-server NATS cluster integration', { timeoutMs: 240_000 });
 
 const WINDOW_MS = 1_000;
 const HEARTBEAT_MS = 200;
