@@ -60,6 +60,9 @@ export class VirtualClock implements Clock {
   /** Number of timers not yet fired. */
   get pending(): number { return this.live; }
 
+  /** When the earliest live timer is due, or undefined when none is set: lets a driver skip idle time. */
+  get nextDueAt(): number | undefined { return this.peek()?.at; }
+
   /** Moves time forward by `ms`, firing every timer that falls due on the way, in order. */
   advance(ms: number): void { this.advanceTo(this.time + ms); }
 

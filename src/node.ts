@@ -96,7 +96,8 @@ export class SluiceNode {
       kind = 'nats';
     }
     const node = new SluiceNode(config, bus ?? new LocalNetwork(clock).connect(config.node.id ?? 'local'), kind, opts);
-    node.logClusterEvents();
+    // Alone on its own in-process bus there is no cluster to report on.
+    if (opts.bus || config.nats) node.logClusterEvents();
     node.membership.start();
     node.singleton.start();
     node.strictServer.start();

@@ -57,6 +57,9 @@ export class LocalNetwork {
 
   heal(): void { this.groups = undefined; }
 
+  /** Live subscriptions over all endpoints (read-only: tests check that stopped nodes leave none). */
+  get subscriptions(): number { return this.subs.length; }
+
   reachable(a: string, b: string): boolean {
     if (!this.groups || a === b) return true;
     return (this.groups.get(a) ?? `solo:${a}`) === (this.groups.get(b) ?? `solo:${b}`);

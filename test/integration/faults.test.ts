@@ -37,10 +37,11 @@ const EDGE = [-4, 2]; // ms around each window edge: one extra request per node 
 /** Documented: a successor holds within leaseMs + 2 × renewMs, leaseMs = 3 heartbeats, renewMs = 1. */
 const SUCCESSOR_WITHIN_MS = 3 * HEARTBEAT_MS + 2 * HEARTBEAT_MS;
 /**
- * The bus delay the approximate bound allows for: loopback NATS takes ~1 ms, but this machine runs
- * three nodes, three servers and the load on two shared cores; a scheduling delay counts the same.
+ * The bus delay the approximate bound allows for: loopback NATS takes ~1 ms, but the test machine
+ * runs three nodes, three servers, the load and other suites on two shared cores, and a node that
+ * is not scheduled hears gossip late all the same.
  */
-const BUS_DELAY_MS = 100;
+const BUS_DELAY_MS = 250;
 /** sluice's HTTP keep-alive timeout (src/actors/gateway.ts): the pause outlasts it, as in the audit. */
 const KEEP_ALIVE_MS = 5_000;
 const PAUSE_MS = Math.max(2 * DEAD_AFTER_MS, KEEP_ALIVE_MS + 1_000);
