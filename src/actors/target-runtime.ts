@@ -2,64 +2,35 @@
 // and replicas. Replaced whole when the admin API updates the target; the old one finishes its
 // in-flight calls and closes.
 //
-// Request path: limits per client (admitRequest) → batching (coalesce / merge) or pass-through →
-// callUpstream: limits per target (admitUpstreamCall) → pacer → dispatch (replica, breaker, retry).
+// Request path, read one way: the HTTP handlers (src/http/target-handler.ts) call into this runtime
+// and write what they receive; nothing here knows the HTTP layer. Limits per client (admitRequest) →
+// batching (coalesce / merge: `batching`) or pass-through → callUpstream: limits per target
+// (admitUpstreamCall) → pacer → dispatch (replica, breaker, retry).
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Clock } from '../clock.ts';
-import type { Config, TargetConfig } from '../config/schema.ts';
-import type { Bus } from '../bus/bus.ts';
-import type { NodeMetrics } from '../metrics.ts';
-import type { RequestContext } from '../http/request-context.ts';
-import type { UpstreamCall } from '../http/upstream-client.ts';
-import { passThrough } from '../http/pass-through.ts';
+import type { TargetConfig } from '../config/schema.ts';
+import type { RequestContext } from '../proxy/request-context.ts';
+import type { UpstreamCall } from '../proxy/upstream-client.ts';
 import { createBatching, type Batching } from './batching/batching.ts';
-import type { Membership } from './membership.ts';
-import type { SingletonView } from './singleton.ts';
-import type { Dispatch, DispatchOptions, DispatchResult } from './replica-set.ts';
+import { TargetCache } from './cache/target-cache.ts';
+import type { Dispatch } from './replica-set.ts';
 import { affinityKeyOf, Dispatcher } from './dispatcher.ts';
-import { ADMIT_ALL, noLimits, noPacing, type Admission, type Cost, type TargetLimits, type UpstreamPacer } from './target-parts.ts';
-import type { StrictEnforcerFactory } from './limits/enforcer-factory.ts';
-import type { LimitGossip } from './limits/gossip.ts';
+import { ADMIT_ALL, noLimits, noPacing, type Admission, type TargetCalls, type TargetLimits, type UpstreamCallOptions, type UpstreamCallResult, type UpstreamPacer } from './target-parts.ts';
+import type { TargetDeps } from './target-deps.ts';
 import { ConfiguredLimits } from './limits/target-limits.ts';
 import { tokenEstimateOnce } from './limits/token-cost.ts';
 import { GcraUpstreamPacer } from './pacer.ts';
 
-export interface TargetDeps {
-  nodeId: string;
-  clusterName: string;
-  clock: Clock;
-  bus: Bus;
-  metrics: NodeMetrics;
-  random: () => number;
-  membership: Membership;
-  /** The cluster section: syncMs for gossip, heartbeat timings. */
-  cluster: Config['cluster'];
-  /** The node's one gossip actor for approximate limits; without it a runtime gossips on its own. */
-  limitGossip?: LimitGossip | undefined;
-  /** Builds `mode: strict` enforcers, when the node has the strict limiter (loaded at node start). */
-  createStrictEnforcer?: StrictEnforcerFactory | undefined;
-  /** The node's strict singleton (election + holder view): every strict enforcer of the node shares it. */
-  singleton?: SingletonView | undefined;
-  log?: ((line: string, fields?: Record<string, unknown>) => void) | undefined;
-}
+export type { TargetDeps } from './target-deps.ts';
+export type { TargetCalls, UpstreamCallOptions, UpstreamCallResult } from './target-parts.ts';
 
-export interface UpstreamCallOptions extends DispatchOptions {
-  /** What this upstream call spends against `per: target` limits (a batch is one request). */
-  cost: Cost;
-  signal?: AbortSignal | undefined;
-}
-
-export interface UpstreamCallResult extends DispatchResult {
-  /** Settle with the usage the reply reports, once known. */
-  admission: Admission;
-}
-
-export class TargetRuntime {
+export class TargetRuntime implements TargetCalls {
   readonly dispatch: Dispatch;
   readonly limits: TargetLimits;
   readonly pacer: UpstreamPacer;
   /** Coalesce or merge for `batch.methods`; undefined in mode `none`. */
   readonly batching: Batching | undefined;
+  /** The response cache, when `cache.enabled` (src/http/cache-front.ts answers from it). */
+  readonly cache: TargetCache | undefined;
 
   constructor(readonly config: TargetConfig, readonly deps: TargetDeps) {
     this.dispatch = new Dispatcher(config, { clock: deps.clock, random: deps.random, metrics: deps.metrics, log: deps.log });
@@ -68,14 +39,15 @@ export class TargetRuntime {
       : noLimits;
     this.pacer = config.pace ? new GcraUpstreamPacer(config.pace, deps.clock) : noPacing;
     this.batching = createBatching(this, deps);
+    this.cache = config.cache.enabled
+      ? new TargetCache({ ...config.cache, public: config.public }, {
+        target: config.name, clock: deps.clock, metrics: deps.metrics, log: deps.log,
+        tier: config.cache.store === 'jetstream' ? deps.cacheTier?.(config) : undefined,
+      })
+      : undefined;
   }
 
   get name(): string { return this.config.name; }
-
-  handle(ctx: RequestContext): Promise<void> {
-    if (this.batching?.handles(ctx.method)) return this.batching.handle(ctx);
-    return passThrough(ctx, this);
-  }
 
   /** The session key for `dispatch.affinity` (header or cookie): pass it as `affinityKey` to callUpstream. */
   affinityKeyOf(headers: IncomingHttpHeaders): string | undefined { return affinityKeyOf(this.config, headers); }
@@ -110,7 +82,7 @@ export class TargetRuntime {
   }
 
   describe(): Record<string, unknown> {
-    return { ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe(), batchState: this.batching?.describe() ?? null };
+    return { ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe(), batchState: this.batching?.describe() ?? null, cacheState: this.cache?.stats() ?? null };
   }
 
   async close(): Promise<void> {
@@ -118,5 +90,6 @@ export class TargetRuntime {
     this.pacer.close();
     await this.limits.close();
     await this.dispatch.close();
+    await this.cache?.close();
   }
 }

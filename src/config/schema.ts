@@ -46,13 +46,19 @@ export const adminSchema = z.strictObject({
 });
 
 const MERGE_DEFAULT_METHODS = ['POST'];
+export const DEFAULT_COALESCE_MAX_WAIT_MS = 0;
+export const DEFAULT_MERGE_MAX_WAIT_MS = 20;
+export const DEFAULT_MAX_JOIN_BYTES = 8 * 1024 * 1024;
 const COALESCE_DEFAULT_METHODS = ['GET', 'HEAD'];
 
 export const batchSchema = z.strictObject({
   mode: z.enum(['coalesce', 'merge', 'none']).default('coalesce'),
   /** Methods batched by `mode`; others pass through. Default: GET, HEAD for coalesce; POST for merge. */
   methods: z.array(z.string().regex(/^[A-Z]+$/, 'an upper-case HTTP method')).optional(),
-  maxWaitMs: ms(20),
+  /** Hold before the first call of a slot. Default: 0 for coalesce (joins need no hold: they join the call in flight), 20 for merge. */
+  maxWaitMs: z.number().int().nonnegative().optional(),
+  /** Bytes of a coalesced reply body kept for requests joining mid-body; past it they open a new call. Default 8 MiB. */
+  maxJoinBytes: z.number().int().nonnegative().default(DEFAULT_MAX_JOIN_BYTES),
   maxBatchSize: z.number().int().positive().default(128),
   maxClientWaitMs: positiveMs(30_000),
   policy: z.enum(['timer', 'adaptive', 'agent']).default('timer'),
@@ -60,7 +66,11 @@ export const batchSchema = z.strictObject({
   merge: z.string().min(1).default('json-array'),
   /** Ask budget of the `agent` policy before falling back to the guards. */
   agentTimeoutMs: positiveMs(5),
-}).transform((b) => ({ ...b, methods: b.methods ?? (b.mode === 'merge' ? MERGE_DEFAULT_METHODS : COALESCE_DEFAULT_METHODS) }));
+}).transform((b) => ({
+  ...b,
+  methods: b.methods ?? (b.mode === 'merge' ? MERGE_DEFAULT_METHODS : COALESCE_DEFAULT_METHODS),
+  maxWaitMs: b.maxWaitMs ?? (b.mode === 'merge' ? DEFAULT_MERGE_MAX_WAIT_MS : DEFAULT_COALESCE_MAX_WAIT_MS),
+}));
 
 const perSchema = z.union([
   z.literal('target'),
@@ -138,6 +148,27 @@ export const dispatchSchema = z.strictObject({
   }).optional(),
 });
 
+/** Response cache (RFC 9111 shared cache, see docs/cache.md); off unless `enabled`. */
+export const cacheSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** Bytes held (bodies + headers), least recently used evicted first; per target and node. */
+  maxBytes: z.number().int().positive().default(256 * 1024 * 1024),
+  /** A larger answer is served but not stored. */
+  maxEntryBytes: z.number().int().positive().default(8 * 1024 * 1024),
+  /** Freshness when the answer gives none (respect), or always (ignore). 0 = none. */
+  ttlMs: ms(0),
+  upstreamHeaders: z.enum(['respect', 'ignore']).default('respect'),
+  /** Methods whose answers are stored; POST is keyed by the body's hash. */
+  methods: z.array(z.enum(['GET', 'HEAD', 'POST'])).min(1).default(['GET', 'HEAD']),
+  staleWhileRevalidateMs: ms(0),
+  staleIfErrorMs: ms(0),
+  /** `jetstream` adds a tier in a NATS JetStream bucket shared by the fleet (needs `nats`). */
+  store: z.enum(['memory', 'jetstream']).default('memory'),
+  /** JetStream tier: the bucket's max age, and its replicas (≤ NATS servers). */
+  jetstreamTtlMs: positiveMs(86_400_000),
+  jetstreamReplicas: z.number().int().min(1).max(5).default(3),
+}).refine((c) => c.maxEntryBytes <= c.maxBytes, { message: 'maxEntryBytes no larger than maxBytes', path: ['maxEntryBytes'] });
+
 export const targetSchema = z.strictObject({
   name: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ -'),
   prefix: z.string().regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%\/-]*$/, 'a path starting with /')
@@ -156,6 +187,7 @@ export const targetSchema = z.strictObject({
   breaker: breakerSchema.prefault({}),
   retry: retrySchema.prefault({}),
   dispatch: dispatchSchema.prefault({}),
+  cache: cacheSchema.prefault({}),
 });
 
 export const configSchema = z.strictObject({
@@ -182,5 +214,6 @@ export type BatchConfig = z.output<typeof batchSchema>;
 export type BreakerConfig = z.output<typeof breakerSchema>;
 export type RetryConfig = z.output<typeof retrySchema>;
 export type DispatchConfig = z.output<typeof dispatchSchema>;
+export type CacheConfig = z.output<typeof cacheSchema>;
 export type PaceConfig = z.output<typeof paceSchema>;
 export type NatsConfig = z.output<typeof natsSchema>;

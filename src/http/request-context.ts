@@ -1,21 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-
-/** One client request as it moves through a target's pipeline. */
-export interface RequestContext {
-  req: IncomingMessage;
-  res: ServerResponse;
-  requestId: string;
-  /** Epoch ms of arrival, from the node's clock. */
-  receivedAt: number;
-  method: string;
-  /** The path after the target's prefix, with the query: what the upstream is asked for. */
-  upstreamPath: string;
-  /** Path without the query, and the raw query string (without '?'). */
-  path: string;
-  query: string;
-  clientIp: string;
-  /** Headers sluice adds to whatever answer this request gets (limits, degraded mode…). */
-  answerHeaders: Record<string, string>;
-  /** Aborted when the client goes away before its answer is complete. */
-  clientGone: AbortSignal;
-}
+// Moved to src/proxy/request-context.ts (shared by src/actors and src/http without an import cycle);
+// kept so code written against the old path still compiles. Import from src/proxy.
+export * from '../proxy/request-context.ts';

@@ -8,10 +8,11 @@ import { newId } from '../ids.ts';
 import { LightAbortController } from '../abort.ts';
 import type { NodeMetrics } from '../metrics.ts';
 import { ADMIN_PREFIX, handleAdmin, type AdminNode } from './admin.ts';
-import { clientIp } from './headers.ts';
+import { clientIp } from '../proxy/headers.ts';
 import { problemFor, sendProblem } from './problem.ts';
-import type { RequestContext } from './request-context.ts';
+import type { RequestContext } from '../proxy/request-context.ts';
 import type { TargetTable } from './target-table.ts';
+import { handleTarget } from './target-handler.ts';
 
 export interface GatewayNode {
   nodeId: string;
@@ -59,7 +60,7 @@ export function createRequestHandler(node: GatewayNode): (req: IncomingMessage, 
       // which re-validates every upstream header one by one.
       answerHeaders: { 'x-sluice-node': node.nodeId },
     };
-    target.handle(ctx).catch((err) => fail(node, res, err, path, target.name, ctx.answerHeaders));
+    handleTarget(ctx, target).catch((err) => fail(node, res, err, path, target.name, ctx.answerHeaders));
   };
 }
 

@@ -2,7 +2,7 @@
 // their headers, queueing until the next window, shadow mode, give-back across limits, tokens.
 import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
-import type { RequestContext } from '../../../src/http/request-context.ts';
+import type { RequestContext } from '../../../src/proxy/request-context.ts';
 import { RateLimitedError } from '../../../src/errors.ts';
 import { windowEndAt, windowIdAt } from '../../../src/limit/windows.ts';
 import { ConfiguredLimits } from '../../../src/actors/limits/target-limits.ts';
