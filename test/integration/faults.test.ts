@@ -26,7 +26,7 @@ import { startNatsCluster, type NatsCluster } from '../support/nats-servers.ts';
 import { UpstreamStub } from '../support/upstream-stub.ts';
 import { startSluiceProcess, type SluiceProcess } from '../support/sluice-process.ts';
 
-const faults = suite('real faults on 3 node processes and a 3-server NATS cluster integration', { timeoutMs: 240_000 });
+const faults = suite('real faults on 3 node processes and a 3-server NATS cluster integration', { timeoutMs: 300_000 });
 
 const WINDOW_MS = 1_000;
 const HEARTBEAT_MS = 200;
