@@ -57,6 +57,9 @@ export class VirtualClock implements Clock {
     this.live--;
   }
 
+  /** When the earliest live timer falls due; undefined when none is set. */
+  nextAt(): number | undefined { return this.peek()?.at; }
+
   /** Number of timers not yet fired. */
   get pending(): number { return this.live; }
 
