@@ -122,9 +122,29 @@ function checkStep(rig: ClusterRig, label: string): void {
   assert.ok(rig.holders().length <= 1, `${label}: ${rig.holders().join(' and ')} hold the singleton at once`);
 }
 
+// Time bounds, on the virtual clock, from the docs: a silent member is dropped within deadAfterMs
+// and the heartbeat tick that notices it (docs/limits.md, membership); a successor holds within
+// leaseMs + 2 × renewMs plus bus delay after the holder stops, leaseMs = 3 heartbeats, renewMs = 1
+// (docs/strict-limits.md, "Failover time"). Checked when the crash leaves a whole, running majority.
+const NOTICE_WITHIN_MS = CLUSTER.deadAfterMs + CLUSTER.heartbeatMs + MAX_DELAY_MS;
+const SUCCESSOR_WITHIN_MS = 3 * CLUSTER.heartbeatMs + 2 * CLUSTER.heartbeatMs + 2 * MAX_DELAY_MS;
+
+function checkCrash(rig: ClusterRig, victim: string, wasHolder: boolean, at: number, label: string): void {
+  if (rig.partitioned || rig.ids('paused').length > 0) return;
+  for (const id of rig.ids('up')) {
+    const seen = rig.dropped.find((d) => d.by === id && d.member === victim && d.at >= at);
+    assert.ok(seen && seen.at - at <= NOTICE_WITHIN_MS, `${label}: ${id} dropped the crashed ${victim} ${seen ? `${seen.at - at} ms` : 'never'} after; bound ${NOTICE_WITHIN_MS} ms`);
+  }
+  if (wasHolder && rig.ids('up').length >= 2) {
+    const next = rig.sessions.find((x) => x.id !== victim && x.at >= at);
+    assert.ok(next && next.at - at <= SUCCESSOR_WITHIN_MS, `${label}: a successor held ${next ? `${next.at - at} ms` : 'never'} after the holder crashed; bound ${SUCCESSOR_WITHIN_MS} ms`);
+  }
+}
+
 // ---- The driver: one model event on the real cluster -------------------------------------------
-async function step(rig: ClusterRig, e: ModelEvent): Promise<void> {
+async function step(rig: ClusterRig, e: ModelEvent, label: string): Promise<void> {
   const now = rig.clock.now();
+  let crashed: { victim: string; wasHolder: boolean } | undefined;
   const live = () => SLOTS.filter((id) => rig.state(id) !== 'down');
   const holder = () => rig.holders()[0];
   const upNonHolder = () => rig.ids('up').find((id) => id !== holder()) ?? rig.ids('up')[0]!;
@@ -144,8 +164,8 @@ async function step(rig: ClusterRig, e: ModelEvent): Promise<void> {
       for (const id of live()) for (let k = 0; k < LOAD_PER_NODE / 2; k++) { rig.arrive(id, 'a'); rig.arrive(id, 's'); }
       break;
     }
-    case 'CRASH': await rig.crash(upNonHolder()); break;
-    case 'CRASH_HOLDER': await rig.crash(holder() ?? rig.ids('up')[0]!); break;
+    case 'CRASH': { const v = upNonHolder(); crashed = { victim: v, wasHolder: v === holder() }; await rig.crash(v); break; }
+    case 'CRASH_HOLDER': { const v = holder() ?? rig.ids('up')[0]!; crashed = { victim: v, wasHolder: v === holder() }; await rig.crash(v); break; }
     case 'LEAVE': await rig.leave(upNonHolder()); break;
     case 'JOIN': rig.start(rig.ids('down')[0]!); break;
     case 'PAUSE': rig.pause(upNonHolder()); break;
@@ -154,6 +174,7 @@ async function step(rig: ClusterRig, e: ModelEvent): Promise<void> {
     case 'HEAL': rig.heal(); break;
   }
   await rig.runUntil(Math.max(rig.clock.now(), now + STEP_MS));
+  if (crashed) checkCrash(rig, crashed.victim, crashed.wasHolder, now, label);
 }
 
 const model = suite('cluster (model-based, real actors on LocalBus and the virtual clock)', { timeoutMs: 170_000 });
@@ -211,7 +232,7 @@ model('every path through crashes, holder crashes, leaves, joins, pauses, partit
     const label = (k: number) => `path ${i} [${events.slice(0, k + 1).map((e) => e.type).join(' → ')}]`;
     for (const [k, e] of events.entries()) {
       const before = SLOTS.map((id) => rig.state(id)).join(',');
-      try { await step(rig, e); } catch (err) { throw new Error(`${label(k)} from ${before}: ${(err as Error).message}`); }
+      try { await step(rig, e, label(k)); } catch (err) { throw new Error(`${label(k)} from ${before}: ${(err as Error).message}`); }
       checkStep(rig, label(k));
     }
     // Settle: heal, resume, let every wait end; then every request has exactly one answer.

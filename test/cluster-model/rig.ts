@@ -111,6 +111,9 @@ export class ClusterRig {
   private readonly random: () => number;
   private readonly targets: { a: TargetConfig; s: TargetConfig };
   partitioned: string | undefined;
+  /** Each node's own reports: sessions it started (as holder) and members it dropped as silent. */
+  readonly sessions: Array<{ id: string; term: number; at: number }> = [];
+  readonly dropped: Array<{ by: string; member: string; at: number }> = [];
   /** The window the rig started in: nothing was granted before it. */
   readonly firstWindow: number;
 
@@ -139,6 +142,13 @@ export class ClusterRig {
     const singleton = new Singleton(bus, clock, membership, { nodeId: id, cluster: CLUSTER.name, ...singletonTimings(CLUSTER) });
     const server = new StrictServer(bus, clock, singleton, { cluster: CLUSTER.name, maxClockSkewMs: CLUSTER.maxClockSkewMs ?? 0 });
     const gossip = new LimitGossip(bus, clock, { nodeId: id, cluster: CLUSTER.name, syncMs: CLUSTER.syncMs, random: this.random, membership });
+    let term = 0;
+    singleton.onChange(() => {
+      const t = singleton.session()?.term ?? 0;
+      if (t && t !== term) this.sessions.push({ id, term: t, at: this.clock.now() });
+      term = t;
+    });
+    membership.onChange((c) => { if (c.type === 'member.left' && c.reason === 'silent') this.dropped.push({ by: id, member: c.id, at: this.clock.now() }); });
     membership.start();
     singleton.start();
     server.start();
