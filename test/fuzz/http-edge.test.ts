@@ -98,6 +98,9 @@ edge('bodies far over the limit are refused without being held: memory stays bou
   const grewMb = (process.memoryUsage().heapUsed - before) / 1024 / 1024;
   console.log(`\n    heap grew ${grewMb.toFixed(1)} MB while ${sent * 4} MB of bodies over the limit were offered`);
   assert.ok(grewMb < 48, `heap grew ${grewMb.toFixed(1)} MB`);
+  // The client's oversized body is not the replica's failure: no replica error, the breaker stays shut.
+  const metrics = (await send(`GET /_sluice/metrics HTTP/1.1\r\n${H}connection: close\r\n\r\n`)).text;
+  assert.not.match(metrics, /^sluice_replica_errors_total\{[^}]*\} [1-9]/m);
   await servesNormally();
 });
 
