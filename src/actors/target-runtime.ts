@@ -11,6 +11,7 @@ import type { TargetConfig } from '../config/schema.ts';
 import type { RequestContext } from '../proxy/request-context.ts';
 import type { UpstreamCall } from '../proxy/upstream-client.ts';
 import { createBatching, type Batching } from './batching/batching.ts';
+import type { FleetScope } from './fleet/fleet-scope.ts';
 import { TargetCache } from './cache/target-cache.ts';
 import type { Dispatch } from './replica-set.ts';
 import { affinityKeyOf, Dispatcher } from './dispatcher.ts';
@@ -29,6 +30,8 @@ export class TargetRuntime implements TargetCalls {
   readonly pacer: UpstreamPacer;
   /** Coalesce or merge for `batch.methods`; undefined in mode `none`. */
   readonly batching: Batching | undefined;
+  /** Set with `batch.scope: cluster`: flights of keys another node owns may go to that node. */
+  readonly fleet: FleetScope | undefined;
   /** The response cache, when `cache.enabled` (src/http/cache-front.ts answers from it). */
   readonly cache: TargetCache | undefined;
 
@@ -38,6 +41,7 @@ export class TargetRuntime implements TargetCalls {
       ? new ConfiguredLimits(config, deps, { gossip: deps.limitGossip, strict: deps.createStrictEnforcer, log: deps.log })
       : noLimits;
     this.pacer = config.pace ? new GcraUpstreamPacer(config.pace, deps.clock) : noPacing;
+    this.fleet = config.batch.scope === 'cluster' ? deps.fleet : undefined;
     this.batching = createBatching(this, deps);
     this.cache = config.cache.enabled
       ? new TargetCache({ ...config.cache, public: config.public }, {
@@ -59,7 +63,8 @@ export class TargetRuntime implements TargetCalls {
   admitRequest(ctx: RequestContext, body?: Buffer): Admission | Promise<Admission> {
     // Without limits there is nothing to wait for: answering synchronously saves the promise hops
     // on the hot path of every unlimited target.
-    if (this.limits === noLimits) return ADMIT_ALL;
+    // A forwarded flight was admitted where its clients arrived.
+    if (this.limits === noLimits || ctx.forwarded) return ADMIT_ALL;
     const tokens = this.limits.countsTokens ? tokenEstimateOnce(ctx, this.config.limits, ctx.req.headers, body) : 0;
     const cost = { requests: 1, tokens };
     return this.limits.admitRequestNow ? this.limits.admitRequestNow(ctx, cost) : this.limits.admitRequest(ctx, cost);
@@ -82,7 +87,11 @@ export class TargetRuntime implements TargetCalls {
   }
 
   describe(): Record<string, unknown> {
-    return { ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe(), batchState: this.batching?.describe() ?? null, cacheState: this.cache?.stats() ?? null };
+    return {
+      ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe(),
+      batchState: this.batching ? { ...this.batching.describe(), fleet: this.fleet?.describe(this.name) ?? { scope: 'node' } } : null,
+      cacheState: this.cache?.stats() ?? null,
+    };
   }
 
   async close(): Promise<void> {
