@@ -1,6 +1,7 @@
 // Everything one target needs at run time, built from its config: its limits, batch registry, pacer
-// and replicas. Replaced whole when the admin API updates the target; the old one finishes its
-// in-flight calls and closes.
+// and replicas. Replaced whole when its config changes (reload, admin PUT): the new runtime takes over
+// the live breakers and limit enforcers whose config did not change (src/reload/plan.ts says which),
+// and the old one finishes its in-flight requests (retire) before it closes.
 //
 // Request path: limits per client (admitRequest) → batching (coalesce / merge) or pass-through →
 // callUpstream: limits per target (admitUpstreamCall) → pacer → dispatch (replica, breaker, retry).
@@ -23,6 +24,7 @@ import type { LimitGossip } from './limits/gossip.ts';
 import { ConfiguredLimits } from './limits/target-limits.ts';
 import { tokenEstimateOnce } from './limits/token-cost.ts';
 import { GcraUpstreamPacer } from './pacer.ts';
+import type { TargetCarryOver } from '../reload/plan.ts';
 
 export interface TargetDeps {
   nodeId: string;
@@ -52,20 +54,34 @@ export interface UpstreamCallOptions extends DispatchOptions {
 export interface UpstreamCallResult extends DispatchResult {
   /** Settle with the usage the reply reports, once known. */
   admission: Admission;
+  /** From the call leaving (after limits and pacing) to the reply's head, retries included. */
+  upstreamMs: number;
 }
+
+/** The runtime a new one replaces, and what it takes over from it. */
+export interface Predecessor { readonly runtime: TargetRuntime; readonly carry: TargetCarryOver }
 
 export class TargetRuntime {
   readonly dispatch: Dispatch;
+  private readonly dispatcher: Dispatcher;
+  private readonly configured: ConfiguredLimits | undefined;
+  /** Requests being served (the gateway counts them in and out); retire() waits for none. */
+  private active = 0;
+  private idle: (() => void) | undefined;
   readonly limits: TargetLimits;
   readonly pacer: UpstreamPacer;
   /** Coalesce or merge for `batch.methods`; undefined in mode `none`. */
   readonly batching: Batching | undefined;
 
-  constructor(readonly config: TargetConfig, readonly deps: TargetDeps) {
-    this.dispatch = new Dispatcher(config, { clock: deps.clock, random: deps.random, metrics: deps.metrics, log: deps.log });
-    this.limits = config.limits.length > 0
-      ? new ConfiguredLimits(config, deps, { gossip: deps.limitGossip, strict: deps.createStrictEnforcer, log: deps.log })
-      : noLimits;
+  constructor(readonly config: TargetConfig, readonly deps: TargetDeps, from?: Predecessor) {
+    // Taken over before anything new is built, so no state is created twice.
+    const breakers = from?.runtime.dispatcher.giveBreakers(from.carry.breakers);
+    const enforcers = from?.runtime.configured?.giveEnforcers(from.carry.limits);
+    this.dispatch = this.dispatcher = new Dispatcher(config, { clock: deps.clock, random: deps.random, metrics: deps.metrics, log: deps.log, breakers });
+    this.configured = config.limits.length > 0
+      ? new ConfiguredLimits(config, deps, { gossip: deps.limitGossip, strict: deps.createStrictEnforcer, log: deps.log }, enforcers)
+      : undefined;
+    this.limits = this.configured ?? noLimits;
     this.pacer = config.pace ? new GcraUpstreamPacer(config.pace, deps.clock) : noPacing;
     this.batching = createBatching(this, deps);
   }
@@ -90,7 +106,9 @@ export class TargetRuntime {
     if (this.limits === noLimits) return ADMIT_ALL;
     const tokens = this.limits.countsTokens ? tokenEstimateOnce(ctx, this.config.limits, ctx.req.headers, body) : 0;
     const cost = { requests: 1, tokens };
-    return this.limits.admitRequestNow ? this.limits.admitRequestNow(ctx, cost) : this.limits.admitRequest(ctx, cost);
+    const admitted = this.limits.admitRequestNow ? this.limits.admitRequestNow(ctx, cost) : this.limits.admitRequest(ctx, cost);
+    if (!(admitted instanceof Promise)) { ctx.access.limit = 'admitted'; return admitted; }
+    return admitted.then((a) => { ctx.access.limit = 'admitted'; return a; }); // a refusal is noted where it is answered
   }
 
   /** One upstream call: per-target limits, then pacing, then a replica. */
@@ -101,8 +119,9 @@ export class TargetRuntime {
     const admission = admitted instanceof Promise ? await admitted : admitted;
     try {
       if (this.pacer !== noPacing) await this.pacer.acquire(o.signal);
+      const startedAt = this.deps.clock.now();
       const { reply, replica } = await this.dispatch.call(call, o);
-      return { reply, replica, admission };
+      return { reply, replica, admission, upstreamMs: this.deps.clock.now() - startedAt };
     } catch (err) {
       admission.cancel();
       throw err;
@@ -111,6 +130,24 @@ export class TargetRuntime {
 
   describe(): Record<string, unknown> {
     return { ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe(), batchState: this.batching?.describe() ?? null };
+  }
+
+  /** The gateway counts each request it hands to this runtime in (begin) and, once answered, out (end). */
+  begin(): void { this.active++; }
+  end(): void { if (--this.active === 0) this.idle?.(); }
+
+  /** Requests this runtime is serving. */
+  get inFlight(): number { return this.active; }
+
+  /** After it was replaced or removed: lets its in-flight requests finish (up to `maxMs`), then closes. */
+  async retire(maxMs: number): Promise<void> {
+    if (this.active > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = this.deps.clock.setTimeout(() => resolve(), maxMs);
+        this.idle = () => { this.deps.clock.clearTimeout(timer); resolve(); };
+      });
+    }
+    await this.close();
   }
 
   async close(): Promise<void> {

@@ -23,7 +23,7 @@ import { hasBody, readBody } from './body.ts';
 import { headerValue, upstreamRequestHeaders } from './headers.ts';
 import { sendProblem } from './problem.ts';
 import { drain, writeHead } from './reply.ts';
-import type { RequestContext } from './request-context.ts';
+import { noteCall, type RequestContext } from './request-context.ts';
 
 export interface CoalesceDeps {
   readonly registry: BatchRegistry<CoalesceWaiter, UpstreamCallResult>;
@@ -152,6 +152,9 @@ class Waiter implements CoalesceWaiter, WaiterGuardHandlers, TeeListener {
       return;
     }
     const { reply, admission } = result;
+    noteCall(ctx.access, result);
+    delete ctx.access.batchId; // its own call, answered without X-Sluice-Batch
+    delete ctx.access.batchSize;
     if (!guard.claim()) { drain(reply.body); admission.settle({}); return; }
     this.deps.count(WaiterOutcome.Alone);
     const watch = target.limits.countsTokens ? new UsageWatch(headerValue(reply.headers, 'content-type')) : undefined;

@@ -7,7 +7,7 @@
 // for a while, since the next reply will most likely be private too.
 import type { HeaderMap } from '../../http/headers.ts';
 import { endToEnd, headerValue, upstreamRequestHeaders } from '../../http/headers.ts';
-import type { RequestContext } from '../../http/request-context.ts';
+import { noteCall, type RequestContext } from '../../http/request-context.ts';
 import { estimateTokens } from '../../limit/tokens.ts';
 import { batchHeaderValue, type BatchExecutor, type FanOutResult, type SlotInfo } from '../batch-registry.ts';
 import type { TargetRuntime, UpstreamCallResult } from '../target-runtime.ts';
@@ -62,7 +62,9 @@ export function coalesceExecutor(target: TargetRuntime): BatchExecutor<CoalesceW
       );
     },
 
-    fanOut({ reply, admission }, present, slot): FanOutResult {
+    fanOut(result, present, slot): FanOutResult {
+      const { reply, admission } = result;
+      for (const w of present) noteCall(w.ctx.access, result, slot); // a waiter sent alone notes its own call over this
       const shared = !isPrivateReply(reply.headers);
       const receivers = shared ? present : present.slice(0, 1);
       const watch = target.limits.countsTokens ? new UsageWatch(headerValue(reply.headers, 'content-type')) : undefined;
@@ -82,7 +84,7 @@ export function coalesceExecutor(target: TargetRuntime): BatchExecutor<CoalesceW
     },
 
     fail(error, present, slot) {
-      for (const w of present) w.answer({ kind: 'failed', slot, error });
+      for (const w of present) { noteCall(w.ctx.access, undefined, slot); w.answer({ kind: 'failed', slot, error }); }
     },
   };
 }
