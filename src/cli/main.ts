@@ -3,8 +3,9 @@
 // refused and logged, and the running config stays).
 import { applyOverrides, envOverrides, parseConfig, readConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { InvalidConfigError, SluiceError } from '../errors.ts';
-import { createNodeLog, type NodeLog } from '../log/logger.ts';
+import { SluiceError } from '../errors.ts';
+import { createNodeLog } from '../log/logger.ts';
+import { reloadFromFile } from '../reload/reload-file.ts';
 import { SluiceNode } from '../node.ts';
 import { parseCli, USAGE, type StartArgs } from './args.ts';
 import { startDemoUpstreams } from './demo.ts';
@@ -21,7 +22,8 @@ async function start(args: StartArgs): Promise<void> {
   const demo = args.demo ? await startDemoUpstreams(config) : undefined;
   const node = await SluiceNode.start(config, { log: logs.log, access: logs.access });
   logs.pino.setBindings({ node: node.id });
-  logs.pino.info({ node: node.id, cluster: config.cluster.name, bus: node.busKind, targets: config.targets.map((t) => t.prefix) },
+  // The one line the contract promises at start, whatever log.level says.
+  logs.pino.child({}, { level: 'info' }).info({ node: node.id, cluster: config.cluster.name, bus: node.busKind, targets: config.targets.map((t) => t.prefix) },
     `sluice node ${node.id} listening on ${node.url}`);
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -35,28 +37,7 @@ async function start(args: StartArgs): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGHUP', () => { if (!stopping) reload(args, node, logs); });
-}
-
-function reload(args: StartArgs, node: SluiceNode, logs: NodeLog): void {
-  let next: Config;
-  try {
-    next = loadConfig(args);
-  } catch (err) {
-    const issues = err instanceof InvalidConfigError ? err.issues : undefined;
-    logs.pino.error({ file: args.configPath, issues, error: issues ? undefined : String(err) },
-      `config reload refused, the running config stays: ${(err as Error).message}`);
-    return;
-  }
-  const plan = node.reload(next);
-  logs.configure(plan.next.log);
-  for (const r of plan.restartNeeded) {
-    logs.pino.warn({ path: r.path, running: r.running, file: r.file }, `restart needed: ${r.path} changed in the file but a running node keeps it`);
-  }
-  logs.pino.info({
-    file: args.configPath, added: plan.added.map((t) => t.name), removed: plan.removed, unchanged: plan.unchanged,
-    changed: plan.changed.map((c) => ({ target: c.config.name, kept: c.carry })),
-  }, 'config reloaded');
+  process.on('SIGHUP', () => { if (!stopping) reloadFromFile(node, () => loadConfig(args), logs, args.configPath); });
 }
 
 async function main(argv: string[]): Promise<void> {
