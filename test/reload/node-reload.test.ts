@@ -17,7 +17,8 @@ let deadUrl: string;
 /** Windows long enough that no test run crosses a boundary (window ids are floor(now / windowMs)). */
 const HOUR_MS = 3_600_000;
 
-const base = () => ({
+type Json = Record<string, any>;
+const base = (): { node: Json; targets: Json[] } => ({
   node: { id: 'r1', port: 0, drainMs: 5_000 },
   targets: [
     { name: 'api', prefix: '/api', replicas: [a.url], batch: { mode: 'none' }, limits: [{ name: 'rpm', limit: 1_000, windowMs: 60_000 }] },
@@ -36,7 +37,7 @@ reload.before(async () => {
 reload.after(async () => { await node.stop(); await a.close(); await b.close(); });
 
 /** The config as the node runs it now, as plain editable JSON. */
-const running = () => JSON.parse(JSON.stringify({ node: base().node, targets: node.config.targets })) as ReturnType<typeof base>;
+const running = () => JSON.parse(JSON.stringify({ node: base().node, targets: node.config.targets })) as { node: Json; targets: Json[] };
 
 const get = async (path: string) => {
   const r = await request(node.url + path);
@@ -113,7 +114,7 @@ reload('removed targets stop serving, added ones start, unchanged ones keep thei
   const before = node.targets.get('capped');
   const next = running();
   next.targets.splice(2, 1);
-  next.targets.push({ name: 'extra', prefix: '/extra', replicas: [b.url], batch: { mode: 'none' } } as never);
+  next.targets.push({ name: 'extra', prefix: '/extra', replicas: [b.url], batch: { mode: 'none' } });
   const plan = node.reload(parseConfig(next));
   assert.equal(plan.removed, ['flaky']);
   assert.equal(plan.added.map((t) => t.name), ['extra']);
