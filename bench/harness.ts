@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
-import { freePort } from '../test/support/ports.ts';
+import { createServer as createNetServer } from 'node:net';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const children: ChildProcess[] = [];
@@ -118,6 +118,16 @@ export function baseline(pkg: string, bin = pkg): { ok: true } | { ok: false; no
   const note = `_${bin} baseline skipped: not installed. Install it with \`sudo apt-get install ${pkg}\` and re-run._`;
   console.log(note);
   return { ok: false, note };
+}
+
+/** A port that was free a moment ago: only for redis-server, which cannot bind port 0 and report it. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    }).on('error', reject);
+  });
 }
 
 /** A throwaway redis-server in the foreground on a free port, for the Redis-backed peers. */

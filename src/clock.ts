@@ -113,3 +113,24 @@ export class VirtualClock implements Clock {
     }
   }
 }
+
+/**
+ * Runs `fn` at the end of the current event-loop turn, after the I/O already waiting has been read
+ * (the registry closes join cohorts and takes timer flushes there). Injected like the clock, so
+ * tests on a virtual clock decide when a turn ends.
+ */
+export type Scheduler = (fn: () => void) => void;
+
+export const realScheduler: Scheduler = (fn) => { setImmediate(fn); };
+
+/** A scheduler whose turns end when a test says so: `runTurn()` runs what was queued, in order. */
+export class ManualScheduler {
+  private queue: Array<() => void> = [];
+  readonly schedule: Scheduler = (fn) => { this.queue.push(fn); };
+  get pending(): number { return this.queue.length; }
+  runTurn(): void {
+    const q = this.queue;
+    this.queue = [];
+    for (const fn of q) fn();
+  }
+}

@@ -22,6 +22,7 @@ import { Singleton, singletonTimings } from './actors/singleton.ts';
 import { InvalidConfigError } from './errors.ts';
 import type { AdminNode } from './http/admin.ts';
 import { createRequestHandler } from './http/server.ts';
+import { DashboardFeed, type DashboardState } from './http/dashboard/feed.ts';
 import { TargetTable } from './http/target-table.ts';
 
 export interface NodeOptions {
@@ -32,6 +33,8 @@ export interface NodeOptions {
   log?: LogFn;
   /** Receives one access line per proxied request (createNodeLog's `access`). */
   access?: (line: AccessLine) => void;
+  /** The clock the dashboard samples on (default: the node's); tests step it to drive the charts. */
+  dashboardClock?: Clock;
 }
 
 export class SluiceNode {
@@ -47,6 +50,8 @@ export class SluiceNode {
   readonly singleton: Singleton;
   private readonly strictServer: StrictServer;
   private gateway: Actor<typeof gatewayMachine> | undefined;
+  /** The dashboard's samples of every metric, and the pages watching them. */
+  readonly dashboard: DashboardFeed;
   private draining = false;
   private readonly log: LogFn;
   /** Replaced runtimes still finishing their requests. */
@@ -80,6 +85,10 @@ export class SluiceNode {
       { labels: { kind: 'received' }, value: bus.stats.received },
       { labels: { kind: 'malformed' }, value: bus.stats.malformed },
     ], ['kind']);
+    this.dashboard = new DashboardFeed(
+      { metrics: () => this.metrics.registry.getMetricsAsJSON(), state: () => this.dashboardState() },
+      opts.dashboardClock ?? this.clock, config.admin.dashboard,
+    );
   }
 
   static async start(config: Config, opts: NodeOptions = {}): Promise<SluiceNode> {
@@ -97,6 +106,7 @@ export class SluiceNode {
     node.strictEnforcer = await loadStrictEnforcerFactory();
     node.limitGossip.start();
     for (const t of config.targets) node.targets.set(node.runtimeFor(t));
+    node.dashboard.start();
     await node.listen();
     return node;
   }
@@ -192,7 +202,22 @@ export class SluiceNode {
         if (old) this.retire(old);
         return !!old;
       },
-      cluster: () => ({ node: this.id, cluster: this.config.cluster.name, nodes: this.membership.liveIds(), singleton: this.singleton.holder()?.id ?? null }),
+      cluster: () => this.clusterView(),
+      dashboard: this.dashboard,
+    };
+  }
+
+  private clusterView() {
+    return { node: this.id, cluster: this.config.cluster.name, nodes: this.membership.liveIds(), singleton: this.singleton.holder()?.id ?? null };
+  }
+
+  private dashboardState(): DashboardState {
+    return {
+      ...this.clusterView(),
+      targets: this.targets.list().map(({ config: t }) => ({
+        name: t.name, prefix: t.prefix, mode: t.batch.mode, replicas: t.replicas, cache: !!(t as { cache?: { enabled?: boolean } }).cache?.enabled,
+        limits: t.limits.map((l) => ({ name: l.name, dimension: l.dimension, limit: l.limit, windowMs: l.windowMs, mode: l.mode, per: l.per })),
+      })),
     };
   }
 
@@ -200,6 +225,7 @@ export class SluiceNode {
   async stop(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
+    this.dashboard.stop(); // open dashboard streams must not hold the drain
     if (this.gateway) {
       this.gateway.send({ type: 'drain' });
       await waitFor(this.gateway, (s) => s.status === 'done', { timeout: this.config.node.drainMs + 5_000 }).catch(() => {});

@@ -1,11 +1,15 @@
 // The registry of one target's batch slots: batch key → the live slot still taking joins. A join
-// either lands in that slot or opens a new one (a slot machine actor plus its `maxWaitMs` timer); the
-// flush policy is asked on every join and on a short tick; a flushed slot leaves the key free for the
-// next slot at once, and a slot is dropped the moment it is done. What a batch *is* (one shared GET,
-// or bodies merged into one call) is the executor's business: the registry only sees payloads.
+// either lands in that slot or opens a new one (a slot machine actor plus, when `maxWaitMs` > 0, its
+// timer); the flush policy is asked on every join and on a short tick. With joins in flight
+// (coalesce) a slot keeps its key through its call and while its reply's body streams, so identical
+// requests share the call in the air (singleflight); without (merge) a flushed slot leaves the key
+// free for the next slot at once. What a batch *is* (one shared GET, or bodies merged into one call)
+// is the executor's business: the registry only sees payloads.
 //
-// Nothing here outlives its answer: a slot lives from its first join to its last answer, a waiter
-// from its join to its answer or leave, and timers exist only while a slot is waiting.
+// With `maxWaitMs: 0` the first request's call starts inside its `join`, on the same tick: no timer,
+// no turn waited. Nothing here outlives its answer: a slot lives from its first join to its last
+// answer (or the end of joins), a waiter from its join to its answer or leave, and timers exist only
+// while a slot is waiting.
 import { createActor, type Actor } from 'xstate';
 import type { TimerId } from '../clock.ts';
 import { arrivalRate, FlushDecision, guard, LatencyWindow, ratePerMs, recordArrivals } from '../batch/index.ts';
@@ -13,13 +17,14 @@ import type { ArrivalRate, BatchKey, FlushFeatures } from '../batch/index.ts';
 import { newId } from '../ids.ts';
 import { acceptsJoins, batchSlot, FlushReason } from '../machines/batch-slot.ts';
 import type { BatchSlotContext, BatchSlotMachine, BatchSlotOutput, SlotOutcome } from '../machines/batch-slot.ts';
-import type { BatchRegistryOptions, FanOutResult, RegistryEvent, SlotInfo, WaiterTicket } from './batching/registry-types.ts';
+import { JoinPhase } from './batching/registry-types.ts';
+import type { BatchRegistryOptions, FanOutResult, ReplyFlight, RegistryEvent, SlotInfo, WaiterTicket } from './batching/registry-types.ts';
 import { SlotWaiters } from './batching/slot-waiters.ts';
 import { UncoalescedKeys } from './batching/uncoalesced-keys.ts';
 
-export { batchHeaderValue } from './batching/registry-types.ts';
+export { batchHeaderValue, JoinPhase } from './batching/registry-types.ts';
 export type {
-  BatchExecutor, BatchRegistryHooks, BatchRegistryOptions, FanOutResult, RegistryEvent, SlotInfo, SlotPolicy, WaiterTicket,
+  BatchExecutor, BatchRegistryHooks, BatchRegistryOptions, FanOutResult, RegistryEvent, ReplyFlight, SlotInfo, SlotPolicy, WaiterTicket,
 } from './batching/registry-types.ts';
 
 export const DEFAULT_UNCOALESCED_TTL_MS = 10_000;
@@ -34,8 +39,13 @@ interface SlotEntry<P> {
   timer: TimerId | undefined;
   abort: AbortController | undefined;
   asking: boolean;
-  /** Clients in the upstream call (frozen at flush), less those later sent upstream on their own. */
+  /**
+   * Clients the call answers: those in it at flush, joiners in flight, less those sent upstream on
+   * their own. Grows as late joiners are served.
+   */
   size: number;
+  /** Serves a waiter joining while the reply's body streams (from the executor's fan-out). */
+  lateJoin: ((waiter: P, slot: SlotInfo) => boolean) | undefined;
 }
 
 class Ticket<P> implements WaiterTicket {
@@ -54,9 +64,9 @@ export class BatchRegistry<P, R> {
   private readonly open = new Map<BatchKey, SlotEntry<P>>();
   private readonly live = new Map<string, SlotEntry<P>>();
   private readonly uncoalesced: UncoalescedKeys;
-  /** Slots whose cohort is open this event-loop turn; closed together by one setImmediate. */
+  /** Slots whose cohort is open this event-loop turn; closed together at the end of the turn. */
   private readonly openCohorts = new Set<SlotEntry<P>>();
-  private cohortCloser: NodeJS.Immediate | undefined;
+  private cohortCloserDue = false;
   private readonly machine: BatchSlotMachine;
   private readonly listeners = new Set<(e: RegistryEvent) => void>();
   private readonly latency = new LatencyWindow(256);
@@ -84,7 +94,10 @@ export class BatchRegistry<P, R> {
         fanOutFailure: ({ context, event }) => {
           if (event.type === 'upstream.failed') this.fanOutFailure(context, event.error);
         },
-        // Joins are only sent to waiting slots (acceptsJoins is checked first), so nothing is refused.
+        serveJoiner: ({ context, event }) => {
+          if (event.type === 'waiter.joined') this.contained('serveJoiner', () => this.serveJoiner(context, event.waiterId));
+        },
+        // Joins are only sent to slots that take them (acceptsJoins is checked first), so nothing is refused.
         refuseJoin: () => {},
       },
     });
@@ -106,31 +119,56 @@ export class BatchRegistry<P, R> {
     return this.uncoalesced.has(key, this.o.clock.now());
   }
 
-  /** Adds a waiter to the live slot for `key`, opening one when there is none taking joins. */
+  /**
+   * Adds a waiter to the live slot for `key`, opening one when there is none taking joins. With
+   * joins in flight the waiter may join a call already made; while its reply's body streams it is
+   * answered inside this call.
+   */
   join(key: BatchKey, payload: P, waiterId: string = newId()): WaiterTicket {
     const now = this.o.clock.now();
     this.rate = recordArrivals(this.rate, now);
     let entry = this.open.get(key);
-    if (!entry || !acceptsJoins(entry.actor.getSnapshot())) entry = this.openSlot(key, now);
+    let snapshot = entry?.actor.getSnapshot();
+    if (!entry || !snapshot || !acceptsJoins(snapshot)) {
+      entry = this.openSlot(key, now);
+      snapshot = entry.actor.getSnapshot();
+    }
     const slot = entry;
+    const phase = snapshot.value === 'waiting' ? 'waiting' : snapshot.value === 'serving' ? JoinPhase.BeforeHead : JoinPhase.DuringBody;
+    const ticket = new Ticket(waiterId, slot, this);
+    if (phase === JoinPhase.DuringBody) {
+      // Answered at once, each on its own (a cohort would hide all but its first client from the machine).
+      const own = slot.waiters.addAlone(waiterId, payload);
+      this.emit({ type: 'waiter.joined', slotId: slot.slotId, waiterId, key, phase });
+      this.o.hooks?.onJoinInFlight?.(phase);
+      slot.actor.send({ type: 'waiter.joined', waiterId: own.id, at: now });
+      return ticket;
+    }
     const cohort = slot.waiters.add(waiterId, payload);
-    this.emit({ type: 'waiter.joined', slotId: slot.slotId, waiterId, key });
+    this.emit({ type: 'waiter.joined', slotId: slot.slotId, waiterId, key, phase });
+    if (phase === JoinPhase.BeforeHead) {
+      slot.size += 1; // answered by a call it did not make; uncounted again if it leaves first
+      this.o.hooks?.onJoinInFlight?.(phase);
+    }
     if (cohort) {
       this.closeCohortAfterTurn(slot);
       slot.actor.send({ type: 'waiter.joined', waiterId: cohort.id, at: now });
     }
-    if (acceptsJoins(slot.actor.getSnapshot())) {
+    if (phase === 'waiting' && slot.actor.getSnapshot().value === 'waiting') {
       // The size guard counts clients; the machine only sees cohorts (see slot-waiters.ts).
       if (slot.waiters.size >= this.o.maxBatchSize) this.flush(slot, FlushReason.Size);
       else if (this.closing) this.flush(slot, FlushReason.Shutdown);
+      // No hold: the call goes out now, on this request's own tick.
+      else if (this.o.maxWaitMs === 0) this.flush(slot, FlushReason.Timer);
       else this.consult(slot, now);
     }
-    return new Ticket(waiterId, slot, this);
+    return ticket;
   }
 
   /** @internal A waiter answered elsewhere leaves its slot (through its ticket). */
   leaveSlot(slot: SlotEntry<P>, waiterId: string): void {
     if (!slot.waiters.has(waiterId)) return;
+    if (slot.actor.getSnapshot().value === 'serving' && !slot.waiters.inCall(waiterId)) slot.size -= 1;
     const emptied = slot.waiters.remove(waiterId);
     this.emit({ type: 'waiter.left', slotId: slot.slotId, waiterId });
     if (emptied !== undefined && slot.actor.getSnapshot().status === 'active') {
@@ -163,9 +201,12 @@ export class BatchRegistry<P, R> {
 
   private openSlot(key: BatchKey, now: number): SlotEntry<P> {
     const slotId = newId();
-    const actor = createActor(this.machine, { input: { slotId, maxBatchSize: this.o.maxBatchSize, createdAt: now } });
+    const actor = createActor(this.machine, {
+      input: { slotId, maxBatchSize: this.o.maxBatchSize, createdAt: now, joinInFlight: this.o.joinInFlight ?? false },
+    });
     const entry: SlotEntry<P> = {
       slotId, key, createdAt: now, actor, waiters: new SlotWaiters<P>(), timer: undefined, abort: undefined, asking: false, size: 0,
+      lateJoin: undefined,
     };
     this.open.set(key, entry);
     this.live.set(slotId, entry);
@@ -175,12 +216,13 @@ export class BatchRegistry<P, R> {
       error: (err) => { this.o.hooks?.onFault?.('slot', err); this.onDone(entry, undefined); },
     });
     actor.start();
+    if (this.o.maxWaitMs === 0) return entry; // flushed by its first join
     entry.timer = this.o.clock.setTimeout(() => {
       entry.timer = undefined;
       // Flush at the end of this event-loop turn, after the I/O already waiting has been read: a
       // request that reached its socket before the deadline joins this slot instead of being pushed
       // into a second call just because a burst kept the event loop busy when the timer came due.
-      setImmediate(() => this.flush(entry, FlushReason.Timer));
+      this.o.afterTurn(() => this.flush(entry, FlushReason.Timer));
     }, this.o.maxWaitMs);
     if (this.ticking) this.startTick();
     return entry;
@@ -197,7 +239,8 @@ export class BatchRegistry<P, R> {
     if (!entry) return;
     const now = this.o.clock.now();
     this.clearTimer(entry);
-    if (this.open.get(entry.key) === entry) this.open.delete(entry.key);
+    // Without joins in flight the key is free for the next slot now; with them, once joins end.
+    if (!this.o.joinInFlight && this.open.get(entry.key) === entry) this.open.delete(entry.key);
     entry.waiters.closeCohort();
     const batch = entry.waiters.expand(context.batch.map((w) => w.waiterId), true);
     entry.size = batch.length;
@@ -216,7 +259,11 @@ export class BatchRegistry<P, R> {
       .then(
         (reply) => {
           this.latency.record(this.o.clock.now() - now);
-          entry.actor.send({ type: 'upstream.replied', reply });
+          let joinable = false;
+          if (this.o.joinInFlight && this.o.executor.joinable) {
+            try { joinable = this.o.executor.joinable(reply); } catch (err) { this.o.hooks?.onFault?.('joinable', err); }
+          }
+          entry.actor.send({ type: 'upstream.replied', reply, joinable });
         },
         (error: unknown) => entry.actor.send({ type: 'upstream.failed', error }),
       );
@@ -227,16 +274,48 @@ export class BatchRegistry<P, R> {
     if (!entry) return;
     const present = this.presentOf(entry, context);
     const info: SlotInfo = { slotId: entry.slotId, key: entry.key, size: entry.size };
-    let result: FanOutResult | void = undefined;
+    const flight: ReplyFlight = {
+      ended: () => this.endJoins(entry, 'body.ended'),
+      overflowed: () => this.endJoins(entry, 'body.overflowed'),
+    };
+    let result: FanOutResult<P> | void = undefined;
     try {
-      result = this.o.executor.fanOut(reply, present, info);
+      result = this.o.executor.fanOut(reply, present, info, flight);
     } catch (err) {
       // Answers are idempotent per waiter: those the fan-out reached keep theirs, the rest get the failure.
       this.o.hooks?.onFault?.('fanOut', err);
       this.contained('fail', () => this.o.executor.fail(err, present, info));
+      this.endJoins(entry, 'body.ended');
     }
     if (result?.uncoalesce) this.markUncoalesced(entry.key);
     entry.size -= result?.alone ?? 0; // those calls were not saved
+    entry.lateJoin = result?.join;
+    this.emit({ type: 'slot.replied', slotId: entry.slotId, key: entry.key, size: entry.size, joinable: entry.lateJoin !== undefined });
+  }
+
+  /** A waiter joined while the body streams: the executor answers it with the head and the whole body. */
+  private serveJoiner(context: BatchSlotContext, cohortId: string): void {
+    const entry = this.live.get(context.slotId);
+    if (!entry) return;
+    const payload = entry.waiters.expand([cohortId])[0];
+    if (payload === undefined) return;
+    entry.size += 1;
+    const info: SlotInfo = { slotId: entry.slotId, key: entry.key, size: entry.size };
+    let served = false;
+    try {
+      served = entry.lateJoin?.(payload, info) ?? false;
+    } catch (err) {
+      this.o.hooks?.onFault?.('lateJoin', err);
+    }
+    if (served) return;
+    // Too late after all (the body just ended or outgrew the bound): this one makes its own call.
+    entry.size -= 1;
+    this.contained('alone', () => this.o.executor.alone?.(payload, info));
+  }
+
+  /** The reply's body ended or outgrew the join bound: no more joins; the slot is done. */
+  private endJoins(entry: SlotEntry<P>, type: 'body.ended' | 'body.overflowed'): void {
+    if (entry.actor.getSnapshot().status === 'active') entry.actor.send({ type });
   }
 
   private fanOutFailure(context: BatchSlotContext, error: unknown): void {
@@ -253,8 +332,10 @@ export class BatchRegistry<P, R> {
   /** Joins within this event-loop turn share the slot's open cohort; the next turn starts a new one. */
   private closeCohortAfterTurn(entry: SlotEntry<P>): void {
     this.openCohorts.add(entry);
-    this.cohortCloser ??= setImmediate(() => {
-      this.cohortCloser = undefined;
+    if (this.cohortCloserDue) return;
+    this.cohortCloserDue = true;
+    this.o.afterTurn(() => {
+      this.cohortCloserDue = false;
       for (const e of this.openCohorts) e.waiters.closeCohort();
       this.openCohorts.clear();
     });
@@ -268,6 +349,7 @@ export class BatchRegistry<P, R> {
     entry.waiters.clear();
     this.openCohorts.delete(entry);
     entry.abort = undefined;
+    entry.lateJoin = undefined;
     const outcome: SlotOutcome = output?.outcome ?? 'failed';
     const calls = outcome === 'cancelled' ? 0 : 1;
     this.o.hooks?.onSlotDone?.(outcome, Math.max(0, entry.size - calls));

@@ -13,7 +13,7 @@ import {
   RETRYABLE_STATUSES, selectReplica, tryWithdraw,
 } from '../dispatch/index.ts';
 import type { GiveUpReason, ReplicaLoad, RequestHeaders, RetryBudget, RetryBudgetConfig, SelectOptions } from '../dispatch/index.ts';
-import type { UpstreamCall, UpstreamReply } from '../http/upstream-client.ts';
+import type { UpstreamCall, UpstreamReply } from '../proxy/upstream-client.ts';
 import type { Breaker, BreakerPermit } from '../machines/breaker-actor.ts';
 import type { NodeMetrics } from '../metrics.ts';
 import { CallGuard } from './dispatch/call-guard.ts';

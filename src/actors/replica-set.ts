@@ -1,7 +1,7 @@
 // How a target's upstream calls reach its replicas: the seam TargetRuntime calls through. The
 // implementation is the Dispatcher (dispatcher.ts): least-loaded replicas with affinity, a breaker
 // and a concurrency cap per replica, retries with backoff and a budget.
-import type { UpstreamCall, UpstreamReply } from '../http/upstream-client.ts';
+import type { UpstreamCall, UpstreamReply } from '../proxy/upstream-client.ts';
 
 export interface DispatchOptions {
   /** Safe to send twice (idempotent method, or a batch its strategy marks safe). */

@@ -1,6 +1,9 @@
 // The seams of a target's request path. Each part is built from the target's config by its own module
 // and plugged into TargetRuntime; the defaults here are what a target without that feature gets.
-import type { RequestContext } from '../http/request-context.ts';
+import type { TargetConfig } from '../config/schema.ts';
+import type { RequestContext } from '../proxy/request-context.ts';
+import type { UpstreamCall } from '../proxy/upstream-client.ts';
+import type { DispatchOptions, DispatchResult } from './replica-set.ts';
 
 /** Units a call may spend: one request, and a token estimate made before the call. */
 export interface Cost { requests: number; tokens: number }
@@ -51,3 +54,28 @@ export interface UpstreamPacer {
 }
 
 export const noPacing: UpstreamPacer = { acquire: async () => {}, describe: () => null, close: () => {} };
+
+export interface UpstreamCallOptions extends DispatchOptions {
+  /** What this upstream call spends against `per: target` limits (a batch is one request). */
+  cost: Cost;
+  signal?: AbortSignal | undefined;
+}
+
+export interface UpstreamCallResult extends DispatchResult {
+  /** Settle with the usage the reply reports, once known. */
+  admission: Admission;
+  /** From the call leaving (after limits and pacing) to the reply's head, retries included. */
+  upstreamMs: number;
+}
+
+/**
+ * What a target's batching needs of its runtime: its config, its limits (to estimate and report
+ * tokens) and the one way to call its upstream. Batching names this, not TargetRuntime, so the
+ * runtime can build its batching without an import cycle.
+ */
+export interface TargetCalls {
+  readonly name: string;
+  readonly config: TargetConfig;
+  readonly limits: TargetLimits;
+  callUpstream(call: UpstreamCall, o: UpstreamCallOptions): Promise<UpstreamCallResult>;
+}

@@ -3,65 +3,31 @@
 // the live breakers and limit enforcers whose config did not change (src/reload/plan.ts says which),
 // and the old one finishes its in-flight requests (retire) before it closes.
 //
-// Request path: limits per client (admitRequest) → batching (coalesce / merge) or pass-through →
-// callUpstream: limits per target (admitUpstreamCall) → pacer → dispatch (replica, breaker, retry).
+// Request path, read one way: the HTTP handlers (src/http/target-handler.ts) call into this runtime
+// and write what they receive; nothing here knows the HTTP layer. Limits per client (admitRequest) →
+// batching (coalesce / merge: `batching`) or pass-through → callUpstream: limits per target
+// (admitUpstreamCall) → pacer → dispatch (replica, breaker, retry).
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Clock } from '../clock.ts';
-import type { Config, TargetConfig } from '../config/schema.ts';
-import type { Bus } from '../bus/bus.ts';
-import type { NodeMetrics } from '../metrics.ts';
-import type { RequestContext } from '../http/request-context.ts';
-import type { UpstreamCall } from '../http/upstream-client.ts';
-import { passThrough } from '../http/pass-through.ts';
+import type { TargetConfig } from '../config/schema.ts';
+import type { RequestContext } from '../proxy/request-context.ts';
+import type { UpstreamCall } from '../proxy/upstream-client.ts';
 import { createBatching, type Batching } from './batching/batching.ts';
-import type { Membership } from './membership.ts';
-import type { SingletonView } from './singleton.ts';
-import type { Dispatch, DispatchOptions, DispatchResult } from './replica-set.ts';
+import type { Dispatch } from './replica-set.ts';
 import { affinityKeyOf, Dispatcher } from './dispatcher.ts';
-import { ADMIT_ALL, noLimits, noPacing, type Admission, type Cost, type TargetLimits, type UpstreamPacer } from './target-parts.ts';
-import type { StrictEnforcerFactory } from './limits/enforcer-factory.ts';
-import type { LimitGossip } from './limits/gossip.ts';
+import { ADMIT_ALL, noLimits, noPacing, type Admission, type TargetCalls, type TargetLimits, type UpstreamCallOptions, type UpstreamCallResult, type UpstreamPacer } from './target-parts.ts';
+import type { TargetDeps } from './target-deps.ts';
 import { ConfiguredLimits } from './limits/target-limits.ts';
 import { tokenEstimateOnce } from './limits/token-cost.ts';
 import { GcraUpstreamPacer } from './pacer.ts';
 import type { TargetCarryOver } from '../reload/plan.ts';
 
-export interface TargetDeps {
-  nodeId: string;
-  clusterName: string;
-  clock: Clock;
-  bus: Bus;
-  metrics: NodeMetrics;
-  random: () => number;
-  membership: Membership;
-  /** The cluster section: syncMs for gossip, heartbeat timings. */
-  cluster: Config['cluster'];
-  /** The node's one gossip actor for approximate limits; without it a runtime gossips on its own. */
-  limitGossip?: LimitGossip | undefined;
-  /** Builds `mode: strict` enforcers, when the node has the strict limiter (loaded at node start). */
-  createStrictEnforcer?: StrictEnforcerFactory | undefined;
-  /** The node's strict singleton (election + holder view): every strict enforcer of the node shares it. */
-  singleton?: SingletonView | undefined;
-  log?: ((line: string, fields?: Record<string, unknown>) => void) | undefined;
-}
-
-export interface UpstreamCallOptions extends DispatchOptions {
-  /** What this upstream call spends against `per: target` limits (a batch is one request). */
-  cost: Cost;
-  signal?: AbortSignal | undefined;
-}
-
-export interface UpstreamCallResult extends DispatchResult {
-  /** Settle with the usage the reply reports, once known. */
-  admission: Admission;
-  /** From the call leaving (after limits and pacing) to the reply's head, retries included. */
-  upstreamMs: number;
-}
+export type { TargetDeps } from './target-deps.ts';
+export type { TargetCalls, UpstreamCallOptions, UpstreamCallResult } from './target-parts.ts';
 
 /** The runtime a new one replaces, and what it takes over from it. */
 export interface Predecessor { readonly runtime: TargetRuntime; readonly carry: TargetCarryOver }
 
-export class TargetRuntime {
+export class TargetRuntime implements TargetCalls {
   readonly dispatch: Dispatch;
   private readonly dispatcher: Dispatcher;
   private readonly configured: ConfiguredLimits | undefined;
@@ -87,11 +53,6 @@ export class TargetRuntime {
   }
 
   get name(): string { return this.config.name; }
-
-  handle(ctx: RequestContext): Promise<void> {
-    if (this.batching?.handles(ctx.method)) return this.batching.handle(ctx);
-    return passThrough(ctx, this);
-  }
 
   /** The session key for `dispatch.affinity` (header or cookie): pass it as `affinityKey` to callUpstream. */
   affinityKeyOf(headers: IncomingHttpHeaders): string | undefined { return affinityKeyOf(this.config, headers); }

@@ -48,16 +48,24 @@ export const logSchema = z.strictObject({
 export const adminSchema = z.strictObject({
   /** When set, every /_sluice/ call needs `Authorization: Bearer <token>`. */
   token: z.string().min(1).optional(),
+  /** The dashboard at /_sluice/: one sample of every metric each `sampleMs`, the last `points` kept (5 min). */
+  dashboard: z.strictObject({ sampleMs: positiveMs(1000), points: z.number().int().min(2).max(3600).default(300) }).prefault({}),
 });
 
 const MERGE_DEFAULT_METHODS = ['POST'];
+export const DEFAULT_COALESCE_MAX_WAIT_MS = 0;
+export const DEFAULT_MERGE_MAX_WAIT_MS = 20;
+export const DEFAULT_MAX_JOIN_BYTES = 8 * 1024 * 1024;
 const COALESCE_DEFAULT_METHODS = ['GET', 'HEAD'];
 
 export const batchSchema = z.strictObject({
   mode: z.enum(['coalesce', 'merge', 'none']).default('coalesce'),
   /** Methods batched by `mode`; others pass through. Default: GET, HEAD for coalesce; POST for merge. */
   methods: z.array(z.string().regex(/^[A-Z]+$/, 'an upper-case HTTP method')).optional(),
-  maxWaitMs: ms(20),
+  /** Hold before the first call of a slot. Default: 0 for coalesce (joins need no hold: they join the call in flight), 20 for merge. */
+  maxWaitMs: z.number().int().nonnegative().optional(),
+  /** Bytes of a coalesced reply body kept for requests joining mid-body; past it they open a new call. Default 8 MiB. */
+  maxJoinBytes: z.number().int().nonnegative().default(DEFAULT_MAX_JOIN_BYTES),
   maxBatchSize: z.number().int().positive().default(128),
   maxClientWaitMs: positiveMs(30_000),
   policy: z.enum(['timer', 'adaptive', 'agent']).default('timer'),
@@ -65,7 +73,11 @@ export const batchSchema = z.strictObject({
   merge: z.string().min(1).default('json-array'),
   /** Ask budget of the `agent` policy before falling back to the guards. */
   agentTimeoutMs: positiveMs(5),
-}).transform((b) => ({ ...b, methods: b.methods ?? (b.mode === 'merge' ? MERGE_DEFAULT_METHODS : COALESCE_DEFAULT_METHODS) }));
+}).transform((b) => ({
+  ...b,
+  methods: b.methods ?? (b.mode === 'merge' ? MERGE_DEFAULT_METHODS : COALESCE_DEFAULT_METHODS),
+  maxWaitMs: b.maxWaitMs ?? (b.mode === 'merge' ? DEFAULT_MERGE_MAX_WAIT_MS : DEFAULT_COALESCE_MAX_WAIT_MS),
+}));
 
 const perSchema = z.union([
   z.literal('target'),

@@ -40,7 +40,7 @@ const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_
 /**
  * The upstream could not be reached or did not answer in time: connect errors, resets and timeouts,
  * whether raw (a Node or undici `code`, anywhere in the `cause` chain) or already wrapped by
- * src/http/upstream-client.ts. Client aborts are not.
+ * src/proxy/upstream-client.ts. Client aborts are not.
  */
 export function isTransientError(error: unknown): boolean {
   for (let e = error, depth = 0; e !== null && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {

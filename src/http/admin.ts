@@ -1,11 +1,15 @@
 // The admin API under /_sluice/: health, readiness, Prometheus metrics, runtime target registration,
-// cluster view and a small live dashboard. When admin.token is set every call needs the bearer token.
+// cluster view and the live dashboard. When admin.token is set every call but the orchestrators'
+// probes (healthz, readyz) needs the bearer token; the dashboard page and its feed also take it as
+// `?token=`, since a browser opening a link cannot send a header.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { BadRequestError, InvalidConfigError, NotFoundError, UnauthorizedError } from '../errors.ts';
 import { parseTarget } from '../config/load.ts';
 import { readBody } from './body.ts';
-import { DASHBOARD_HTML } from './dashboard.ts';
+import type { DashboardFeed } from './dashboard/feed.ts';
+import { streamFeed } from './dashboard/events.ts';
+import { DASHBOARD_PAGE, TOKEN_PAGE } from './dashboard/page.ts';
 import type { TargetConfig } from '../config/schema.ts';
 
 export const ADMIN_PREFIX = '/_sluice';
@@ -22,28 +26,38 @@ export interface AdminNode {
   putTarget(config: TargetConfig): Promise<boolean>;
   deleteTarget(name: string): Promise<boolean>;
   cluster(): { node: string; cluster: string; nodes: string[]; singleton: string | null };
+  /** The samples behind the dashboard's charts. */
+  readonly dashboard: DashboardFeed;
 }
 
+const DASHBOARD_PAGES = new Set(['/', '/dashboard']);
+const DASHBOARD_FEED = '/dashboard/events';
+
 export async function handleAdmin(req: IncomingMessage, res: ServerResponse, path: string, node: AdminNode): Promise<void> {
-  if (node.adminToken !== undefined && !tokenMatches(req.headers.authorization, node.adminToken)) {
-    res.setHeader('www-authenticate', 'Bearer realm="sluice"');
-    throw new UnauthorizedError();
-  }
   const method = req.method ?? 'GET';
   const sub = path.slice(ADMIN_PREFIX.length) || '/';
 
+  // Probes of orchestrators (Kubernetes, load balancers) carry no token; the answers reveal nothing.
   if (sub === '/healthz' && isRead(method)) return json(res, 200, { status: 'ok' });
   if (sub === '/readyz' && isRead(method)) return node.isReady() ? json(res, 200, { status: 'ready' }) : json(res, 503, { status: 'not ready' });
+
+  const page = DASHBOARD_PAGES.has(sub) && isRead(method);
+  const feed = sub === DASHBOARD_FEED && method === 'GET';
+  const token = node.adminToken;
+  if (token !== undefined && !tokenMatches(req.headers.authorization, token) && !((page || feed) && queryTokenMatches(req.url, token))) {
+    res.setHeader('www-authenticate', 'Bearer realm="sluice"');
+    // A browser gets a form asking for the token rather than a JSON problem.
+    if (page && /\btext\/html\b/.test(req.headers.accept ?? '')) return html(res, 401, TOKEN_PAGE);
+    throw new UnauthorizedError();
+  }
+  if (page) return html(res, 200, DASHBOARD_PAGE);
+  if (feed) return streamFeed(req, res, node.dashboard);
   if (sub === '/metrics' && isRead(method)) {
     const m = await node.metricsText();
     res.writeHead(200, { 'content-type': m.contentType });
     return void res.end(m.body);
   }
   if (sub === '/cluster' && isRead(method)) return json(res, 200, node.cluster());
-  if ((sub === '/' || sub === '/dashboard') && isRead(method)) {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    return void res.end(DASHBOARD_HTML);
-  }
   if (sub === '/targets' && isRead(method)) return json(res, 200, node.listTargets());
 
   const m = /^\/targets\/([^/]+)$/.exec(sub);
@@ -79,11 +93,25 @@ const isRead = (method: string) => method === 'GET' || method === 'HEAD';
 
 function tokenMatches(header: string | undefined, token: string): boolean {
   const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
-  if (!m) return false;
-  const a = Buffer.from(m[1]!.trim());
+  return m !== null && sameToken(m[1]!.trim(), token);
+}
+
+function queryTokenMatches(url: string | undefined, token: string): boolean {
+  const q = (url ?? '').indexOf('?');
+  const given = q < 0 ? null : new URLSearchParams(url!.slice(q + 1)).get('token');
+  return given !== null && sameToken(given, token);
+}
+
+function sameToken(given: string, token: string): boolean {
+  const a = Buffer.from(given);
   const b = Buffer.from(token);
   // Constant-time compare so the token cannot be guessed byte by byte from response times.
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function html(res: ServerResponse, status: number, page: { html: string; headers: Readonly<Record<string, string>> }): void {
+  res.writeHead(status, { ...page.headers, 'content-length': Buffer.byteLength(page.html) });
+  res.end(page.html);
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

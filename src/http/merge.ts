@@ -3,29 +3,22 @@
 // answered 400 on its own before it joins; otherwise the request waits for its share of the split
 // reply, answered exactly once by that share, the batch's failure, its deadline or its leaving.
 import { mergeKey } from '../batch/index.ts';
-import type { ItemAnswer, MergeStrategy } from '../batch/index.ts';
-import type { Clock } from '../clock.ts';
+import type { ItemAnswer } from '../batch/index.ts';
 import { ClientDeadlineError } from '../errors.ts';
-import { batchHeaderValue, type BatchRegistry, type WaiterTicket } from '../actors/batch-registry.ts';
+import { batchHeaderValue, type WaiterTicket } from '../actors/batch-registry.ts';
 import { WaiterOutcome } from '../actors/batching/batch-metrics.ts';
-import type { MergeAnswer, MergeReply, MergeWaiter } from '../actors/batching/merge-batch.ts';
+import type { MergeAnswer, MergeDeps } from '../actors/batching/merge-batch.ts';
 import { endAfterFailure, once } from '../actors/batching/once-admission.ts';
 import { WaiterGuard } from '../actors/batching/waiter-guard.ts';
 import type { TargetRuntime } from '../actors/target-runtime.ts';
 import { estimateTokens, usageFromJson } from '../limit/tokens.ts';
 import { readBody } from './body.ts';
-import { headerValue } from './headers.ts';
+import { headerValue } from '../proxy/headers.ts';
 import type { ServerResponse } from 'node:http';
 import { sendProblem } from './problem.ts';
-import type { RequestContext } from './request-context.ts';
+import type { RequestContext } from '../proxy/request-context.ts';
 
-export interface MergeDeps {
-  readonly registry: BatchRegistry<MergeWaiter, MergeReply>;
-  readonly strategy: Promise<MergeStrategy>;
-  /** Counts one answered waiter by outcome (BatchMetrics.answeredCounter). */
-  readonly count: (outcome: WaiterOutcome) => void;
-  readonly clock: Clock;
-}
+export type { MergeDeps };
 
 export async function merge(ctx: RequestContext, target: TargetRuntime, deps: MergeDeps): Promise<void> {
   const { req, res } = ctx;

@@ -7,9 +7,9 @@ import { ADMIT_ALL } from '../actors/target-parts.ts';
 import { tokenEstimateOnce } from '../actors/limits/token-cost.ts';
 import { meterModeFor, UsageMeter } from '../actors/limits/usage-meter.ts';
 import { ByteLimit, declaredLength, hasBody, readBody } from './body.ts';
-import { headerValue, upstreamRequestHeaders } from './headers.ts';
+import { headerValue, upstreamRequestHeaders } from '../proxy/headers.ts';
 import { streamBody, writeHead } from './reply.ts';
-import { noteCall, type RequestContext } from './request-context.ts';
+import { noteCall, type RequestContext } from '../proxy/request-context.ts';
 import type { TargetRuntime } from '../actors/target-runtime.ts';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);

@@ -2,7 +2,7 @@
 // streamed. A client that goes away mid-stream just ends the pipe; nothing is thrown at the caller.
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { endToEnd, type HeaderMap } from './headers.ts';
+import { endToEnd, type HeaderMap } from '../proxy/headers.ts';
 
 export function writeHead(res: ServerResponse, status: number, upstreamHeaders: HeaderMap, extra: Record<string, string> = {}): void {
   const headers = endToEnd(upstreamHeaders);

@@ -8,11 +8,12 @@ import { newId } from '../ids.ts';
 import { LightAbortController } from '../abort.ts';
 import type { NodeMetrics } from '../metrics.ts';
 import { ADMIN_PREFIX, handleAdmin, type AdminNode } from './admin.ts';
-import { clientIp } from './headers.ts';
+import { clientIp } from '../proxy/headers.ts';
 import { problemFor, sendProblem } from './problem.ts';
-import type { AccessRecord, RequestContext } from './request-context.ts';
+import type { AccessRecord, RequestContext } from '../proxy/request-context.ts';
 import type { AccessLine } from '../log/logger.ts';
 import type { TargetTable } from './target-table.ts';
+import { handleTarget } from './target-handler.ts';
 
 export interface GatewayNode {
   nodeId: string;
@@ -81,7 +82,7 @@ export function createRequestHandler(node: GatewayNode): (req: IncomingMessage, 
       answerHeaders: { 'x-sluice-node': node.nodeId, 'x-request-id': requestId },
       access,
     };
-    target.handle(ctx).catch((err) => {
+    handleTarget(ctx, target).catch((err) => {
       if (err instanceof RateLimitedError) access.limit = 'rejected';
       fail(node, res, err, path, target.name, ctx.answerHeaders);
     });

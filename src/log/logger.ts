@@ -2,7 +2,7 @@
 // handed (TargetDeps.log, NodeOptions.log…), so modules never import pino; this module turns one
 // pino logger into that function and into the access log.
 import { pino, type DestinationStream, type Logger } from 'pino';
-import type { AccessRecord } from '../http/request-context.ts';
+import type { AccessRecord } from '../proxy/request-context.ts';
 
 /** The log plumbing every module gets: a message and structured fields. */
 export type LogFn = (line: string, fields?: Record<string, unknown>) => void;

@@ -1,5 +1,5 @@
 // The upstream pacer spaces calls by theoretical arrival time on the injected clock.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { VirtualClock } from '../../src/clock.ts';
 import { GcraUpstreamPacer } from '../../src/actors/pacer.ts';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { coalesceKey, mergeKey } from '../../src/batch/batch-key.ts';

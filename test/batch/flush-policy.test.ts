@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { decideWithGuards, guard, timerPolicy } from '../../src/batch/flush-policy.ts';
 import type { FlushFeatures, FlushPolicy } from '../../src/batch/flush-policy.ts';

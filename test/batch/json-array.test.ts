@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { ErrorCode } from '../../src/errors.ts';
 import { jsonArray } from '../../src/batch/json-array.ts';

@@ -1,5 +1,5 @@
 // Integration: needs Debian's nats-server (npm test installs it). Servers run from nats.conf on free ports.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { NatsBus } from '../../src/bus/nats-bus.ts';
 import type { BusMessage } from '../../src/bus/bus.ts';

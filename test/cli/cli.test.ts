@@ -1,5 +1,5 @@
 // The `sluice` command as users run it: a child process, its first log line, exit codes.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { request } from 'undici';
 import { UpstreamStub } from '../support/upstream-stub.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/sluice.js', import.meta.url));
-const cli = suite('sluice command');
+const cli = suite('sluice command', { timeoutMs: 60_000 }); // each test spawns node with tsx
 const dir = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
 
 function run(args: string[], env: Record<string, string> = {}) {

@@ -1,7 +1,7 @@
 // SIGHUP to a real `sluice start` process under steady load: the reloaded file's new limit and added
 // replica apply with no failed request; a bad file is refused and logged naming the path and value,
 // and the node keeps serving; a changed port is logged as needing a restart, not applied.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import { request } from 'undici';
 import { startSluiceProcess, type SluiceProcess } from '../support/sluice-process.ts';
 import { UpstreamStub } from '../support/upstream-stub.ts';
 
-const sighup = suite('sluice start: SIGHUP reload');
+const sighup = suite('sluice start: SIGHUP reload', { timeoutMs: 90_000 });
 const dir = mkdtempSync(join(tmpdir(), 'sluice-hup-'));
 let a: UpstreamStub;
 let b: UpstreamStub;

@@ -1,5 +1,5 @@
 // `sluice simulate` as users run it, and its option reading and report.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { parseSimulateArgs, report, specFrom } from '../../src/cli/simulate.ts';
 import { simulateCluster } from '../../src/cli/simulate-cluster.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/sluice.js', import.meta.url));
-const simulate = suite('sluice simulate');
+const simulate = suite('sluice simulate', { timeoutMs: 60_000 }); // each test spawns node with tsx
 
 function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });

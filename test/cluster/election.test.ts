@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { ErrorCode } from '../../src/errors.ts';
 import { Election, type ElectionOptions, type VoteRequest } from '../../src/cluster/election.ts';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { VirtualClock } from '../../src/clock.ts';
 import { LocalNetwork } from '../../src/bus/local-bus.ts';

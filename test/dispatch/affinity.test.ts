@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { AffinityTable, affinityKey } from '../../src/dispatch/affinity.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { classifyOutcome, isTransientError } from '../../src/dispatch/outcome.ts';
 import { BadRequestError, UpstreamTimeoutError, UpstreamUnavailableError } from '../../src/errors.ts';

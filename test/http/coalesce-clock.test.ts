@@ -1,7 +1,7 @@
 // Coalescing triggers that depend on time, end to end on a node driven by a virtual clock: the
 // `maxWaitMs` timer, a later trigger after the first (no second call), every client leaving before
 // the flush, and each waiter's own deadline (`maxClientWaitMs`, 504) before and after the flush.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { Agent, request } from 'undici';
 import { VirtualClock } from '../../src/clock.ts';

@@ -1,19 +1,20 @@
 // Coalescing end to end on the real clock: a node in front of a real upstream stub on loopback.
 // Slots here flush by size (maxWaitMs is a minute), so every burst's batching is deterministic;
 // timer flushes and deadlines are in coalesce-clock.test.ts on a virtual clock.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { Agent, request } from 'undici';
 import type { SluiceNode } from '../../src/node.ts';
 import type { BatchRegistry, RegistryEvent } from '../../src/actors/batch-registry.ts';
 import { UpstreamStub, deferred } from '../support/upstream-stub.ts';
 import { startNode } from '../support/nodes.ts';
-import { freePort } from '../support/ports.ts';
+import { deadReplica, type DeadReplica } from '../support/ports.ts';
 
-const coalescing = suite('coalesce mode');
+const coalescing = suite('coalesce mode', { timeoutMs: 60_000 }); // a load test spawns hundreds of calls
 let up: UpstreamStub;
 let node: SluiceNode;
 const agent = new Agent({ connections: 600, pipelining: 0 });
+let dead: DeadReplica;
 
 const target = (name: string, batch: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
   name, prefix: `/${name}`, replicas: [up.url], retry: { attempts: 1 },
@@ -22,7 +23,7 @@ const target = (name: string, batch: Record<string, unknown>, extra: Record<stri
 
 coalescing.before(async () => {
   up = await UpstreamStub.start();
-  const dead = await freePort();
+  dead = await deadReplica();
   node = await startNode({
     node: { id: 'co-1' },
     targets: [
@@ -32,11 +33,11 @@ coalescing.before(async () => {
       target('pair', { maxBatchSize: 2 }),
       target('slow', { maxBatchSize: 3 }, { timeoutMs: 150 }),
       target('load', { maxBatchSize: 10, maxWaitMs: 10 }),
-      { ...target('dead', { maxBatchSize: 3 }), replicas: [`http://127.0.0.1:${dead}`] },
+      { ...target('dead', { maxBatchSize: 3 }), replicas: [dead.url] },
     ],
   });
 });
-coalescing.after(async () => { await node.stop(); await up.close(); await agent.close(); });
+coalescing.after(async () => { await node.stop(); await up.close(); await agent.close(); await dead.close(); });
 coalescing.before.each(() => {
   up.calls = 0;
   up.received.length = 0;

@@ -2,7 +2,7 @@
 // answering 500s from the start and one that starts hanging mid-run. Every client request gets
 // exactly one answer; none waits past its deadline (the target's timeoutMs, on the node's clock);
 // once both breakers are open the healthy replica serves everything.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { Agent, request } from 'undici';
 import { VirtualClock } from '../../src/clock.ts';

@@ -1,6 +1,6 @@
 // Dispatch through the gateway against real upstream stubs: an open breaker's 503, a full queue's
 // 503, session affinity by header and cookie, and the replica state in the admin API and metrics.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { request } from 'undici';
 import type { SluiceNode } from '../../src/node.ts';

@@ -1,5 +1,5 @@
 // Pass-through fidelity and error mapping against real upstream stubs on loopback.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { request } from 'undici';
 import { connect } from 'node:net';
@@ -8,27 +8,28 @@ import { Readable } from 'node:stream';
 import type { SluiceNode } from '../../src/node.ts';
 import { UpstreamStub, deferred } from '../support/upstream-stub.ts';
 import { startNode } from '../support/nodes.ts';
-import { freePort } from '../support/ports.ts';
+import { settlesWithin } from '../support/wait.ts';
+import { deadReplica, type DeadReplica } from '../support/ports.ts';
 
 const gateway = suite('gateway pass-through');
 let up: UpstreamStub;
 let node: SluiceNode;
-let deadPort: number;
+let dead: DeadReplica;
 
 gateway.before(async () => {
   up = await UpstreamStub.start();
-  deadPort = await freePort();
+  dead = await deadReplica();
   node = await startNode({
     node: { id: 'gw-1' },
     targets: [
       { name: 'api', prefix: '/api', replicas: [up.url + '/base'], batch: { mode: 'none' }, maxBodyBytes: 8 * 1024 * 1024 },
       { name: 'small', prefix: '/small', replicas: [up.url], batch: { mode: 'none' }, maxBodyBytes: 1024 },
-      { name: 'dead', prefix: '/dead', replicas: [`http://127.0.0.1:${deadPort}`], retry: { attempts: 1 } },
+      { name: 'dead', prefix: '/dead', replicas: [dead.url], retry: { attempts: 1 } },
       { name: 'slow', prefix: '/slow', replicas: [up.url], timeoutMs: 100, batch: { mode: 'none' }, retry: { attempts: 1 } },
     ],
   });
 });
-gateway.after(async () => { await node.stop(); await up.close(); });
+gateway.after(async () => { await node.stop(); await up.close(); await dead.close(); });
 
 const echo = () => {
   up.handler = (r, res) => {
@@ -189,7 +190,7 @@ gateway('the client leaving aborts the upstream call', async () => {
   const r = await request(`${node.url}/api/hang`, { signal: ac.signal });
   ac.abort();
   await r.body.dump().catch(() => {});
-  await upstreamClosed.promise; // resolves only if sluice closed its upstream request
+  assert.ok(await settlesWithin(upstreamClosed.promise, 5_000), 'sluice closed its upstream request within 5 s of the client leaving');
 });
 
 gateway.run();

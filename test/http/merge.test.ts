@@ -1,6 +1,6 @@
 // Merge mode end to end: distinct POSTs to one route become one upstream call through a strategy,
 // and the reply is split back per caller. Slots flush by size here, so batches are deterministic.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';

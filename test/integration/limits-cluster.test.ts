@@ -1,7 +1,7 @@
 // A shared limit across three sluice node PROCESSES over a real 3-server NATS cluster: each node on
 // its own server, requests spread over them, 429 with its headers once the cluster total reaches the
 // limit, and a node started mid-window that catches up before it admits anything.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { startNatsCluster, type NatsCluster } from '../support/nats-servers.ts';
 import { UpstreamStub } from '../support/upstream-stub.ts';
 import { startSluiceProcess } from '../support/sluice-process.ts';
 
-const cluster = suite('shared limit across 3 node processes on a NATS cluster integration');
+const cluster = suite('shared limit across 3 node processes on a NATS cluster integration', { timeoutMs: 90_000 });
 
 const LIMIT = 10;
 let nats: NatsCluster;

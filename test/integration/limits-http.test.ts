@@ -1,6 +1,6 @@
 // Limits over real HTTP: in-process nodes on a VirtualClock (so windows and pacing are exact) in
 // front of real upstream stubs on loopback. Waits are on events and in-process state, never sleeps.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { request } from 'undici';
 import { VirtualClock } from '../../src/clock.ts';

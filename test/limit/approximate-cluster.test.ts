@@ -2,7 +2,7 @@
 // random delay and 20% loss (a seeded random, so every run is the same). No bus, no clock: a loop
 // steps time 1 ms at a time. Invariants per window: admitted ≤ limit + over-admission bound, and
 // at least 95% of the limit admitted when demand exceeds it.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { asNodeId, type NodeId } from '../../src/crdt/node-id.ts';
 import { ApproximateLimiter, defaultStaleMs, overAdmissionBound } from '../../src/limit/approximate-limiter.ts';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import type { Json } from '../../src/bus/bus.ts';
 import { asNodeId, type NodeId } from '../../src/crdt/node-id.ts';

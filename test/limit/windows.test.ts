@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { asNodeId } from '../../src/crdt/node-id.ts';
 import { isRetained, windowEndAt, windowIdAt, windowStartAt, WindowedCounters } from '../../src/limit/windows.ts';

@@ -1,6 +1,6 @@
 // Access lines: one JSON line per proxied request, through pino to a stream the test reads, with the
 // fields the handlers filled in (batch, limit decision, replica, timings), and X-Request-Id both ways.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { request } from 'undici';
 import { createNodeLog } from '../../src/log/logger.ts';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { createActor } from 'xstate';
 import { VirtualClock } from '../../src/clock.ts';
@@ -106,7 +106,7 @@ slot('when every waiter leaves before flush the slot is cancelled and never call
   const snap = s.actor.getSnapshot();
   assert.is(snap.value, 'done');
   assert.is(snap.status, 'done');
-  assert.equal(snap.output, { slotId: 'slot-1', outcome: 'cancelled', flushReason: null, batchSize: 0 });
+  assert.equal(snap.output, { slotId: 'slot-1', outcome: 'cancelled', flushReason: null, batchSize: 0, joinedBeforeHead: 0, joinedDuringBody: 0 });
   s.actor.send({ type: 'flush', reason: 'timer' }); // the registry's timer may still fire
   assert.equal(s.rec.calls, []);
 });
@@ -139,7 +139,7 @@ slot('one waiter leaving mid-call is dropped from the fan-out and the others are
   s.actor.send({ type: 'upstream.replied', reply: 'R' });
   assert.equal(s.rec.replies, [{ waiterId: 'b', reply: 'R' }]);
   assert.is(s.rec.aborts, 0);
-  assert.equal(s.actor.getSnapshot().output, { slotId: 'slot-1', outcome: 'replied', flushReason: 'timer', batchSize: 2 });
+  assert.equal(s.actor.getSnapshot().output, { slotId: 'slot-1', outcome: 'replied', flushReason: 'timer', batchSize: 2, joinedBeforeHead: 0, joinedDuringBody: 0 });
 });
 
 slot('when every waiter leaves mid-call the slot asks for an abort once and waits for the call to settle', () => {

@@ -3,7 +3,7 @@
 // (createBreaker over a VirtualClock). At each step an oracle written apart from the machine says
 // whether the call is let through, what a refused caller is answered (503 + Retry-After) and which
 // state changes may happen at all.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { createActor } from 'xstate';
 import { createTestModel } from '@xstate/test';

@@ -1,19 +1,19 @@
 // Hot reload in process: a node under load takes a new config; nothing in flight is dropped, what
 // changed applies, and the state of what did not change (limit windows, open breakers) is kept.
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { request } from 'undici';
 import { parseConfig } from '../../src/config/load.ts';
 import type { SluiceNode } from '../../src/node.ts';
 import { UpstreamStub, deferred } from '../support/upstream-stub.ts';
 import { startNode } from '../support/nodes.ts';
-import { freePort } from '../support/ports.ts';
+import { deadReplica, type DeadReplica } from '../support/ports.ts';
 
 const reload = suite('node reload');
 let a: UpstreamStub;
 let b: UpstreamStub;
 let node: SluiceNode;
-let deadUrl: string;
+let dead: DeadReplica;
 /** Windows long enough that no test run crosses a boundary (window ids are floor(now / windowMs)). */
 const HOUR_MS = 3_600_000;
 
@@ -23,7 +23,7 @@ const base = (): { node: Json; targets: Json[] } => ({
   targets: [
     { name: 'api', prefix: '/api', replicas: [a.url], batch: { mode: 'none' }, limits: [{ name: 'rpm', limit: 1_000, windowMs: 60_000 }] },
     { name: 'capped', prefix: '/capped', replicas: [a.url], batch: { mode: 'none' }, limits: [{ name: 'few', limit: 3, windowMs: HOUR_MS }] },
-    { name: 'flaky', prefix: '/flaky', replicas: [deadUrl], batch: { mode: 'none' }, retry: { attempts: 1 },
+    { name: 'flaky', prefix: '/flaky', replicas: [dead.url], batch: { mode: 'none' }, retry: { attempts: 1 },
       breaker: { consecutiveFailures: 1, openMs: 60_000, maxOpenMs: 60_000 } },
   ],
 });
@@ -31,10 +31,10 @@ const base = (): { node: Json; targets: Json[] } => ({
 reload.before(async () => {
   a = await UpstreamStub.start();
   b = await UpstreamStub.start();
-  deadUrl = `http://127.0.0.1:${await freePort()}`;
+  dead = await deadReplica();
   node = await startNode(base());
 });
-reload.after(async () => { await node.stop(); await a.close(); await b.close(); });
+reload.after(async () => { await node.stop(); await a.close(); await b.close(); await dead.close(); });
 
 /** The config as the node runs it now, as plain editable JSON. */
 const running = () => JSON.parse(JSON.stringify({ node: base().node, targets: node.config.targets })) as { node: Json; targets: Json[] };

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { parseConfig } from '../../src/config/load.ts';
 import { carryOverOf, planReload, replicaIds } from '../../src/reload/plan.ts';

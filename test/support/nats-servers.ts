@@ -1,9 +1,13 @@
-// Starts real nats-server processes from the project's nats.conf on free loopback ports, for
-// integration tests. Waits on the monitoring endpoint (never a fixed sleep) until each server is up
-// and, for a cluster, until every route is established.
+// Starts real nats-server processes from the project's nats.conf for integration tests. Every port
+// is -1 (the server binds a random free one) and the server reports what it got in a ports file
+// (--ports_file_dir), so no port is picked by binding and closing. The first server starts alone;
+// the others route to it and learn each other through route gossip. Readiness is polled on the
+// ports file and the monitoring endpoint (never a fixed sleep), until every route is established.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './ports.ts';
 
 const CONF = fileURLToPath(new URL('../../nats.conf', import.meta.url));
 const PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
@@ -21,27 +25,41 @@ export interface NatsCluster {
   servers: NatsServer[];
   urls: string[];
   stop(server: NatsServer): Promise<void>;
-  /** Starts a stopped server again on the same ports. */
+  /** Starts a stopped server again on the same ports (its clients were given its URL). */
   restart(server: NatsServer): Promise<void>;
   close(): Promise<void>;
 }
 
+interface PortsFile { nats?: string[]; monitoring?: string[]; cluster?: string[] }
+
 export async function startNatsCluster(size: number, opts: { token?: string } = {}): Promise<NatsCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-nats-'));
   const servers: NatsServer[] = [];
-  for (let i = 0; i < size; i++) {
-    const port = await freePort();
-    servers.push({ name: `n${i + 1}`, port, httpPort: await freePort(), clusterPort: await freePort(), url: `nats://127.0.0.1:${port}`, proc: undefined });
-  }
-  const launch = (s: NatsServer) => {
-    const routes = servers.filter((o) => o !== s).map((o) => `nats://127.0.0.1:${o.clusterPort}`).join(',');
-    const args = ['-c', CONF, ...(size > 1 ? ['--routes', routes] : []), ...(opts.token ? ['--auth', opts.token] : [])];
-    s.proc = spawn('nats-server', args, {
+  const auth = opts.token ? ['--auth', opts.token] : [];
+
+  const spawnServer = (name: string, ports: { port: number; httpPort: number; clusterPort: number }, routes: number[]) =>
+    spawn('nats-server', ['-c', CONF, '--ports_file_dir', dir, ...(routes.length ? ['--routes', routes.map((p) => `nats://127.0.0.1:${p}`).join(',')] : []), ...auth], {
       stdio: 'ignore',
-      env: { ...process.env, PATH, NATS_NAME: s.name, NATS_PORT: String(s.port), NATS_HTTP_PORT: String(s.httpPort), NATS_CLUSTER_PORT: String(s.clusterPort) },
+      env: { ...process.env, PATH, NATS_NAME: name, NATS_PORT: String(ports.port), NATS_HTTP_PORT: String(ports.httpPort), NATS_CLUSTER_PORT: String(ports.clusterPort) },
     });
+
+  const launchNew = async (name: string, routes: number[]): Promise<NatsServer> => {
+    const proc = spawnServer(name, { port: -1, httpPort: -1, clusterPort: -1 }, routes);
+    const got = await readPorts(dir, name, proc);
+    const s: NatsServer = { name, ...got, url: `nats://127.0.0.1:${got.port}`, proc };
+    servers.push(s);
+    return s;
   };
-  servers.forEach(launch);
-  await Promise.all(servers.map((s) => waitReady(s, size - 1)));
+
+  try {
+    const first = await launchNew('n1', []);
+    for (let i = 2; i <= size; i++) await launchNew(`n${i}`, [first.clusterPort]);
+    await Promise.all(servers.map((s) => waitRoutes(s, size - 1)));
+  } catch (err) {
+    for (const s of servers) s.proc?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
 
   const stop = async (s: NatsServer) => {
     const p = s.proc;
@@ -53,12 +71,38 @@ export async function startNatsCluster(size: number, opts: { token?: string } = 
     servers,
     urls: servers.map((s) => s.url),
     stop,
-    restart: async (s) => { launch(s); await waitReady(s, 0); },
-    close: async () => { await Promise.all(servers.map(stop)); },
+    restart: async (s) => {
+      // The same ports again, and a route to every other server, so it rejoins whichever are up.
+      s.proc = spawnServer(s.name, s, servers.filter((o) => o !== s).map((o) => o.clusterPort));
+      await waitRoutes(s, 0);
+    },
+    close: async () => {
+      await Promise.all(servers.map(stop));
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
-async function waitReady(s: NatsServer, routes: number, timeoutMs = 10_000): Promise<void> {
+/** The ports a just-started server bound, from the file it writes into `dir` once it listens. */
+async function readPorts(dir: string, name: string, proc: ChildProcess, timeoutMs = 10_000): Promise<{ port: number; httpPort: number; clusterPort: number }> {
+  const deadline = Date.now() + timeoutMs;
+  const portOf = (urls: string[] | undefined) => Number(new URL(urls?.[0] ?? 'x://h:0').port);
+  for (;;) {
+    if (proc.exitCode != null) throw new Error(`nats-server ${name} exited with ${proc.exitCode}`);
+    const file = proc.pid && readdirSync(dir).find((f) => f.endsWith(`_${proc.pid}.ports`));
+    if (file) {
+      try {
+        const p = JSON.parse(readFileSync(join(dir, file), 'utf8')) as PortsFile;
+        const got = { port: portOf(p.nats), httpPort: portOf(p.monitoring), clusterPort: portOf(p.cluster) };
+        if (got.port && got.httpPort && got.clusterPort) return got;
+      } catch { /* written but not complete yet */ }
+    }
+    if (Date.now() > deadline) throw new Error(`nats-server ${name} reported no ports in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10)); // polling a readiness file, not standing in for sync
+  }
+}
+
+async function waitRoutes(s: NatsServer, routes: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

@@ -39,6 +39,7 @@ export class BatchMetrics {
   readonly slots: Counter<'target' | 'mode' | 'outcome'>;
   readonly batchSize: Histogram<'target' | 'mode'>;
   readonly callsSaved: Counter<'target' | 'mode'>;
+  readonly joinsInFlight: Counter<'target' | 'mode' | 'phase'>;
   readonly answered: Counter<'target' | 'mode' | 'outcome'>;
   readonly policyFallbacks: Counter<'target'>;
   private readonly sources = new Set<LiveSlotSource>();
@@ -60,6 +61,11 @@ export class BatchMetrics {
     this.callsSaved = new Counter({
       name: 'sluice_batch_upstream_calls_saved_total', help: 'Upstream calls batching avoided (waiters served by a call they did not make)',
       labelNames: ['target', 'mode'] as const, registers,
+    });
+    this.joinsInFlight = new Counter({
+      name: 'sluice_batch_joins_in_flight_total',
+      help: 'Requests that joined an upstream call already in flight, by phase (before_head: waited for the head; during_body: got the head and the body from its first byte)',
+      labelNames: ['target', 'mode', 'phase'] as const, registers,
     });
     this.answered = new Counter({
       name: 'sluice_batch_waiters_answered_total', help: 'Batched client requests answered, by outcome',

@@ -1,37 +1,53 @@
 // A target's batching, built from its `batch` config: the registry of slots, the executor for its
-// mode (coalesce or merge), the flush policy, and the HTTP handler requests in `batch.methods` go to.
-// Mode `none` builds nothing: every request passes through.
+// mode (coalesce or merge) and the flush policy. Mode `none` builds nothing: every request passes
+// through. The HTTP side (src/http/coalesce.ts, merge.ts) reads what it needs from here — the
+// registry, the answered-waiter counter, the key headers — and writes what the batch answers: this
+// module never sees a response.
 import type { MergeStrategy } from '../../batch/index.ts';
 import { createAdaptivePolicy, CREDENTIAL_HEADERS, loadMergeStrategy, timerPolicy } from '../../batch/index.ts';
-import { coalesce } from '../../http/coalesce.ts';
-import { merge } from '../../http/merge.ts';
-import type { RequestContext } from '../../http/request-context.ts';
+import { realScheduler } from '../../clock.ts';
 import { BatchRegistry, type BatchRegistryHooks, type SlotPolicy } from '../batch-registry.ts';
-import type { TargetDeps, TargetRuntime } from '../target-runtime.ts';
+import type { TargetCalls } from '../target-parts.ts';
+import type { TargetDeps } from '../target-deps.ts';
 import { createAgentPolicy } from './agent-policy.ts';
 import { BatchMetrics } from './batch-metrics.ts';
-import { coalesceExecutor } from './coalesce-batch.ts';
-import { mergeExecutor } from './merge-batch.ts';
+import { coalesceExecutor, type CoalesceDeps } from './coalesce-batch.ts';
+import type { FlightHooks } from './flight-hooks.ts';
+import { mergeExecutor, type MergeDeps } from './merge-batch.ts';
 
-export interface Batching {
-  readonly mode: 'coalesce' | 'merge';
+interface BatchingBase {
   /** The registry, for tests and the admin view. */
   readonly registry: BatchRegistry<unknown, unknown>;
   /** Whether `method` is batched here (`batch.methods`); others pass through. */
   handles(method: string): boolean;
-  handle(ctx: RequestContext): Promise<void>;
   describe(): Record<string, unknown>;
   /** Flushes what waits and resolves once every slot has answered. */
   close(): Promise<void>;
 }
 
-export function createBatching(target: TargetRuntime, deps: TargetDeps): Batching | undefined {
+export interface CoalesceBatching extends BatchingBase {
+  readonly mode: 'coalesce';
+  readonly coalesce: CoalesceDeps;
+  /** Plugs a cache (or any lookup / fill) into this target's flights; see flight-hooks.ts. Replaces the last. */
+  useFlightHooks(hooks: FlightHooks): void;
+}
+
+export interface MergeBatching extends BatchingBase {
+  readonly mode: 'merge';
+  readonly merge: MergeDeps;
+}
+
+export type Batching = CoalesceBatching | MergeBatching;
+
+export function createBatching(target: TargetCalls, deps: TargetDeps): Batching | undefined {
   const { batch } = target.config;
   if (batch.mode === 'none') return undefined;
   const mode = batch.mode;
   const metrics = BatchMetrics.for(deps.metrics);
   const labels = { target: target.name, mode };
   const count = metrics.answeredCounter(target.name, mode);
+  const onFault = (what: string, error: unknown): void =>
+    deps.log?.('batching fault contained', { target: target.name, what, error: String((error as Error)?.stack ?? error) });
   const hooks: BatchRegistryHooks = {
     onFlush: (reason, size) => {
       metrics.flushes.inc({ ...labels, reason });
@@ -41,42 +57,49 @@ export function createBatching(target: TargetRuntime, deps: TargetDeps): Batchin
       metrics.slots.inc({ ...labels, outcome });
       if (saved > 0) metrics.callsSaved.inc(labels, saved);
     },
-    onFault: (what, error) => deps.log?.('batching fault contained', { target: target.name, what, error: String((error as Error)?.stack ?? error) }),
+    onJoinInFlight: (phase) => metrics.joinsInFlight.inc({ ...labels, phase }),
+    onFault,
   };
   const common = {
-    clock: deps.clock, maxWaitMs: batch.maxWaitMs, maxBatchSize: batch.maxBatchSize, hooks,
+    clock: deps.clock, afterTurn: deps.afterTurn ?? realScheduler, maxWaitMs: batch.maxWaitMs, maxBatchSize: batch.maxBatchSize, hooks,
     policy: policyFor(target, deps, () => metrics.policyFallbacks.inc({ target: target.name })),
   };
   const methods = new Set(batch.methods);
-  let registry: BatchRegistry<unknown, unknown>;
-  let handle: (ctx: RequestContext) => Promise<void>;
-  if (mode === 'coalesce') {
-    const r = new BatchRegistry({ ...common, executor: coalesceExecutor(target) });
-    const keyHeaders = [...target.config.vary, ...(target.config.public ? [] : CREDENTIAL_HEADERS)];
-    handle = (ctx) => coalesce(ctx, target, { registry: r, count, clock: deps.clock, keyHeaders });
-    registry = r as unknown as BatchRegistry<unknown, unknown>;
-  } else {
-    const strategy: Promise<MergeStrategy> = loadMergeStrategy(batch.merge);
-    strategy.catch(() => {}); // reported to each request that needs it (a 500 naming the module)
-    const r = new BatchRegistry({ ...common, executor: mergeExecutor(target, strategy, deps.log) });
-    handle = (ctx) => merge(ctx, target, { registry: r, strategy, count, clock: deps.clock });
-    registry = r as unknown as BatchRegistry<unknown, unknown>;
-  }
-  const untrack = metrics.track({ target: target.name, get liveSlots() { return registry.liveSlots; } });
-  return {
-    mode,
-    registry,
-    handles: (method) => methods.has(method),
-    handle,
-    describe: () => ({ mode, ...registry.describe() }),
-    close: async () => {
-      await registry.close();
-      untrack();
-    },
+  const base = (registry: BatchRegistry<unknown, unknown>): BatchingBase => {
+    const untrack = metrics.track({ target: target.name, get liveSlots() { return registry.liveSlots; } });
+    return {
+      registry,
+      handles: (method) => methods.has(method),
+      describe: () => ({ mode, maxWaitMs: batch.maxWaitMs, maxJoinBytes: batch.maxJoinBytes, ...registry.describe() }),
+      close: async () => {
+        await registry.close();
+        untrack();
+      },
+    };
   };
+  if (mode === 'coalesce') {
+    let flightHooks: FlightHooks = {};
+    const registry = new BatchRegistry({
+      ...common,
+      joinInFlight: true,
+      executor: coalesceExecutor(target, { clock: deps.clock, maxJoinBytes: batch.maxJoinBytes, hooks: () => flightHooks, onFault }),
+    });
+    const keyHeaders = [...target.config.vary, ...(target.config.public ? [] : CREDENTIAL_HEADERS)];
+    const coalesce: CoalesceDeps = {
+      registry, count, clock: deps.clock, keyHeaders, get hooks() { return flightHooks; },
+    };
+    return {
+      mode, coalesce, ...base(registry as unknown as BatchRegistry<unknown, unknown>),
+      useFlightHooks: (h) => { flightHooks = h; },
+    };
+  }
+  const strategy: Promise<MergeStrategy> = loadMergeStrategy(batch.merge);
+  strategy.catch(() => {}); // reported to each request that needs it (a 500 naming the module)
+  const registry = new BatchRegistry({ ...common, executor: mergeExecutor(target, strategy, deps.log) });
+  return { mode, merge: { registry, strategy, count, clock: deps.clock }, ...base(registry as unknown as BatchRegistry<unknown, unknown>) };
 }
 
-function policyFor(target: TargetRuntime, deps: TargetDeps, onFallback: () => void): SlotPolicy {
+function policyFor(target: TargetCalls, deps: TargetDeps, onFallback: () => void): SlotPolicy {
   const { batch } = target.config;
   switch (batch.policy) {
     case 'timer': return timerPolicy;

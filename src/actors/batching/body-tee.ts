@@ -7,6 +7,12 @@
 // than `maxBufferedBytes` behind the others is cut off; the upstream read is abandoned only when the
 // last sink has gone. An upstream error mid-body cuts every sink: the status is already sent, so a
 // cut connection is the only honest signal left.
+//
+// Late sinks (join in flight): while the body streams, the tee keeps what has passed, up to
+// `keepBytes`, so a sink attached mid-body gets the whole body from its first byte: the kept chunks
+// at once, then the live ones. Past `keepBytes` the kept chunks are let go (`onOverflow`) and no
+// sink may attach any more: later requests open a new call. The kept chunks are the ones the other
+// sinks were written, so keeping them costs nothing until they would otherwise have been collected.
 import type { Readable, Writable } from 'node:stream';
 
 export interface BodyTeeOptions {
@@ -16,6 +22,10 @@ export interface BodyTeeOptions {
   readonly onChunk?: (chunk: Buffer) => void;
   /** The body ended (`true`) or was abandoned or failed (`false`); called once. */
   readonly onEnd?: (complete: boolean) => void;
+  /** Bytes of body kept for sinks that attach after `start()`. Default 0: none may. */
+  readonly keepBytes?: number;
+  /** The body passed `keepBytes`: late sinks can no longer attach. Called at most once, never after `onEnd`. */
+  readonly onOverflow?: () => void;
 }
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
@@ -30,7 +40,11 @@ class Sink {
   full = false;
   private settled = false;
 
-  constructor(readonly out: Writable, private readonly tee: BodyTee, private readonly listener: TeeListener) {
+  constructor(
+    readonly out: Writable, private readonly tee: BodyTee, private readonly listener: TeeListener,
+    /** Bytes this sink may lag before it is cut: more for a late sink, which is handed the kept body at once. */
+    readonly allowance: number,
+  ) {
     // One listener per sink: a response emits `close` both when it has finished and when its client
     // left early (writableFinished tells which). `drain` is listened to only while the sink is full.
     out.once('close', this.onClose);
@@ -70,6 +84,10 @@ export class BodyTee {
   private finished = false;
   private paused = false;
   private readonly maxBuffered: number;
+  /** What has passed, while within `keepBytes`; undefined once past it. */
+  private kept: Buffer[] | undefined = [];
+  private keptBytes = 0;
+  private complete = false;
 
   constructor(private readonly source: Readable, private readonly o: BodyTeeOptions = {}) {
     this.maxBuffered = o.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
@@ -77,10 +95,27 @@ export class BodyTee {
 
   get sinkCount(): number { return this.sinks.size; }
 
-  /** Adds a sink before `start()`; `listener` hears once whether it got the whole body. */
+  /** A sink may still attach: before `start()`, or while the body streams within `keepBytes`. */
+  get attachable(): boolean { return !this.started || (!this.finished && this.kept !== undefined); }
+
+  /** The whole body, once it ended complete within `keepBytes`; else undefined. */
+  get body(): Buffer | undefined {
+    return this.complete && this.kept ? Buffer.concat(this.kept, this.keptBytes) : undefined;
+  }
+
+  /**
+   * Adds a sink; `listener` hears once whether it got the whole body. After `start()` the sink is
+   * first written what has passed (see `attachable`; attaching when not is a bug and throws).
+   */
   attach(out: Writable, listener: TeeListener = NOBODY): void {
-    if (this.started) throw new Error('BodyTee: attach after start');
-    this.sinks.add(new Sink(out, this, listener));
+    if (!this.started) { this.sinks.add(new Sink(out, this, listener, this.maxBuffered)); return; }
+    if (!this.attachable) throw new Error('BodyTee: attach after the body ended or passed keepBytes');
+    const sink = new Sink(out, this, listener, this.maxBuffered + this.keptBytes);
+    this.sinks.add(sink);
+    let ready = true;
+    for (const chunk of this.kept!) ready = out.write(chunk);
+    if (ready) this.resumeSource(); // a sink that can take more: the source need not wait
+    else sink.waitForDrain();
   }
 
   /** Starts reading the source; with no sink attached the source is abandoned at once. */
@@ -110,21 +145,32 @@ export class BodyTee {
 
   private onData(chunk: Buffer): void {
     this.o.onChunk?.(chunk);
+    this.keep(chunk);
     let anyReady = false;
     for (const sink of this.sinks) {
       const { out } = sink;
       if (out.destroyed || out.writableEnded) { this.drop(sink); continue; }
       if (out.write(chunk)) anyReady = true;
-      else if (out.writableLength > this.maxBuffered) this.cut(sink);
+      else if (out.writableLength > sink.allowance) this.cut(sink);
       else sink.waitForDrain();
     }
     if (this.sinks.size === 0) { this.abandon(); return; }
     if (!anyReady) { this.paused = true; this.source.pause(); }
   }
 
+  private keep(chunk: Buffer): void {
+    if (!this.kept) return;
+    this.keptBytes += chunk.length;
+    if (this.keptBytes <= (this.o.keepBytes ?? 0)) { this.kept.push(chunk); return; }
+    this.kept = undefined;
+    this.keptBytes = 0;
+    this.o.onOverflow?.();
+  }
+
   private onEnd(): void {
     if (this.finished) return;
     this.finished = true;
+    this.complete = true;
     for (const sink of this.sinks) sink.out.end();
     this.o.onEnd?.(true);
   }

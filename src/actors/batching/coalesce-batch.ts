@@ -1,30 +1,36 @@
 // What a coalesced batch is: identical requests (same coalesce key) answered by one upstream call
 // made with the first waiter's request, whose reply — status, headers, body — goes to every waiter.
+// Requests joining while the body streams get the same head and the body from its first byte (the
+// tee keeps up to `batch.maxJoinBytes`; past that, joins stop and later requests make a new call).
 //
 // A reply that is private to its caller (`Set-Cookie`, `Cache-Control: private` or `no-store`) is
 // not shared: it goes to the first waiter only, every other waiter is told to go upstream on its own
-// (all at once, never one after another), and the registry lets that key pass through uncoalesced
-// for a while, since the next reply will most likely be private too.
-import type { HeaderMap } from '../../http/headers.ts';
-import { endToEnd, headerValue, upstreamRequestHeaders } from '../../http/headers.ts';
-import { noteCall, type RequestContext } from '../../http/request-context.ts';
+// (all at once, never one after another), nobody may join it, and the registry lets that key pass
+// through uncoalesced for a while, since the next reply will most likely be private too.
+import type { Clock } from '../../clock.ts';
+import type { HeaderMap } from '../../proxy/headers.ts';
+import { endToEnd, headerValue, upstreamRequestHeaders } from '../../proxy/headers.ts';
+import { noteCall, type RequestContext } from '../../proxy/request-context.ts';
 import { estimateTokens } from '../../limit/tokens.ts';
-import { batchHeaderValue, type BatchExecutor, type FanOutResult, type SlotInfo } from '../batch-registry.ts';
-import type { TargetRuntime, UpstreamCallResult } from '../target-runtime.ts';
+import { batchHeaderValue, type BatchExecutor, type BatchRegistry, type FanOutResult, type SlotInfo } from '../batch-registry.ts';
+import type { TargetCalls, UpstreamCallResult } from '../target-parts.ts';
+import type { WaiterOutcome } from './batch-metrics.ts';
 import { BodyTee } from './body-tee.ts';
+import type { FlightHooks, FlightRequest } from './flight-hooks.ts';
 import { UsageWatch } from './usage-watch.ts';
 
 export type CoalesceAnswer =
   /**
-   * The shared reply: write the head, then `tee.attach(res)`; the tee starts once every waiter attached.
+   * The shared reply: write the head, then `tee.attach(res)`. Before the tee started, it starts once
+   * every waiter attached; after (a late joiner), attaching writes what has passed, then the rest.
    * `headers` are ready to send (end-to-end upstream headers, the upstream admission's, X-Sluice-Batch)
-   * and shared by every waiter: add to a copy, never to them.
+   * and may be shared by several waiters: add to a copy, never to them.
    */
   | { readonly kind: 'reply'; readonly slot: SlotInfo; readonly status: number; readonly headers: Readonly<HeaderMap>;
       readonly tee: BodyTee; readonly usage: () => number | undefined }
   /** The one call failed: the same problem for everyone. */
   | { readonly kind: 'failed'; readonly slot: SlotInfo; readonly error: unknown }
-  /** The reply was private and went to another waiter: make your own call. */
+  /** The reply was private and went to another waiter, or came too late to join: make your own call. */
   | { readonly kind: 'alone'; readonly slot: SlotInfo };
 
 export interface CoalesceWaiter {
@@ -32,6 +38,25 @@ export interface CoalesceWaiter {
   readonly body: Buffer | undefined;
   /** Called at most once by the batch; ignored when the waiter was already answered. */
   answer(a: CoalesceAnswer): void;
+}
+
+/** The reply of a coalesced call, with the request it was made for. */
+export interface CoalesceReply extends UpstreamCallResult {
+  readonly request: FlightRequest;
+  readonly requestedAt: number;
+  readonly respondedAt: number;
+}
+
+/** What the HTTP side of coalescing needs from the target's batching (see src/http/coalesce.ts). */
+export interface CoalesceDeps {
+  readonly registry: BatchRegistry<CoalesceWaiter, CoalesceReply>;
+  /** Counts one answered waiter by outcome (BatchMetrics.answeredCounter). */
+  readonly count: (outcome: WaiterOutcome) => void;
+  readonly clock: Clock;
+  /** The request headers the key reads (`vary`, and credentials unless public), lower case. */
+  readonly keyHeaders: readonly string[];
+  /** The lookup seam (a cache); see flight-hooks.ts. Read on every request: set through `useFlightHooks`. */
+  readonly hooks: FlightHooks;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -49,42 +74,86 @@ export function isPrivateReply(headers: HeaderMap): boolean {
   });
 }
 
-export function coalesceExecutor(target: TargetRuntime): BatchExecutor<CoalesceWaiter, UpstreamCallResult> {
+export interface CoalesceExecutorOptions {
+  readonly clock: Clock;
+  /** `batch.maxJoinBytes`: body bytes kept for joiners mid-body. */
+  readonly maxJoinBytes: number;
+  /** Read when a flight completes (the cache's fill). */
+  readonly hooks: () => FlightHooks;
+  readonly onFault?: (what: string, error: unknown) => void;
+}
+
+export function coalesceExecutor(target: TargetCalls, o: CoalesceExecutorOptions): BatchExecutor<CoalesceWaiter, CoalesceReply> {
   return {
     call(batch, signal) {
       const leader = batch[0]!;
       const { ctx, body } = leader;
       const headers = upstreamRequestHeaders(ctx.req, ctx.requestId);
       const tokens = target.limits.countsTokens ? estimateTokens({ headers: ctx.req.headers, body: body ?? '' }) : 0;
+      const request: FlightRequest = { method: ctx.method, path: ctx.upstreamPath, headers: ctx.req.headers, receivedAt: ctx.receivedAt };
+      const requestedAt = o.clock.now();
       return target.callUpstream(
         { method: ctx.method, path: ctx.upstreamPath, headers, body, signal },
         { idempotent: isIdempotent(ctx.method), cost: { requests: 1, tokens }, signal },
-      );
+      ).then((r) => ({ ...r, request, requestedAt, respondedAt: o.clock.now() }));
     },
 
-    fanOut(result, present, slot): FanOutResult {
+    joinable: ({ reply }) => !isPrivateReply(reply.headers),
+
+    fanOut(result, present, slot, flight): FanOutResult<CoalesceWaiter> {
       const { reply, admission } = result;
       for (const w of present) noteCall(w.ctx.access, result, slot); // a waiter sent alone notes its own call over this
       const shared = !isPrivateReply(reply.headers);
       const receivers = shared ? present : present.slice(0, 1);
       const watch = target.limits.countsTokens ? new UsageWatch(headerValue(reply.headers, 'content-type')) : undefined;
-      const tee = new BodyTee(reply.body, {
+      const upstreamHeaders = endToEnd(reply.headers);
+      let size = slot.size;
+      const tee: BodyTee = new BodyTee(reply.body, {
+        keepBytes: shared ? o.maxJoinBytes : 0,
         ...(watch ? { onChunk: (c: Buffer) => watch.push(c) } : {}),
-        onEnd: () => admission.settle({ tokens: watch?.total() }),
+        onOverflow: () => flight.overflowed(),
+        onEnd: (complete) => {
+          admission.settle({ tokens: watch?.total() });
+          if (shared) flight.ended();
+          const completed = o.hooks().completed;
+          if (!completed) return;
+          try {
+            completed({
+              key: slot.key, slotId: slot.slotId, request: result.request, status: reply.status, headers: upstreamHeaders,
+              body: complete && shared ? tee.body : undefined, requestedAt: result.requestedAt, respondedAt: result.respondedAt, size,
+            });
+          } catch (err) { o.onFault?.('flight.completed', err); }
+        },
       });
       const usage = (): number | undefined => watch?.total();
       // Built once per reply, not once per waiter: a burst of a thousand shares one header map.
-      const headers: HeaderMap = { ...endToEnd(reply.headers), ...admission.headers, 'x-sluice-batch': batchHeaderValue(slot) };
+      const base: HeaderMap = { ...upstreamHeaders, ...admission.headers };
+      const headers: HeaderMap = { ...base, 'x-sluice-batch': batchHeaderValue(slot) };
       const answer: CoalesceAnswer = { kind: 'reply', slot, status: reply.status, headers, tee, usage };
       for (const w of receivers) w.answer(answer);
       tee.start();
       const alone = shared ? [] : present.slice(1);
       for (const w of alone) w.answer({ kind: 'alone', slot });
-      return { alone: alone.length, uncoalesce: !shared };
+      if (!shared) return { alone: alone.length, uncoalesce: true };
+      return {
+        alone: 0,
+        uncoalesce: false,
+        // A late joiner's head says how many clients the call had answered when it was written.
+        join: (w, s) => {
+          if (!tee.attachable) return false;
+          size = s.size;
+          noteCall(w.ctx.access, result, s);
+          w.answer({ kind: 'reply', slot: s, status: reply.status, headers: { ...base, 'x-sluice-batch': batchHeaderValue(s) }, tee, usage });
+          return true;
+        },
+      };
     },
 
     fail(error, present, slot) {
       for (const w of present) { noteCall(w.ctx.access, undefined, slot); w.answer({ kind: 'failed', slot, error }); }
     },
+
+    alone(w, slot) { w.answer({ kind: 'alone', slot }); },
   };
 }
+

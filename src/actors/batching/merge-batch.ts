@@ -7,11 +7,13 @@ import type { Readable } from 'node:stream';
 import { badReplyFor, completeSplit, failAll, includedIds } from '../../batch/index.ts';
 import type { ItemAnswer, MergeItem, MergeStrategy, SplitResult } from '../../batch/index.ts';
 import { BadUpstreamReplyError } from '../../errors.ts';
-import { upstreamRequestHeaders } from '../../http/headers.ts';
-import { noteCall, type RequestContext } from '../../http/request-context.ts';
+import { upstreamRequestHeaders } from '../../proxy/headers.ts';
+import { noteCall, type RequestContext } from '../../proxy/request-context.ts';
 import { usageFromJson } from '../../limit/tokens.ts';
-import type { BatchExecutor, SlotInfo } from '../batch-registry.ts';
-import type { TargetRuntime } from '../target-runtime.ts';
+import type { Clock } from '../../clock.ts';
+import type { BatchExecutor, BatchRegistry, SlotInfo } from '../batch-registry.ts';
+import type { TargetCalls } from '../target-parts.ts';
+import type { WaiterOutcome } from './batch-metrics.ts';
 
 export type MergeAnswer =
   | { readonly kind: 'item'; readonly slot: SlotInfo; readonly answer: ItemAnswer; readonly upstreamHeaders: Readonly<Record<string, string>> }
@@ -33,11 +35,20 @@ export interface MergeReply {
   readonly call?: { readonly replica: string; readonly upstreamMs: number };
 }
 
+/** What the HTTP side of merging needs from the target's batching (see src/http/merge.ts). */
+export interface MergeDeps {
+  readonly registry: BatchRegistry<MergeWaiter, MergeReply>;
+  readonly strategy: Promise<MergeStrategy>;
+  /** Counts one answered waiter by outcome (BatchMetrics.answeredCounter). */
+  readonly count: (outcome: WaiterOutcome) => void;
+  readonly clock: Clock;
+}
+
 /** The batch reply is read whole (it must be split); this bounds it. */
 export const MAX_BATCH_REPLY_BYTES = 256 * 1024 * 1024;
 
 export function mergeExecutor(
-  target: TargetRuntime, strategy: Promise<MergeStrategy>, log?: (line: string, fields?: Record<string, unknown>) => void,
+  target: TargetCalls, strategy: Promise<MergeStrategy>, log?: (line: string, fields?: Record<string, unknown>) => void,
 ): BatchExecutor<MergeWaiter, MergeReply> {
   return {
     async call(batch, signal, slot): Promise<MergeReply> {

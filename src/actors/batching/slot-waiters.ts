@@ -44,6 +44,14 @@ export class SlotWaiters<P> {
     return fresh;
   }
 
+  /** Adds a client in a cohort of its own, leaving the open cohort open. Returns that cohort. */
+  addAlone(waiterId: string, payload: P): Cohort {
+    const cohort: Cohort = { id: `c${this.seq++}`, members: new Set([waiterId]) };
+    this.cohorts.set(cohort.id, cohort);
+    this.byId.set(waiterId, { payload, cohort, inCall: false });
+    return cohort;
+  }
+
   /** The turn is over: later joins open a new cohort. */
   closeCohort(): void { this.open = undefined; }
 

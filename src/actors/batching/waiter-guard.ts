@@ -8,7 +8,7 @@
 // ignores it), and the combined abort signal only for the rare waiter that makes its own call.
 import type { Clock, TimerId } from '../../clock.ts';
 import { anySignal, LightAbortController } from '../../abort.ts';
-import type { RequestContext } from '../../http/request-context.ts';
+import type { RequestContext } from '../../proxy/request-context.ts';
 
 export interface WaiterGuardHandlers {
   /** The deadline passed first: answer 504 and leave the slot. */

@@ -8,7 +8,7 @@ import type { Clock } from '../../clock.ts';
 import { ShuttingDownError } from '../../errors.ts';
 import type { ReplicaLoad, Ticket } from '../../dispatch/index.ts';
 import { ReplicaSlots } from '../../dispatch/index.ts';
-import { ReplicaClient } from '../../http/upstream-client.ts';
+import { ReplicaClient } from '../../proxy/upstream-client.ts';
 import { createBreaker } from '../../machines/breaker-actor.ts';
 import type { Breaker, BreakerTransition } from '../../machines/breaker-actor.ts';
 import type { BreakerConfig } from '../../machines/circuit-breaker.ts';

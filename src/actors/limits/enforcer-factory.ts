@@ -2,12 +2,12 @@
 // ./strict-enforcer.ts when that module exists (loaded once, at node start, so no import cycle can
 // stall module evaluation); until then a strict limit runs as approximate and says so in the log.
 import type { LimitConfig, TargetConfig } from '../../config/schema.ts';
-import type { TargetDeps } from '../target-runtime.ts';
+import type { StrictEnforcerFactory, TargetDeps } from '../target-deps.ts';
 import { ApproximateEnforcer } from './approximate-enforcer.ts';
 import type { LimitEnforcer } from './enforcer.ts';
 import type { LimitGossip } from './gossip.ts';
 
-export type StrictEnforcerFactory = (limit: LimitConfig, target: TargetConfig, deps: TargetDeps) => LimitEnforcer;
+export type { StrictEnforcerFactory } from '../target-deps.ts';
 
 let loading: Promise<StrictEnforcerFactory | undefined> | undefined;
 

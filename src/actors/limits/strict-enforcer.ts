@@ -13,7 +13,7 @@ import type { Decision } from '../../limit/decision.ts';
 import { windowEndAt, windowIdAt } from '../../limit/windows.ts';
 import type { NodeMetrics } from '../../metrics.ts';
 import type { SingletonView } from '../singleton.ts';
-import type { TargetDeps } from '../target-runtime.ts';
+import type { TargetDeps } from '../target-deps.ts';
 import type { LimitEnforcer } from './enforcer.ts';
 import { exhaustedSubject, leaseSubject, parseExhausted, parseSyncReply, type SyncItem } from './strict-protocol.ts';
 import { giveBack, receive, settle, type WindowLease } from './strict-lease.ts';

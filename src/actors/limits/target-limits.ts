@@ -8,10 +8,10 @@
 import type { Clock } from '../../clock.ts';
 import type { TargetConfig } from '../../config/schema.ts';
 import { RateLimitedError } from '../../errors.ts';
-import type { RequestContext } from '../../http/request-context.ts';
+import type { RequestContext } from '../../proxy/request-context.ts';
 import type { Decision } from '../../limit/decision.ts';
 import { ADMIT_ALL, type Admission, type Cost, type TargetLimits } from '../target-parts.ts';
-import type { TargetDeps } from '../target-runtime.ts';
+import type { TargetDeps } from '../target-deps.ts';
 import { H_DEGRADED, H_WOULD_LIMIT, answerHeaders, rateLimitHeaders, type AnswerHeaders } from './answer-headers.ts';
 import { createEnforcer, type EnforcerServices } from './enforcer-factory.ts';
 import type { LimitEnforcer } from './enforcer.ts';

@@ -1,8 +1,8 @@
 // The `agent` flush policy over an in-process bus on a virtual clock: what it asks, how it reads
 // answers, and that silence, slowness or nonsense all fall back to the guards (WAIT).
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
-import { VirtualClock } from '../../../src/clock.ts';
+import { realScheduler, VirtualClock } from '../../../src/clock.ts';
 import { LocalNetwork } from '../../../src/bus/local-bus.ts';
 import type { Json } from '../../../src/bus/bus.ts';
 import { FlushDecision, type BatchKey, type FlushFeatures } from '../../../src/batch/index.ts';
@@ -69,7 +69,7 @@ agent('in a registry, an agent SERVE flushes with reason policy; without an agen
     const s = setup(answer);
     const flushes: string[] = [];
     const registry = new BatchRegistry<string, string>({
-      clock: s.clock, maxWaitMs: 20, maxBatchSize: 10, policy: s.policy,
+      clock: s.clock, afterTurn: realScheduler, maxWaitMs: 20, maxBatchSize: 10, policy: s.policy,
       executor: { call: async () => 'r', fanOut: () => {}, fail: () => {} },
       hooks: { onFlush: (r) => flushes.push(r) },
     });

@@ -1,44 +1,59 @@
 // The batch registry on a virtual clock with a recording executor: one slot per key, the flush
 // triggers (size, timer, policy, shutdown) and their idempotence, leaves before and after flush,
 // fan-out to exactly the waiters still present, uncoalesced keys, and no slot or timer left behind.
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
-import { VirtualClock } from '../../../src/clock.ts';
+import { ManualScheduler, VirtualClock } from '../../../src/clock.ts';
 import { FlushDecision, timerPolicy } from '../../../src/batch/index.ts';
 import type { BatchKey, FlushFeatures } from '../../../src/batch/index.ts';
 import { BatchRegistry } from '../../../src/actors/batch-registry.ts';
-import type { BatchExecutor, RegistryEvent, SlotInfo, SlotPolicy } from '../../../src/actors/batch-registry.ts';
+import type { BatchExecutor, RegistryEvent, ReplyFlight, SlotInfo, SlotPolicy } from '../../../src/actors/batch-registry.ts';
 
 interface Call { batch: string[]; signal: AbortSignal; slot: SlotInfo; resolve: (r: string) => void; reject: (e: unknown) => void }
 
-function harness(o: { maxWaitMs?: number; maxBatchSize?: number; policy?: SlotPolicy; privateReply?: (r: string) => boolean } = {}) {
+function harness(o: { maxWaitMs?: number; maxBatchSize?: number; policy?: SlotPolicy; privateReply?: (r: string) => boolean; joinInFlight?: boolean } = {}) {
   const clock = new VirtualClock(1_000);
+  /** The last streaming reply's flight: the test ends its body. */
+  const flights: ReplyFlight[] = [];
   const calls: Call[] = [];
   const answers = new Map<string, string[]>();
   const answer = (id: string, a: string): void => { answers.set(id, [...(answers.get(id) ?? []), a]); };
   const executor: BatchExecutor<string, string> = {
     call: (batch, signal, slot) => new Promise((resolve, reject) => calls.push({ batch: [...batch], signal, slot, resolve, reject })),
-    fanOut: (reply, present) => {
+    fanOut: (reply, present, slot, flight) => {
       const priv = o.privateReply?.(reply) ?? false;
-      present.forEach((id, i) => answer(id, priv && i > 0 ? 'alone' : `reply:${reply}`));
-      return { alone: priv ? Math.max(0, present.length - 1) : 0, uncoalesce: priv };
+      present.forEach((id, i) => answer(id, priv && i > 0 ? 'alone' : o.joinInFlight ? `reply:${reply}:${slot.size}` : `reply:${reply}`));
+      if (reply.startsWith('stream')) flights.push(flight);
+      return {
+        alone: priv ? Math.max(0, present.length - 1) : 0, uncoalesce: priv,
+        ...(reply.startsWith('stream') ? { join: (id: string, s: SlotInfo) => { answer(id, `late:${reply}:${s.size}`); return true; } } : {}),
+      };
     },
+    // Replies named `stream…` have a body still to come, so joiners may share them.
+    joinable: (reply) => reply.startsWith('stream'),
     fail: (error, present) => { for (const id of present) answer(id, `failed:${String(error)}`); },
   };
   const flushes: string[] = [];
   const done: string[] = [];
   const saved: number[] = [];
   const registry = new BatchRegistry<string, string>({
-    clock, executor, maxWaitMs: o.maxWaitMs ?? 20, maxBatchSize: o.maxBatchSize ?? 4, policy: o.policy ?? timerPolicy,
+    clock, afterTurn: turns.schedule, executor, joinInFlight: o.joinInFlight ?? false, maxWaitMs: o.maxWaitMs ?? 20, maxBatchSize: o.maxBatchSize ?? 4, policy: o.policy ?? timerPolicy,
     hooks: { onFlush: (reason) => flushes.push(reason), onSlotDone: (outcome, s) => { done.push(outcome); saved.push(s); } },
   });
   const events: RegistryEvent[] = [];
   registry.subscribe((e) => events.push(e));
   const join = (key: string, id: string) => registry.join(key as BatchKey, id, id);
-  return { clock, calls, answers, registry, flushes, done, saved, events, join };
+  return { clock, calls, answers, registry, flushes, done, saved, events, join, flights };
 }
 
-const settle = () => new Promise<void>((r) => setImmediate(r));
+// The registry ends its turns on this scheduler; `settle` ends one, then lets the promise chains of
+// calls and replies run (the test's own pump: the registry never schedules on the real loop).
+const turns = new ManualScheduler();
+const settle = async (): Promise<void> => {
+  turns.runTurn();
+  await new Promise<void>((r) => setImmediate(r));
+  turns.runTurn();
+};
 
 const registry = suite('batch registry');
 
@@ -178,7 +193,7 @@ registry('a throwing executor call fails the batch instead of escaping', async (
   const clock = new VirtualClock();
   const failed: string[] = [];
   const r = new BatchRegistry<string, string>({
-    clock, maxWaitMs: 5, maxBatchSize: 1, policy: timerPolicy,
+    clock, afterTurn: turns.schedule, maxWaitMs: 5, maxBatchSize: 1, policy: timerPolicy,
     executor: { call: () => { throw new Error('bad merge'); }, fanOut: () => {}, fail: (e, p) => { for (const id of p) failed.push(`${id}:${(e as Error).message}`); } },
   });
   r.join('k' as BatchKey, 'a', 'a');
@@ -281,6 +296,77 @@ registry('no slot, waiter or timer is left after many joins and answers', async 
   const answered = [...h.answers.values()];
   assert.ok(answered.every((a) => a.length === 1), 'every waiter answered at most once');
   assert.is(answered.length, 20_000 - 4_000, 'every waiter that stayed was answered');
+});
+
+registry('with maxWaitMs 0 the first join starts the call at once: no timer is set and no turn is waited for', async () => {
+  const h = harness({ maxWaitMs: 0, joinInFlight: true });
+  h.join('k', 'a');
+  assert.is(h.clock.pending, 0, 'no timer');
+  assert.equal(h.flushes, ['timer']);
+  await Promise.resolve(); // the call is made a microtask later, never inside the machine's transition
+  assert.equal(h.calls.map((c) => c.batch), [['a']]);
+});
+
+registry('joins in flight: before the head they wait for the reply, during the body they are served at once, after it a new call', async () => {
+  const h = harness({ maxWaitMs: 0, joinInFlight: true });
+  h.join('k', 'a');
+  await Promise.resolve();
+  h.join('k', 'b'); // before the head
+  h.join('k', 'c');
+  assert.is(h.registry.liveSlots, 1);
+  assert.is(h.calls.length, 1);
+  h.calls[0]!.resolve('stream-1');
+  await settle();
+  assert.equal(Object.fromEntries(h.answers), { a: ['reply:stream-1:3'], b: ['reply:stream-1:3'], c: ['reply:stream-1:3'] });
+  h.join('k', 'd'); // during the body: answered inside join, with the count so far
+  assert.equal(h.answers.get('d'), ['late:stream-1:4']);
+  assert.is(h.calls.length, 1);
+  h.flights[0]!.ended();
+  assert.is(h.registry.liveSlots, 0);
+  assert.equal(h.done, ['replied']);
+  assert.equal(h.saved, [3], 'four clients, one call');
+  h.join('k', 'e'); // after completion
+  await Promise.resolve();
+  assert.is(h.calls.length, 2);
+  assert.equal(h.events.filter((e) => e.type === 'waiter.joined').map((e) => e.type === 'waiter.joined' && e.phase),
+    ['waiting', 'before_head', 'before_head', 'during_body', 'waiting']);
+});
+
+registry('a body past the join bound, or a reply that cannot be shared, takes no joiners: the next join opens a new call', async () => {
+  const h = harness({ maxWaitMs: 0, joinInFlight: true });
+  h.join('k', 'a');
+  await Promise.resolve();
+  h.calls[0]!.resolve('stream-big');
+  await settle();
+  h.flights[0]!.overflowed();
+  h.join('k', 'b');
+  await Promise.resolve();
+  assert.is(h.calls.length, 2);
+  h.calls[1]!.resolve('whole'); // not joinable: the slot ends with its fan-out
+  await settle();
+  assert.is(h.registry.liveSlots, 0);
+  h.join('k', 'c');
+  await Promise.resolve();
+  assert.is(h.calls.length, 3);
+});
+
+registry('without joins in flight (merge) a join after the flush opens a new slot', async () => {
+  const h = harness({ maxWaitMs: 0 });
+  h.join('k', 'a');
+  h.join('k', 'b');
+  await Promise.resolve();
+  assert.equal(h.calls.map((c) => c.batch), [['a'], ['b']]);
+});
+
+registry('timer flushes and cohort ends run on the injected scheduler, not the real event loop', async () => {
+  const h = harness({ maxWaitMs: 20 });
+  h.join('k', 'a');
+  h.clock.advance(20);
+  await new Promise<void>((r) => setImmediate(r));
+  assert.is(h.calls.length, 0, 'the real loop turning does not flush');
+  turns.runTurn();
+  await Promise.resolve();
+  assert.equal(h.calls.map((c) => c.batch), [['a']]);
 });
 
 registry.run();

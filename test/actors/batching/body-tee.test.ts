@@ -1,7 +1,7 @@
 // The body tee with in-memory streams: every sink gets every chunk as it comes, a stalled sink holds
 // no one else up and is cut past its lag limit, the source is abandoned only when no sink is left,
 // and a source error cuts every sink.
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { PassThrough, Writable } from 'node:stream';
 import { BodyTee } from '../../../src/actors/batching/body-tee.ts';

@@ -1,8 +1,8 @@
 // Dispatcher session affinity and per-replica slots against real upstream stubs; time is virtual.
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { QueueFullError } from '../../../src/errors.ts';
-import { ReplicaClient } from '../../../src/http/upstream-client.ts';
+import { ReplicaClient } from '../../../src/proxy/upstream-client.ts';
 import { deferred } from '../../support/upstream-stub.ts';
 import { harness, sample, settle, target, TrackedStub } from './helpers.ts';
 

@@ -1,8 +1,8 @@
 // Dispatcher × breakers against real upstream stubs on loopback; breaker time is virtual (issue #7).
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { BreakerOpenError, ErrorCode, UpstreamTimeoutError } from '../../../src/errors.ts';
-import { ReplicaClient } from '../../../src/http/upstream-client.ts';
+import { ReplicaClient } from '../../../src/proxy/upstream-client.ts';
 import { deferred } from '../../support/upstream-stub.ts';
 import { harness, sample, settle, target, TrackedStub } from './helpers.ts';
 

@@ -6,7 +6,7 @@ import type { TargetConfig } from '../../../src/config/schema.ts';
 import { Dispatcher } from '../../../src/actors/dispatcher.ts';
 import type { DispatchEvent, DispatcherDeps } from '../../../src/actors/dispatcher.ts';
 import type { DispatchOptions } from '../../../src/actors/replica-set.ts';
-import type { UpstreamCall } from '../../../src/http/upstream-client.ts';
+import type { UpstreamCall } from '../../../src/proxy/upstream-client.ts';
 import { NodeMetrics } from '../../../src/metrics.ts';
 import { UpstreamStub, type StubHandler } from '../../support/upstream-stub.ts';
 

@@ -1,11 +1,11 @@
 // Dispatcher retries against real upstream stubs: backoff with jitter, Retry-After, the budget, and
 // what must never be retried. Backoff is counted on the virtual clock, never slept (issue #7).
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { Readable } from 'node:stream';
 import { UpstreamUnavailableError } from '../../../src/errors.ts';
 import type { DispatchEvent } from '../../../src/actors/dispatcher.ts';
-import { freePort } from '../../support/ports.ts';
+import { deadReplica } from '../../support/ports.ts';
 import { harness, sample, settle, target, TrackedStub } from './helpers.ts';
 
 /** Answers the statuses in turn (with optional headers), then 200 for ever. */
@@ -85,21 +85,25 @@ retry('a retry goes to another replica when one is available', async () => {
 });
 
 retry('a replica that cannot be reached is retried on another', async () => {
-  const dead = `http://127.0.0.1:${await freePort()}`;
+  const deadOne = await deadReplica();
+  const dead = deadOne.url;
   const h = harness(target([dead, b.url], policy));
   const r = await h.get();
   assert.equal([r.status, r.body], [200, 'B']);
   assert.is(await sample(h.metrics, 'sluice_replica_errors_total', { replica: dead, kind: 'unreachable' }), 1);
   await h.d.close();
+  await deadOne.close();
 });
 
 retry('with every try failing, the caller gets the last failure after `attempts` tries', async () => {
-  const dead = `http://127.0.0.1:${await freePort()}`;
-  const h = harness(target([dead], policy));
+  const dead = await deadReplica();
+  const h = harness(target([dead.url], policy));
   const r = await settle(h.get());
   assert.ok(!r.ok && r.error instanceof UpstreamUnavailableError);
   assert.is(h.events.filter((e) => e.type === 'attempt.started').length, 3);
+  assert.is(dead.resets, 3, 'each try reached the dead replica and was reset');
   await h.d.close();
+  await dead.close();
 });
 
 retry('a call that is not idempotent is never retried', async () => {

@@ -2,7 +2,7 @@
 // VirtualClock: gossip goes through the bus as JSON, with random delay and 20% of deliveries lost
 // (seeded, so every run is the same). Per window: admitted ≤ limit + over-admission bound, and at
 // least 95% of the limit admitted when demand exceeds it.
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { overAdmissionBound } from '../../../src/limit/approximate-limiter.ts';
 import { windowIdAt } from '../../../src/limit/windows.ts';

@@ -1,6 +1,6 @@
 // The gossip actor and approximate enforcers of several nodes over one LocalNetwork, on a VirtualClock:
 // convergence, one message per interval, anti-entropy, joining mid-window, degraded modes.
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import type { Json } from '../../../src/bus/bus.ts';
 import { windowEndAt, windowIdAt } from '../../../src/limit/windows.ts';

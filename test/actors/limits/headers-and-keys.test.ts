@@ -1,5 +1,5 @@
 // Answer headers of limited targets, limit keys and token estimates: small pure helpers of the limits.
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import type { Decision } from '../../../src/limit/decision.ts';
 import { answerHeaders, H_DEGRADED, H_LIMIT, H_REMAINING, H_RESET, H_WOULD_LIMIT, mergeAnswerHeaders, resetSeconds } from '../../../src/actors/limits/answer-headers.ts';

@@ -1,6 +1,6 @@
 // Fifty nodes: the strict limit stays exact with bursty uneven load, bus delay, 5% message loss and
 // a holder crash; outside the failover the limit is used. Issue #6.
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { simulateCluster } from '../../../src/cli/simulate-cluster.ts';
 import { check, uneven } from './strict-support.ts';

@@ -2,7 +2,7 @@
 // every window through uneven and bursty load, bus delay, message loss, a holder crash and a holder
 // cut off by a partition; and when demand exceeds the limit, the limit is used (leases strand little).
 // Issue #6.
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { simulateCluster, type SimOutcome, type SimSpec } from '../../../src/cli/simulate-cluster.ts';
 import { check, uneven } from './strict-support.ts';

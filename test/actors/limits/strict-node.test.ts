@@ -1,6 +1,6 @@
 // A single sluice node (in-process bus) with a strict limit, over HTTP: it holds the singleton at once,
 // admits exactly the limit per window, answers 429 past it, and exports the strict metrics.
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { request } from 'undici';
 import type { SluiceNode } from '../../../src/node.ts';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import type { Json } from '../../../src/bus/bus.ts';
 import { exhaustedSubject, leaseSubject, parseSyncReply, syncSubject, type SyncItem, type SyncReply } from '../../../src/actors/limits/strict-protocol.ts';

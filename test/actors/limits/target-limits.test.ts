@@ -1,8 +1,8 @@
 // ConfiguredLimits on one node (LocalBus + VirtualClock): which limits apply where, 429 answers and
 // their headers, queueing until the next window, shadow mode, give-back across limits, tokens.
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
-import type { RequestContext } from '../../../src/http/request-context.ts';
+import type { RequestContext } from '../../../src/proxy/request-context.ts';
 import { RateLimitedError } from '../../../src/errors.ts';
 import { windowEndAt, windowIdAt } from '../../../src/limit/windows.ts';
 import { ConfiguredLimits } from '../../../src/actors/limits/target-limits.ts';

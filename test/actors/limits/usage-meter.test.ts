@@ -1,5 +1,5 @@
 // The usage meter reads token usage from a reply while passing its bytes through unchanged.
-import { suite } from 'uvu';
+import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
