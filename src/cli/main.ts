@@ -3,6 +3,7 @@
 // refused and logged, and the running config stays).
 import { applyOverrides, envOverrides, parseConfig, readConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { expandEnvVars } from '../config/env-vars.ts';
 import { SluiceError } from '../errors.ts';
 import { createNodeLog } from '../log/logger.ts';
 import { reloadFromFile } from '../reload/reload-file.ts';
@@ -10,9 +11,9 @@ import { SluiceNode } from '../node.ts';
 import { parseCli, USAGE, type StartArgs } from './args.ts';
 import { startDemoUpstreams } from './demo.ts';
 
-/** The config as `start` builds it: the file, then SLUICE_* variables, then flags. */
+/** The config as `start` builds it: the file (its `${VAR}`s expanded), then SLUICE_* variables, then flags. */
 function loadConfig(args: StartArgs): Config {
-  const raw = args.configPath ? readConfigFile(args.configPath) : {};
+  const raw = args.configPath ? expandEnvVars(readConfigFile(args.configPath), process.env, args.configPath) : {};
   return parseConfig(applyOverrides(raw, envOverrides(process.env), args.overrides), args.configPath ?? 'config');
 }
 
