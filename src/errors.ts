@@ -20,6 +20,7 @@ export const ErrorCode = {
   BusTimeout: 'SLUICE_BUS_TIMEOUT',
   NoResponders: 'SLUICE_NO_RESPONDERS',
   BusClosed: 'SLUICE_BUS_CLOSED',
+  NotCached: 'SLUICE_NOT_CACHED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -129,4 +130,9 @@ export class RateLimitedError extends SluiceError {
   constructor(readonly limitName: string, readonly retryAfterMs: number, readonly headers: Readonly<Record<string, string>>) {
     super(ErrorCode.RateLimited, `limit ${limitName} reached; retry in ${Math.ceil(retryAfterMs / 1000)} s`);
   }
+}
+
+/** `Cache-Control: only-if-cached` and nothing stored may answer (RFC 9111 §5.2.1.7: 504). */
+export class NotCachedError extends SluiceError {
+  constructor(readonly url: string) { super(ErrorCode.NotCached, `no stored answer for ${url} and the request said only-if-cached`); }
 }

@@ -202,6 +202,10 @@ export class SluiceNode {
         if (old) this.retire(old);
         return !!old;
       },
+      targetCache: (name) => {
+        const t = this.targets.get(name);
+        return t === undefined ? undefined : t.cache ?? null;
+      },
       cluster: () => this.clusterView(),
       dashboard: this.dashboard,
     };
@@ -215,7 +219,7 @@ export class SluiceNode {
     return {
       ...this.clusterView(),
       targets: this.targets.list().map(({ config: t }) => ({
-        name: t.name, prefix: t.prefix, mode: t.batch.mode, replicas: t.replicas, cache: !!(t as { cache?: { enabled?: boolean } }).cache?.enabled,
+        name: t.name, prefix: t.prefix, mode: t.batch.mode, replicas: t.replicas, cache: t.cache.enabled,
         limits: t.limits.map((l) => ({ name: l.name, dimension: l.dimension, limit: l.limit, windowMs: l.windowMs, mode: l.mode, per: l.per })),
       })),
     };

@@ -9,6 +9,7 @@ import type { Membership } from './membership.ts';
 import type { SingletonView } from './singleton.ts';
 import type { LimitEnforcer } from './limits/enforcer.ts';
 import type { LimitGossip } from './limits/gossip.ts';
+import type { CacheTier } from './cache/cache-tier.ts';
 
 /** Builds a `mode: strict` enforcer (src/actors/limits/strict-enforcer.ts, loaded at node start). */
 export type StrictEnforcerFactory = (limit: LimitConfig, target: TargetConfig, deps: TargetDeps) => LimitEnforcer;
@@ -32,4 +33,6 @@ export interface TargetDeps {
   /** The node's strict singleton (election + holder view): every strict enforcer of the node shares it. */
   singleton?: SingletonView | undefined;
   log?: ((line: string, fields?: Record<string, unknown>) => void) | undefined;
+  /** The shared tier for `cache.store: "jetstream"`, when the node has one (the NATS bus). */
+  cacheTier?: ((target: TargetConfig) => CacheTier | undefined) | undefined;
 }

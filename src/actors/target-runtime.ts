@@ -12,6 +12,7 @@ import type { TargetConfig } from '../config/schema.ts';
 import type { RequestContext } from '../proxy/request-context.ts';
 import type { UpstreamCall } from '../proxy/upstream-client.ts';
 import { createBatching, type Batching } from './batching/batching.ts';
+import { TargetCache } from './cache/target-cache.ts';
 import type { Dispatch } from './replica-set.ts';
 import { affinityKeyOf, Dispatcher } from './dispatcher.ts';
 import { ADMIT_ALL, noLimits, noPacing, type Admission, type TargetCalls, type TargetLimits, type UpstreamCallOptions, type UpstreamCallResult, type UpstreamPacer } from './target-parts.ts';
@@ -38,6 +39,8 @@ export class TargetRuntime implements TargetCalls {
   readonly pacer: UpstreamPacer;
   /** Coalesce or merge for `batch.methods`; undefined in mode `none`. */
   readonly batching: Batching | undefined;
+  /** The response cache, when `cache.enabled` (src/http/cache-front.ts answers from it). */
+  readonly cache: TargetCache | undefined;
 
   constructor(readonly config: TargetConfig, readonly deps: TargetDeps, from?: Predecessor) {
     // Taken over before anything new is built, so no state is created twice.
@@ -50,6 +53,12 @@ export class TargetRuntime implements TargetCalls {
     this.limits = this.configured ?? noLimits;
     this.pacer = config.pace ? new GcraUpstreamPacer(config.pace, deps.clock) : noPacing;
     this.batching = createBatching(this, deps);
+    this.cache = config.cache.enabled
+      ? new TargetCache({ ...config.cache, public: config.public }, {
+        target: config.name, clock: deps.clock, metrics: deps.metrics, log: deps.log,
+        tier: config.cache.store === 'jetstream' ? deps.cacheTier?.(config) : undefined,
+      })
+      : undefined;
   }
 
   get name(): string { return this.config.name; }
@@ -90,7 +99,7 @@ export class TargetRuntime implements TargetCalls {
   }
 
   describe(): Record<string, unknown> {
-    return { ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe(), batchState: this.batching?.describe() ?? null };
+    return { ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe(), batchState: this.batching?.describe() ?? null, cacheState: this.cache?.stats() ?? null };
   }
 
   /** The gateway counts each request it hands to this runtime in (begin) and, once answered, out (end). */
@@ -116,5 +125,6 @@ export class TargetRuntime implements TargetCalls {
     this.pacer.close();
     await this.limits.close();
     await this.dispatch.close();
+    await this.cache?.close();
   }
 }

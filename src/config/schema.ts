@@ -155,6 +155,27 @@ export const dispatchSchema = z.strictObject({
   }).optional(),
 });
 
+/** Response cache (RFC 9111 shared cache, see docs/cache.md); off unless `enabled`. */
+export const cacheSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** Bytes held (bodies + headers), least recently used evicted first; per target and node. */
+  maxBytes: z.number().int().positive().default(256 * 1024 * 1024),
+  /** A larger answer is served but not stored. */
+  maxEntryBytes: z.number().int().positive().default(8 * 1024 * 1024),
+  /** Freshness when the answer gives none (respect), or always (ignore). 0 = none. */
+  ttlMs: ms(0),
+  upstreamHeaders: z.enum(['respect', 'ignore']).default('respect'),
+  /** Methods whose answers are stored; POST is keyed by the body's hash. */
+  methods: z.array(z.enum(['GET', 'HEAD', 'POST'])).min(1).default(['GET', 'HEAD']),
+  staleWhileRevalidateMs: ms(0),
+  staleIfErrorMs: ms(0),
+  /** `jetstream` adds a tier in a NATS JetStream bucket shared by the fleet (needs `nats`). */
+  store: z.enum(['memory', 'jetstream']).default('memory'),
+  /** JetStream tier: the bucket's max age, and its replicas (≤ NATS servers). */
+  jetstreamTtlMs: positiveMs(86_400_000),
+  jetstreamReplicas: z.number().int().min(1).max(5).default(3),
+}).refine((c) => c.maxEntryBytes <= c.maxBytes, { message: 'maxEntryBytes no larger than maxBytes', path: ['maxEntryBytes'] });
+
 export const targetSchema = z.strictObject({
   name: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ -'),
   prefix: z.string().regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%\/-]*$/, 'a path starting with /')
@@ -173,6 +194,7 @@ export const targetSchema = z.strictObject({
   breaker: breakerSchema.prefault({}),
   retry: retrySchema.prefault({}),
   dispatch: dispatchSchema.prefault({}),
+  cache: cacheSchema.prefault({}),
 });
 
 export const configSchema = z.strictObject({
@@ -200,5 +222,6 @@ export type BatchConfig = z.output<typeof batchSchema>;
 export type BreakerConfig = z.output<typeof breakerSchema>;
 export type RetryConfig = z.output<typeof retrySchema>;
 export type DispatchConfig = z.output<typeof dispatchSchema>;
+export type CacheConfig = z.output<typeof cacheSchema>;
 export type PaceConfig = z.output<typeof paceSchema>;
 export type NatsConfig = z.output<typeof natsSchema>;

@@ -28,6 +28,8 @@ export interface AdminNode {
   cluster(): { node: string; cluster: string; nodes: string[]; singleton: string | null };
   /** The samples behind the dashboard's charts. */
   readonly dashboard: DashboardFeed;
+  /** The target's response cache, or undefined when the target is unknown; null when its cache is off. */
+  targetCache?(name: string): { stats(): unknown; purge(path?: string): Promise<number> } | null | undefined;
 }
 
 const DASHBOARD_PAGES = new Set(['/', '/dashboard']);
@@ -60,6 +62,9 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, pat
   if (sub === '/cluster' && isRead(method)) return json(res, 200, node.cluster());
   if (sub === '/targets' && isRead(method)) return json(res, 200, node.listTargets());
 
+  const c = /^\/targets\/([^/]+)\/cache$/.exec(sub);
+  if (c) return cacheRoute(req, res, method, decodeURIComponent(c[1]!), node);
+
   const m = /^\/targets\/([^/]+)$/.exec(sub);
   if (m) {
     const name = decodeURIComponent(m[1]!);
@@ -87,6 +92,20 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, pat
     }
   }
   throw new NotFoundError(`no admin route ${method} ${path}`);
+}
+
+/** GET: the cache's stats. DELETE: purge it all, or `?path=` one path's (or one URL's) entries. */
+async function cacheRoute(req: IncomingMessage, res: ServerResponse, method: string, name: string, node: AdminNode): Promise<void> {
+  const cache = node.targetCache?.(name);
+  if (cache === undefined) throw new NotFoundError(`no target named ${name}`);
+  if (cache === null) throw new NotFoundError(`target ${name} has no cache (cache.enabled is false)`);
+  if (isRead(method)) return json(res, 200, cache.stats());
+  if (method === 'DELETE') {
+    const path = new URL(req.url ?? '/', 'http://admin.invalid').searchParams.get('path');
+    if (path !== null && !path.startsWith('/')) throw new BadRequestError(`path must start with /, got ${JSON.stringify(path)}`);
+    return json(res, 200, { purged: await cache.purge(path ?? undefined) });
+  }
+  throw new NotFoundError(`no admin route ${method} ${req.url ?? ''}`);
 }
 
 const isRead = (method: string) => method === 'GET' || method === 'HEAD';

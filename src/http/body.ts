@@ -16,8 +16,24 @@ export function hasBody(req: IncomingMessage): boolean {
   return (declaredLength(req) ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
 }
 
+// A body read before the request reaches its handler (the cache keys POST by the body's hash) is kept
+// here, so the handler's readBody gets the same bytes instead of a drained stream.
+const alreadyRead = new WeakMap<IncomingMessage, Buffer>();
+
+/** Reads the body once for an early reader; later readBody calls on `req` get the same buffer. */
+export async function readBodyOnce(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const body = alreadyRead.get(req) ?? await readBody(req, maxBytes);
+  alreadyRead.set(req, body);
+  return body;
+}
+
+/** The body, if something read it already. */
+export const bodyReadAlready = (req: IncomingMessage): Buffer | undefined => alreadyRead.get(req);
+
 /** Reads the whole body, rejecting with BodyTooLargeError past `maxBytes`. */
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const early = alreadyRead.get(req);
+  if (early) return early.length > maxBytes ? Promise.reject(new BodyTooLargeError(maxBytes)) : Promise.resolve(early);
   const declared = declaredLength(req);
   if (declared !== undefined && declared > maxBytes) return Promise.reject(new BodyTooLargeError(maxBytes));
   return new Promise((resolve, reject) => {

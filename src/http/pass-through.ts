@@ -6,7 +6,7 @@ import { mergeAnswerHeaders } from '../actors/limits/answer-headers.ts';
 import { ADMIT_ALL } from '../actors/target-parts.ts';
 import { tokenEstimateOnce } from '../actors/limits/token-cost.ts';
 import { meterModeFor, UsageMeter } from '../actors/limits/usage-meter.ts';
-import { ByteLimit, declaredLength, hasBody, readBody } from './body.ts';
+import { bodyReadAlready, ByteLimit, declaredLength, hasBody, readBody } from './body.ts';
 import { headerValue, upstreamRequestHeaders } from '../proxy/headers.ts';
 import { streamBody, writeHead } from './reply.ts';
 import { noteCall, type RequestContext } from '../proxy/request-context.ts';
@@ -21,7 +21,7 @@ export async function passThrough(ctx: RequestContext, target: TargetRuntime): P
 
   // A limit counting tokens estimates from the body, so the body is read before admission.
   const countsTokens = target.limits.countsTokens;
-  const buffered = countsTokens && hasBody(req) ? await readBody(req, max) : undefined;
+  const buffered = bodyReadAlready(req) ?? (countsTokens && hasBody(req) ? await readBody(req, max) : undefined);
   const tokens = countsTokens ? tokenEstimateOnce(ctx, target.config.limits, req.headers, buffered) : 0;
   const admitted = target.admitRequest(ctx, buffered);
   const client = admitted instanceof Promise ? await admitted : admitted; // no await hop when there is nothing to wait for

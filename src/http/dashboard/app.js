@@ -1,7 +1,8 @@
 // The live dashboard, plain JavaScript served as is: reads the node's feed (server-sent events over
-// fetch, so the admin token travels in a header, not the URL) and draws every chart as SVG by hand.
-// The feed carries every metric the node has; this file decides which chart shows what, so a new
-// counter is listed under "All series" at once and gets a line where a chart asks for it.
+// fetch, so the admin token travels in a header, not the URL) into the series store and lays out
+// each target's charts (charts.js draws them). The feed carries every metric the node has; this file
+// decides which chart shows what, so a new counter is listed under "All series" at once and gets a
+// line where a chart asks for it.
 'use strict';
 (() => {
   const TOKEN_KEY = 'sluice.adminToken';
@@ -17,36 +18,12 @@
   }
 
   const COLORS = ['#0969da', '#8250df', '#1a7f37', '#bc4c00', '#1b7c83', '#bf3989', '#6e7781', '#9a6700'];
-  const STATE_COLOR = { closed: '#2da44e', halfOpen: '#d4a72c', open: '#cf222e' };
-  const STATE_LABEL = { closed: 'closed', halfOpen: 'half-open', open: 'open' };
 
-  /** Everything the page knows: sample times, one value array per series (aligned to `t`), the state. */
-  const store = { sampleMs: 1000, points: 300, t: [], series: new Map(), state: null, ticks: 0, lastTickAt: 0 };
+  const store = makeSeriesStore();
+  const { select, sum, scale, last } = store;
+  const { lineChart, breakerChart, measure, timeDomain, esc, fmt, clock, shortUrl, STATE_LABEL } = makeCharts(store);
 
   // ---------------------------------------------------------------- the feed
-  function applySnapshot(d) {
-    store.sampleMs = d.sampleMs;
-    store.points = d.points;
-    store.t = d.window.t.slice();
-    store.series = new Map(d.window.series.map((s) => [s.id, { info: s, values: s.values.slice() }]));
-    store.state = d.state;
-  }
-
-  function applyTick(d) {
-    for (const info of d.added) if (!store.series.has(info.id)) store.series.set(info.id, { info, values: store.t.map(() => null) });
-    store.t.push(d.t);
-    for (const s of store.series.values()) s.values.push(d.values[s.info.id] ?? null);
-    const cut = store.t.length - store.points;
-    if (cut > 0) {
-      store.t.splice(0, cut);
-      for (const [id, s] of store.series) {
-        s.values.splice(0, cut);
-        if (s.values.every((v) => v === null)) store.series.delete(id);
-      }
-    }
-    store.state = d.state;
-  }
-
   async function follow() {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -92,8 +69,8 @@
   }
 
   function onEvent(type, data) {
-    if (type === 'snapshot') { applySnapshot(data); document.body.dataset.connected = '1'; }
-    else if (type === 'tick') { applyTick(data); store.ticks++; }
+    if (type === 'snapshot') { store.applySnapshot(data); document.body.dataset.connected = '1'; }
+    else if (type === 'tick') { store.applyTick(data); store.ticks++; }
     else if (type === 'busy') { setStatus('down', 'too many pages watch this node'); return; }
     else return;
     store.lastTickAt = Date.now();
@@ -115,213 +92,18 @@
     if (late && !document.getElementById('status').classList.contains('down')) setStatus('stale', 'no sample for a while');
   }, 1000);
 
-  // ---------------------------------------------------------------- reading series
-  /** The series named `name` with statistic `stat` whose labels match `where` (values or predicates). */
-  function select(name, stat, where = {}) {
-    const out = [];
-    for (const s of store.series.values()) {
-      if (s.info.name !== name || s.info.stat !== stat) continue;
-      let ok = true;
-      for (const [k, want] of Object.entries(where)) {
-        const have = s.info.labels[k];
-        if (typeof want === 'function' ? !want(have) : have !== want) { ok = false; break; }
-      }
-      if (ok) out.push(s);
-    }
-    return out;
-  }
-
-  /** Sum per sample; null where none of them had a value. */
-  function sum(list) {
-    return store.t.map((_, i) => {
-      let total = null;
-      for (const s of list) if (s.values[i] !== null && s.values[i] !== undefined) total = (total ?? 0) + s.values[i];
-      return total;
-    });
-  }
-
-  const scale = (values, k) => values.map((v) => (v === null ? null : v * k));
-  const last = (values) => { for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null) return values[i]; return null; };
-
-  /** Cache lookups of a target by result, whatever the cache feature names its counter. */
+  /** Cache answers of a target: fresh hits and stale answers served, against all lookups. */
   function cacheSeries(target) {
-    const hits = [];
-    const all = [];
-    for (const s of store.series.values()) {
-      const { name, labels, stat } = s.info;
-      if (stat !== 'rate' || labels.target !== target || !/^sluice_cache_.*(lookups|requests|results|status)/.test(name)) continue;
-      const result = labels.result ?? labels.outcome ?? labels.status ?? labels.kind;
-      if (result === undefined) continue;
-      all.push(s);
-      if (/^(hit|fresh|stale)/.test(result)) hits.push(s);
-    }
-    const hitRate = sum(hits);
-    const total = sum(all);
-    return { found: all.length > 0, hitRate, ratio: total.map((n, i) => (n === null || n === 0 || hitRate[i] === null ? null : (100 * hitRate[i]) / n)) };
-  }
-
-  // ---------------------------------------------------------------- drawing
-  // Charts are drawn at the width they are shown at, so 11 px text stays 11 px on any screen.
-  let W = 640;
-  const H = 190;
-  const layout = { half: 640, full: 1300 };
-  function measure() {
-    const inner = Math.max(320, document.getElementById('targets').clientWidth - 2 * 14 - 2 - 2 * 20);
-    const two = inner >= 1000;
-    document.body.classList.toggle('one-column', !two);
-    layout.full = Math.floor(inner);
-    layout.half = two ? Math.floor((inner - 18) / 2) : layout.full;
-  }
-  const M = { left: 52, right: 12, top: 16, bottom: 24 };
-
-  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
-  const numberFormat = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 3 });
-  const fmt = (v) => (v === null || v === undefined ? '–' : numberFormat.format(v));
-
-  function timeDomain() {
-    const end = store.t.length > 0 ? store.t[store.t.length - 1] : Date.now();
-    return [end - (store.points - 1) * store.sampleMs, end];
-  }
-
-  function niceStep(raw) {
-    const p = 10 ** Math.floor(Math.log10(raw));
-    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= raw) return m * p;
-    return 10 * p;
-  }
-
-  function yTicks(max, integer) {
-    if (!(max > 0)) max = 1;
-    const step = integer ? Math.max(1, Math.ceil(niceStep(max / 4))) : niceStep(max / 4);
-    const top = Math.ceil(max / step - 1e-9) * step;
-    const ticks = [];
-    for (let v = 0; v <= top + step / 2; v += step) ticks.push(Number(v.toPrecision(6)));
-    return ticks;
-  }
-
-  function timeTicks(from, to) {
-    const span = to - from;
-    const steps = [5e3, 1e4, 15e3, 3e4, 6e4, 12e4, 3e5, 6e5, 9e5, 18e5, 36e5];
-    const step = steps.find((s) => span / s <= 6) ?? steps[steps.length - 1];
-    const out = [];
-    for (let t = Math.ceil(from / step) * step; t <= to; t += step) out.push(t);
-    return { ticks: out, seconds: step < 6e4 };
-  }
-
-  const clock = (t, seconds) => new Date(t).toLocaleTimeString('en-GB', seconds ? { hour12: false } : { hour: '2-digit', minute: '2-digit', hour12: false });
-
-  /** x axis, vertical grid and time labels under a plot spanning [x0, x1]. */
-  function timeAxis(x0, x1, yTop, yBottom) {
-    const [from, to] = timeDomain();
-    const { ticks, seconds } = timeTicks(from, to);
-    const x = (t) => x0 + ((t - from) / (to - from)) * (x1 - x0);
-    let s = '';
-    for (const t of ticks) {
-      const px = x(t).toFixed(1);
-      s += `<line class="grid" x1="${px}" x2="${px}" y1="${yTop}" y2="${yBottom}"/>`;
-      s += `<text class="tick" x="${px}" y="${yBottom + 15}" text-anchor="middle">${clock(t, seconds)}</text>`;
-    }
-    s += `<line class="axis" x1="${x0}" x2="${x1}" y1="${yBottom}" y2="${yBottom}"/>`;
-    return { svg: s, x };
-  }
-
-  /**
-   * A line chart: `lines` of {label, color, dash, values, now}, y from 0 in `unit`. `refs` are
-   * horizontal reference lines ({y, label}) such as a limit.
-   */
-  function lineChart({ id, title, unit, lines, refs = [], minMax = 0, note = '', integer = false, wide = false }) {
-    W = wide ? layout.full : layout.half;
-    const x0 = M.left;
-    const x1 = W - M.right;
-    const yTop = M.top;
-    const yBottom = H - M.bottom;
-    let max = minMax;
-    for (const l of lines) for (const v of l.values) if (v !== null && v > max) max = v;
-    for (const r of refs) max = Math.max(max, r.y * 1.1);
-    const ticks = yTicks(max, integer);
-    const top = ticks[ticks.length - 1];
-    const y = (v) => yBottom - (v / top) * (yBottom - yTop);
-    let svg = '';
-    for (const v of ticks) {
-      const py = y(v).toFixed(1);
-      svg += `<line class="grid" x1="${x0}" x2="${x1}" y1="${py}" y2="${py}"/>`;
-      svg += `<text class="tick" x="${x0 - 6}" y="${(+py + 4).toFixed(1)}" text-anchor="end">${fmt(v)}</text>`;
-    }
-    svg += `<text class="unit" x="4" y="${yTop - 5}">${esc(unit)}</text>`;
-    const axis = timeAxis(x0, x1, yTop, yBottom);
-    svg += axis.svg;
-    svg += `<line class="axis" x1="${x0}" x2="${x0}" y1="${yTop}" y2="${yBottom}"/>`;
-    for (const r of refs) {
-      const py = y(r.y).toFixed(1);
-      svg += `<line class="ref" x1="${x0}" x2="${x1}" y1="${py}" y2="${py}"/>`;
-      svg += `<text class="ref-label" x="${x1 - 4}" y="${(+py - 4).toFixed(1)}" text-anchor="end">${esc(r.label)}</text>`;
-    }
-    let points = 0;
-    for (const l of lines) {
-      let d = '';
-      let run = 0;
-      const dots = [];
-      l.values.forEach((v, i) => {
-        if (v === null) { if (run === 1) dots.push(d.slice(d.lastIndexOf('M') + 1)); run = 0; return; }
-        const px = axis.x(store.t[i]).toFixed(1);
-        const py = y(v).toFixed(1);
-        d += `${run === 0 ? 'M' : 'L'}${px} ${py}`;
-        run++;
-      });
-      if (run === 1) dots.push(d.slice(d.lastIndexOf('M') + 1));
-      const dash = l.dash ? ' stroke-dasharray="5 3"' : '';
-      if (d) svg += `<path d="${d}" fill="none" stroke="${l.color}" stroke-width="1.8" stroke-linejoin="round"${dash}/>`;
-      for (const p of dots) { const [px, py] = p.split(' '); svg += `<circle cx="${px}" cy="${py}" r="2" fill="${l.color}"/>`; }
-    }
-    for (let i = 0; i < store.t.length; i++) if (lines.some((l) => l.values[i] !== null)) points++;
-    const legend = lines.map((l) => `<span class="key"><svg width="18" height="10"><line x1="1" x2="17" y1="5" y2="5" stroke="${l.color}" stroke-width="2.5"${l.dash ? ' stroke-dasharray="4 2"' : ''}/></svg>${esc(l.label)} <b>${l.now ?? fmt(last(l.values))}</b></span>`).join('');
-    return `<figure class="chart${wide ? ' wide' : ''}" data-chart="${esc(id)}"><figcaption>${esc(title)}${note ? ` <span class="note">${esc(note)}</span>` : ''}</figcaption>`
-      + `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}" data-points="${points}">${svg}</svg>`
-      + `<div class="legend">${legend}</div></figure>`;
-  }
-
-  /** Breaker state of each replica over time: one coloured band per replica. */
-  function breakerChart(id, replicas, below = '') {
-    W = layout.full;
-    const rowH = 22;
-    const gap = 6;
-    const left = 132;
-    const x1 = W - M.right;
-    const yTop = 6;
-    const yBottom = yTop + Math.max(1, replicas.length) * (rowH + gap);
-    const height = yBottom + M.bottom;
-    const axis = timeAxis(left, x1, yTop, yBottom);
-    let svg = axis.svg; // under the bands
-    let points = 0;
-    replicas.forEach((r, k) => {
-      const y0 = yTop + k * (rowH + gap) + gap / 2;
-      svg += `<g class="band" data-replica="${esc(r.url)}" data-state="${r.current ?? 'unknown'}">`;
-      svg += `<text class="tick" x="${left - 8}" y="${y0 + rowH / 2 + 4}" text-anchor="end">${esc(shortUrl(r.url))}</text>`;
-      svg += `<rect x="${left}" y="${y0}" width="${x1 - left}" height="${rowH}" fill="#eaeef2"/>`;
-      let runState = null;
-      let runFrom = 0;
-      const flush = (to) => {
-        if (runState === null) return;
-        const xa = Math.max(left, axis.x(runFrom));
-        const xb = Math.max(xa + 1.5, axis.x(to));
-        svg += `<rect x="${xa.toFixed(1)}" y="${y0}" width="${(xb - xa).toFixed(1)}" height="${rowH}" fill="${STATE_COLOR[runState]}" data-state="${runState}"/>`;
-      };
-      store.t.forEach((t, i) => {
-        const state = r.states[i];
-        if (state) points = Math.max(points, i + 1);
-        const from = i === 0 ? t - store.sampleMs : store.t[i - 1];
-        if (state !== runState) { flush(from); runState = state; runFrom = from; }
-      });
-      flush(store.t[store.t.length - 1] ?? 0);
-      svg += '</g>';
+    const hitRate = sum([...select('sluice_cache_hits_total', 'rate', { target }), ...select('sluice_cache_stale_served_total', 'rate', { target })]);
+    const misses = select('sluice_cache_misses_total', 'rate', { target });
+    const missRate = sum(misses);
+    const found = misses.length > 0 || hitRate.some((v) => v !== null);
+    const ratio = hitRate.map((h, i) => {
+      const all = (h ?? 0) + (missRate[i] ?? 0);
+      return h === null && missRate[i] === null ? null : all === 0 ? null : (100 * (h ?? 0)) / all;
     });
-    const legend = Object.entries(STATE_COLOR).map(([s, c]) => `<span class="key"><svg width="14" height="10"><rect width="14" height="10" fill="${c}"/></svg>${STATE_LABEL[s]}</span>`).join('')
-      + '<span class="key"><svg width="14" height="10"><rect width="14" height="10" fill="#eaeef2"/></svg>no sample</span>';
-    return `<figure class="chart wide" data-chart="${esc(id)}"><figcaption>Breaker state per replica</figcaption>`
-      + `<svg viewBox="0 0 ${W} ${height}" role="img" aria-label="Breaker state per replica" data-points="${points}">${svg}</svg>`
-      + `<div class="legend">${legend}</div>${below}</figure>`;
+    return { found, hitRate, ratio };
   }
-
-  const shortUrl = (u) => u.replace(/^https?:\/\//, '');
 
   // ---------------------------------------------------------------- the page
   function render() {
@@ -350,19 +132,23 @@
     const merged = sum(select('sluice_batch_upstream_calls_saved_total', 'rate', { target: name, mode: 'merge' }));
     const limited = sum(select('sluice_limit_decisions_total', 'rate', { target: name, outcome: 'limited' }));
     const cache = cacheSeries(name);
-    const forwarded = sum([...store.series.values()].filter((s) => s.info.stat === 'rate' && s.info.labels.target === name && /^sluice_.*forward.*_total$/.test(s.info.name)));
+    const joined = sum(select('sluice_batch_joins_in_flight_total', 'rate', { target: name }));
+    const fleetSaved = sum(select('sluice_fleet_calls_saved_total', 'rate', { target: name }));
+    const forwarded = sum(select('sluice_fleet_forwards_sent_total', 'rate', { target: name }));
 
     // A counter not yet created (nothing saved, limited or failed so far) reads 0 while requests flow.
     const zero = (values) => values.map((v, i) => (v === null && req[i] !== null ? 0 : v));
-    for (const list of [errors, calls, coalesced, merged, limited]) list.splice(0, list.length, ...zero(list));
+    for (const list of [errors, calls, coalesced, merged, limited, joined, forwarded, cache.hitRate]) list.splice(0, list.length, ...zero(list));
     const traffic = [
       { label: 'requests', color: COLORS[0], values: req },
       { label: 'upstream calls', color: COLORS[1], values: calls },
     ];
     if (target.mode === 'coalesce' || coalesced.some((v) => v)) traffic.push({ label: 'saved: coalesced', color: COLORS[2], values: coalesced });
+    if (select('sluice_batch_joins_in_flight_total', 'rate', { target: name }).length > 0) traffic.push({ label: 'of which joined in flight', color: COLORS[2], values: joined, dash: true });
     if (target.mode === 'merge' || merged.some((v) => v)) traffic.push({ label: 'saved: merged', color: COLORS[4], values: merged });
     if (cache.found) traffic.push({ label: 'saved: cached', color: COLORS[7], values: cache.hitRate });
-    if (forwarded.some((v) => v !== null)) traffic.push({ label: 'forwarded to owner', color: COLORS[6], values: forwarded, dash: true });
+    if (fleetSaved.some((v) => v !== null)) traffic.push({ label: 'saved: fleet (as owner)', color: COLORS[5], values: fleetSaved });
+    if (select('sluice_fleet_forwards_sent_total', 'rate', { target: name }).length > 0) traffic.push({ label: 'forwarded to owner', color: COLORS[6], values: forwarded, dash: true });
     traffic.push({ label: 'errors (5xx)', color: '#cf222e', values: errors, dash: true });
     if (target.limits.length > 0) traffic.push({ label: 'limited (429)', color: COLORS[3], values: limited, dash: true });
 
@@ -405,7 +191,7 @@
     });
 
     const nowReq = last(req);
-    const saved = [coalesced, merged, cache.hitRate].map(last).reduce((a, v) => (v === null ? a : (a ?? 0) + v), null);
+    const saved = [coalesced, merged, cache.hitRate, fleetSaved].map(last).reduce((a, v) => (v === null ? a : (a ?? 0) + v), null);
     const summary = [
       `<span>${fmt(nowReq)} req/s</span>`, `<span>${fmt(last(calls))} upstream calls/s</span>`,
       `<span>${fmt(saved)} saved/s</span>`, `<span>p99 ${fmt(last(latency[1].values))} ms</span>`,
@@ -424,7 +210,7 @@
         ? lineChart({ id: 'limits', title: 'Limit usage in the current window', unit: '% of limit', lines: usage, refs: [{ y: 100, label: 'limit' }], minMax: 100 })
         : '')
       + (cache.found || target.cache
-        ? lineChart({ id: 'cache', title: 'Cache hit ratio', unit: '%', lines: [{ label: 'hits / lookups', color: COLORS[7], values: cache.ratio }], minMax: 100 })
+        ? lineChart({ id: 'cache', title: 'Cache hit ratio', unit: '%', lines: [{ label: 'answered from the cache (fresh or stale) / lookups', color: COLORS[7], values: cache.ratio }], minMax: 100 })
         : '')
       + lineChart({ id: 'load', title: 'In flight and queued per replica', unit: 'calls', lines: load, minMax: 1, integer: true,
         wide: (usage.length > 0) === (cache.found || target.cache) })

@@ -1,5 +1,5 @@
-// The dashboard page: index.html with style.css and app.js put inline, read once from this folder as
-// they are (no build step; nothing fetched from elsewhere), and a small token page for a browser
+// The dashboard page: index.html with style.css and the scripts put inline, read once from this folder
+// as they are (no build step; nothing fetched from elsewhere), and a small token page for a browser
 // that comes without the admin token. Inline code is allowed by its hash in the CSP, nothing else.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -26,8 +26,8 @@ function page(template: string, style: string, script: string): Page {
 
 const style = read('./style.css');
 
-/** The live dashboard (needs the token). */
-export const DASHBOARD_PAGE: Page = page(read('./index.html'), style, read('./app.js'));
+/** The live dashboard (needs the token): one script, the files in the order they depend on each other. */
+export const DASHBOARD_PAGE: Page = page(read('./index.html'), style, ['./series-store.js', './charts.js', './app.js'].map(read).join('\n'));
 
 /** Asked for by a browser without a valid token: a form that reloads the page with `?token=`. */
 export const TOKEN_PAGE: Page = page(read('./token.html'), style, read('./token.js'));
