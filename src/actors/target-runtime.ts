@@ -35,6 +35,7 @@ export class TargetRuntime implements TargetCalls {
   /** Requests being served (the gateway counts them in and out); retire() waits for none. */
   private active = 0;
   private idle: (() => void) | undefined;
+  private cacheGiven = false;
   readonly limits: TargetLimits;
   readonly pacer: UpstreamPacer;
   /** Coalesce or merge for `batch.methods`; undefined in mode `none`. */
@@ -53,12 +54,14 @@ export class TargetRuntime implements TargetCalls {
     this.limits = this.configured ?? noLimits;
     this.pacer = config.pace ? new GcraUpstreamPacer(config.pace, deps.clock) : noPacing;
     this.batching = createBatching(this, deps);
-    this.cache = config.cache.enabled
+    // An unchanged cache section (and `public`) keeps the live cache: its entries, stats and tier.
+    const kept = from?.carry.cache ? from.runtime.giveCache() : undefined;
+    this.cache = kept ?? (config.cache.enabled
       ? new TargetCache({ ...config.cache, public: config.public }, {
         target: config.name, clock: deps.clock, metrics: deps.metrics, log: deps.log,
         tier: config.cache.store === 'jetstream' ? deps.cacheTier?.(config) : undefined,
       })
-      : undefined;
+      : undefined);
   }
 
   get name(): string { return this.config.name; }
@@ -120,11 +123,17 @@ export class TargetRuntime implements TargetCalls {
     await this.close();
   }
 
+  /** Hands the live cache to the runtime replacing this one; this one then leaves it open on close. */
+  private giveCache(): TargetCache | undefined {
+    this.cacheGiven = true;
+    return this.cache;
+  }
+
   async close(): Promise<void> {
     await this.batching?.close(); // its waiters are answered before the parts below go
     this.pacer.close();
     await this.limits.close();
     await this.dispatch.close();
-    await this.cache?.close();
+    if (!this.cacheGiven) await this.cache?.close();
   }
 }

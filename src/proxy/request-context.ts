@@ -9,7 +9,7 @@ export interface AccessRecord {
   /** The slot that answered it (`X-Sluice-Batch`), and how many requests that one call served. */
   batchId?: string;
   batchSize?: number;
-  /** RFC 9211 wording: hit, miss, stale, bypass… (set by the response cache). */
+  /** The response cache's answer: hit, stale, revalidated, miss, or bypass (a method it does not cache). */
   cache?: string;
   /** The client-side limits' decision: admitted, or rejected (429). */
   limit?: 'admitted' | 'rejected';

@@ -10,7 +10,7 @@ export interface TargetCarryOver {
   readonly breakers: readonly string[];
   /** Limit names whose config is unchanged: their enforcers (windows, leases, queues) kept. */
   readonly limits: readonly string[];
-  /** The `cache` section is unchanged: the store and its entries kept. */
+  /** The `cache` section (and `public`) is unchanged and the cache on: the store and its entries kept. */
   readonly cache: boolean;
 }
 
@@ -63,8 +63,9 @@ export function carryOverOf(prev: TargetConfig, next: TargetConfig): TargetCarry
   const breakers = sameBreaker ? replicaIds(next.replicas).filter((id) => prevIds.has(id)) : [];
   const prevLimits = new Map(prev.limits.map((l) => [l.name, l]));
   const limits = next.limits.filter((l) => isDeepStrictEqual(prevLimits.get(l.name), l)).map((l) => l.name);
-  const cacheOf = (t: TargetConfig): unknown => (t as { cache?: unknown }).cache;
-  return { breakers, limits, cache: cacheOf(prev) !== undefined && isDeepStrictEqual(cacheOf(prev), cacheOf(next)) };
+  // The live cache holds `public` too (it decides what may be shared).
+  const cache = prev.cache.enabled && isDeepStrictEqual(prev.cache, next.cache) && prev.public === next.public;
+  return { breakers, limits, cache };
 }
 
 /** Replica ids as the dispatcher gives them: the URL, with `#i` for a URL listed again. */

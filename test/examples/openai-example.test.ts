@@ -72,4 +72,28 @@ openai('a streamed completion reaches the client event by event, and its usage e
   assert.is(await tokensSpent(1234 + 50), 1234 + 50);
 });
 
+openai('the same completion asked again, with the same key, is answered from the cache; another key is not', async () => {
+  let n = 0;
+  up.handler = (_r, res) => {
+    n++;
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify({ id: `c${n}`, choices: [], usage: { total_tokens: 10 } }));
+  };
+  const ask = async (key: string, content: string) => {
+    const r = await request(`${node.url}/openai/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-test', messages: [{ role: 'user', content }] }),
+    });
+    return { id: ((await r.body.json()) as { id: string }).id, status: String(r.headers['cache-status']) };
+  };
+  const first = await ask('sk-one', 'cache me');
+  const again = await ask('sk-one', 'cache me');
+  assert.is(again.id, first.id, 'the upstream said no-store, and upstreamHeaders: "ignore" caches it anyway');
+  assert.match(again.status, 'hit');
+  assert.is(n, 1);
+  assert.is.not((await ask('sk-two', 'cache me')).id, first.id, 'never shared across Authorization');
+  assert.is.not((await ask('sk-one', 'another prompt')).id, first.id, 'keyed by the body');
+  assert.is(n, 3);
+});
+
 openai.run();

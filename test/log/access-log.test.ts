@@ -43,6 +43,7 @@ access.before(async () => {
     targets: [
       { name: 'plain', prefix: '/plain', replicas: [up.url], batch: { mode: 'none' }, limits: [{ name: 'two', limit: 2, windowMs: 3_600_000, per: 'ip' }] },
       { name: 'shared', prefix: '/shared', replicas: [up.url], batch: { mode: 'coalesce' } },
+      { name: 'cached', prefix: '/cached', replicas: [up.url], cache: { enabled: true, ttlMs: 3_600_000, upstreamHeaders: 'ignore' } },
       { name: 'batch', prefix: '/batch', replicas: [up.url], batch: { mode: 'merge', maxWaitMs: 10_000, maxBatchSize: 3 } },
     ],
   }, { log: logs.log, access: logs.access });
@@ -107,6 +108,15 @@ access('merged requests log their batch id and size', async () => {
   assert.equal(lines.map((l) => l.batchSize), [3, 3, 3]);
   assert.is(new Set(lines.map((l) => l.batchId)).size, 1);
   assert.equal(lines.map((l) => l.method), ['POST', 'POST', 'POST']);
+});
+
+access('a cached target says miss, then hit', async () => {
+  up.handler = (_r, res) => { res.writeHead(200); res.end('kept'); };
+  const start = capture.access().length;
+  for (let i = 0; i < 2; i++) await (await request(`${node.url}/cached/c`)).body.text();
+  const lines = (await capture.until(start + 2)).slice(start);
+  assert.equal(lines.map((l) => l.cache), ['miss', 'hit']);
+  assert.is(lines[1]!.replica, undefined, 'a hit reaches no replica');
 });
 
 access('a request for no target is logged too', async () => {

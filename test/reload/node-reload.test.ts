@@ -23,6 +23,7 @@ const base = (): { node: Json; targets: Json[] } => ({
   targets: [
     { name: 'api', prefix: '/api', replicas: [a.url], batch: { mode: 'none' }, limits: [{ name: 'rpm', limit: 1_000, windowMs: 60_000 }] },
     { name: 'capped', prefix: '/capped', replicas: [a.url], batch: { mode: 'none' }, limits: [{ name: 'few', limit: 3, windowMs: HOUR_MS }] },
+    { name: 'cached', prefix: '/cached', replicas: [a.url], batch: { mode: 'none' }, cache: { enabled: true, ttlMs: HOUR_MS, upstreamHeaders: 'ignore' } },
     { name: 'flaky', prefix: '/flaky', replicas: [dead.url], batch: { mode: 'none' }, retry: { attempts: 1 },
       breaker: { consecutiveFailures: 1, openMs: 60_000, maxOpenMs: 60_000 } },
   ],
@@ -86,7 +87,7 @@ reload('an unchanged limit keeps its window, and an unchanged replica keeps its 
   // Both targets change, but not their limit or breaker: the state of those is carried over.
   const next = running();
   next.targets[1] = { ...next.targets[1]!, timeoutMs: 20_000 };
-  next.targets[2] = { ...next.targets[2]!, timeoutMs: 20_000 };
+  next.targets[3] = { ...next.targets[3]!, timeoutMs: 20_000 };
   const plan = node.reload(parseConfig(next));
   assert.equal(plan.changed.map((c) => c.config.name).sort(), ['capped', 'flaky']);
   assert.is(await get('/capped/x'), 429, 'the spent window is kept');
@@ -100,9 +101,25 @@ reload('an unchanged limit keeps its window, and an unchanged replica keeps its 
   await node.retired();
 });
 
+reload('a changed target whose cache section is unchanged keeps its entries', async () => {
+  a.handler = (_r, res) => { res.writeHead(200, { 'content-type': 'text/plain' }); res.end('stored'); };
+  assert.is(await get('/cached/entry'), 200);
+  const calls = a.calls;
+  const next = running();
+  const i = next.targets.findIndex((t) => t.name === 'cached');
+  next.targets[i] = { ...next.targets[i]!, timeoutMs: 25_000 };
+  const plan = node.reload(parseConfig(next));
+  assert.equal(plan.changed.map((c) => [c.config.name, c.carry.cache]), [['cached', true]]);
+  const r = await request(`${node.url}/cached/entry`);
+  assert.is(await r.body.text(), 'stored');
+  assert.match(String(r.headers['cache-status']), 'hit');
+  assert.is(a.calls, calls, 'answered from the kept cache');
+  await node.retired();
+});
+
 reload('an admin PUT of a target takes the same path: its open breaker is kept', async () => {
   const r = await request(`${node.url}/_sluice/targets/flaky`, {
-    method: 'PUT', body: JSON.stringify({ ...base().targets[2], timeoutMs: 15_000 }), headers: { 'content-type': 'application/json' },
+    method: 'PUT', body: JSON.stringify({ ...base().targets[3], timeoutMs: 15_000 }), headers: { 'content-type': 'application/json' },
   });
   assert.is(r.statusCode, 200);
   const d = (await r.body.json()) as { timeoutMs: number; replicaState: { replicas: Array<{ breaker: string }> } };
@@ -113,7 +130,7 @@ reload('an admin PUT of a target takes the same path: its open breaker is kept',
 reload('removed targets stop serving, added ones start, unchanged ones keep their runtime', async () => {
   const before = node.targets.get('capped');
   const next = running();
-  next.targets.splice(2, 1);
+  next.targets.splice(3, 1);
   next.targets.push({ name: 'extra', prefix: '/extra', replicas: [b.url], batch: { mode: 'none' } });
   const plan = node.reload(parseConfig(next));
   assert.equal(plan.removed, ['flaky']);

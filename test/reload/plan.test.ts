@@ -49,6 +49,15 @@ plan('a changed target keeps the limits whose config is unchanged, by name', () 
   assert.is(carryOverOf(prev, next).cache, false, 'no cache section: nothing to keep');
 });
 
+plan('a changed target keeps its cache when the cache section and `public` are unchanged', () => {
+  const t = (extra: Record<string, unknown>) => parseConfig({ targets: [target('t', extra)] }).targets[0]!;
+  const cache = { enabled: true, ttlMs: 60_000 };
+  assert.is(carryOverOf(t({ cache }), t({ cache, timeoutMs: 5 })).cache, true);
+  assert.is(carryOverOf(t({ cache }), t({ cache: { ...cache, ttlMs: 1 } })).cache, false);
+  assert.is(carryOverOf(t({ cache }), t({ cache, public: true })).cache, false, 'what may be shared changed');
+  assert.is(carryOverOf(t({}), t({ timeoutMs: 5 })).cache, false, 'no cache on: nothing to keep');
+});
+
 plan('replica ids match the dispatcher: a URL listed again gets #index', () => {
   assert.equal(replicaIds(['http://a', 'http://b', 'http://a', 'http://a']), ['http://a', 'http://b', 'http://a#2', 'http://a#3']);
 });
