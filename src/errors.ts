@@ -53,7 +53,13 @@ const formatIssue = (i: ConfigIssue): string =>
 
 function describeValue(v: unknown): string {
   if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v);
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    // Too deep to print (thousands of nested lists in a hostile file): describe it by its shape.
+    return Array.isArray(v) ? 'a deeply nested list' : 'a deeply nested object';
+  }
   return s === undefined ? String(v) : s.length > 80 ? s.slice(0, 77) + '...' : s;
 }
 

@@ -160,10 +160,10 @@ export class SluiceNode {
   }
 
   private async listen(): Promise<void> {
-    const { host, port, drainMs } = this.config.node;
+    const { host, port, drainMs, maxConnections, requestTimeoutMs } = this.config.node;
     this.gateway = createActor(gatewayMachine, {
       input: {
-        host, port, drainMs, clock: this.clock,
+        host, port, drainMs, maxConnections, requestTimeoutMs, clock: this.clock,
         handler: createRequestHandler({
           nodeId: this.id, clock: this.clock, metrics: this.metrics, targets: this.targets,
           admin: this.adminView(), isDraining: () => this.draining, log: this.log,

@@ -11,8 +11,26 @@ export interface GatewayInput {
   drainMs: number;
   clock: Clock;
   handler: (req: IncomingMessage, res: ServerResponse) => void;
-  /** Counted and answered 400 by Node: malformed HTTP never reaches the handler. */
+  /** Open sockets at most; one more is closed at once, without reading it, and counted. */
+  maxConnections?: number;
+  /** How long a client may take to send its whole request (headers and body), ms; 0 for no bound. */
+  requestTimeoutMs?: number;
+  /**
+   * Counted, and answered by status: malformed HTTP never reaches the handler. The reason is Node's
+   * code (HPE_* from the parser, ERR_HTTP_REQUEST_TIMEOUT) or `max_connections` for a refused socket.
+   */
   onClientError?: (reason: string) => void;
+}
+
+/** Headers must come within this (or within requestTimeoutMs when that is shorter). */
+const HEADERS_TIMEOUT_MS = 30_000;
+
+/** The answer to a request the parser or the clock refused, by Node's error code. */
+function clientErrorAnswer(code: string | undefined): string {
+  const [status, text] = code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
+    : code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
+    : [400, 'Bad Request'];
+  return `HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`;
 }
 
 type ServerEvent =
@@ -25,14 +43,25 @@ const httpServer = fromCallback<{ type: 'drain' }, GatewayInput>(({ input, sendB
   let inFlight = 0;
   let draining = false;
   let idle: (() => void) | undefined;
-  const server = createServer({ keepAliveTimeout: 5_000, requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => {
+  const requestTimeout = input.requestTimeoutMs ?? 0;
+  const server = createServer({
+    keepAliveTimeout: 5_000,
+    requestTimeout,
+    headersTimeout: requestTimeout > 0 ? Math.min(HEADERS_TIMEOUT_MS, requestTimeout) : HEADERS_TIMEOUT_MS,
+    // Node checks both timeouts on this interval (30 s by default, longer than a short requestTimeout).
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor((requestTimeout || HEADERS_TIMEOUT_MS) / 4))),
+  }, (req, res) => {
     inFlight++;
     res.on('close', () => { if (--inFlight === 0) idle?.(); });
     input.handler(req, res);
   });
+  if (input.maxConnections !== undefined) server.maxConnections = input.maxConnections;
+  server.on('drop', () => input.onClientError?.('max_connections'));
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     input.onClientError?.(err.code ?? 'client_error');
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    // An answer already started on this socket (a slow body under a streaming reply): just cut it.
+    const started = (socket as { _httpMessage?: ServerResponse })._httpMessage?.headersSent === true;
+    if (socket.writable && !started) socket.end(clientErrorAnswer(err.code));
     else socket.destroy();
   });
   server.once('error', (err) => sendBack({ type: 'server.failed', error: String((err as Error).message) }));

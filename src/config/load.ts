@@ -85,10 +85,14 @@ function check<S extends z.ZodType>(schema: S, input: unknown, source: string): 
 function toIssues(issue: z.core.$ZodIssue, input: unknown): ConfigIssue[] {
   const path = issue.path.map(String);
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((k) => ({ path: [...path, k].join('.'), value: valueAt(input, [...path, k]), expected: 'no such key (unknown keys are errors)' }));
+    return issue.keys.map((k) => ({ path: dotted([...path, k]), value: valueAt(input, [...path, k]), expected: 'no such key (unknown keys are errors)' }));
   }
-  return [{ path: path.join('.'), value: valueAt(input, path), expected: expectedFrom(issue) }];
+  return [{ path: dotted(path), value: valueAt(input, path), expected: expectedFrom(issue) }];
 }
+
+/** `targets.0.batch`; a key that would make the dots ambiguous (empty, or holding a dot) is quoted: `a["x.y"]`. */
+const dotted = (path: readonly string[]): string =>
+  path.map((k, i) => (/^[^.\[\]"]+$/.test(k) ? (i === 0 ? k : '.' + k) : `[${JSON.stringify(k)}]`)).join('');
 
 function expectedFrom(issue: z.core.$ZodIssue): string {
   switch (issue.code) {

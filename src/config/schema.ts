@@ -20,6 +20,10 @@ export const nodeSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).default(DEFAULT_PORT),
   /** How long SIGTERM waits for in-flight requests before closing them. */
   drainMs: ms(10_000),
+  /** Open client sockets at most; beyond it a new one is closed at once and counted. */
+  maxConnections: z.number().int().positive().default(10_000),
+  /** How long a client may take to send its whole request, headers and body (408 after), ms; 0 for no bound. */
+  requestTimeoutMs: ms(60_000),
 });
 
 export const clusterSchema = z.strictObject({

@@ -1,15 +1,17 @@
 // The request handler of a node: admin routes under /_sluice/, proxy routes by target prefix.
 // Every answer carries X-Sluice-Node; every failure is one problem+json answer; nothing thrown here
-// escapes to crash the process.
+// escapes to crash the process. The path is normalised (or refused) before any routing, so what an
+// upstream receives always stays under its replica's base path (request-path.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../clock.ts';
-import { RateLimitedError, RouteNotFoundError, ShuttingDownError } from '../errors.ts';
+import { BadRequestError, RateLimitedError, RouteNotFoundError, ShuttingDownError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { LightAbortController } from '../abort.ts';
 import type { NodeMetrics } from '../metrics.ts';
 import { ADMIN_PREFIX, handleAdmin, type AdminNode } from './admin.ts';
 import { clientIp } from '../proxy/headers.ts';
 import { problemFor, sendProblem } from './problem.ts';
+import { normalizeRequestTarget } from './request-path.ts';
 import type { AccessRecord, RequestContext } from '../proxy/request-context.ts';
 import type { AccessLine } from '../log/logger.ts';
 import type { TargetTable } from './target-table.ts';
@@ -36,10 +38,12 @@ export function requestIdOf(header: string | string[] | undefined): string {
 
 export function createRequestHandler(node: GatewayNode): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const query = q < 0 ? '' : url.slice(q + 1);
+    const parsed = normalizeRequestTarget(req.url ?? '/');
+    if (!parsed.ok) {
+      node.metrics.httpRejected.inc({ reason: 'bad_path' });
+      return fail(node, res, new BadRequestError(parsed.reason), undefined, 'none', { 'x-sluice-node': node.nodeId });
+    }
+    const { path, query } = parsed;
     if (path === ADMIN_PREFIX || path.startsWith(ADMIN_PREFIX + '/')) {
       res.setHeader('x-sluice-node', node.nodeId);
       handleAdmin(req, res, path, node.admin).catch((err) => fail(node, res, err, path, 'admin'));
@@ -97,7 +101,7 @@ function accessLine(node: GatewayNode, target: string, requestId: string, method
   node.access({ requestId, target, method, path, status, ...access, totalMs: node.clock.now() - receivedAt });
 }
 
-function fail(node: GatewayNode, res: ServerResponse, err: unknown, instance: string, target: string, headers: Record<string, string> = {}): void {
+function fail(node: GatewayNode, res: ServerResponse, err: unknown, instance: string | undefined, target: string, headers: Record<string, string> = {}): void {
   if (problemFor(err).status === 500) node.log('unexpected error', { target, instance, error: String((err as Error)?.stack ?? err) });
   if (target === 'none') node.metrics.requests.inc({ target, status: `${Math.floor(problemFor(err).status / 100)}xx` });
   sendProblem(res, err, instance, headers);

@@ -101,9 +101,11 @@ export function uneven(nodes: number, total: number): number[] {
   return w.map((x) => (x / sum) * total);
 }
 
-/** Every window: granted ≤ limit. Returns the use of the limit in windows with excess demand and no fault. */
+/** Every request answered once; every window: granted ≤ limit. Returns the use of the limit in windows with excess demand and no fault. */
 export function check(o: SimOutcome, label: string): { mean: number; min: number } {
   const { limit } = o.spec;
+  // Every request the simulation sent got exactly one decision, crashed nodes included.
+  for (const n of o.nodes) assert.is(n.granted + n.rejected, n.requests, `${label}: ${n.id} answered ${n.granted} + ${n.rejected} of ${n.requests} requests`);
   for (const w of o.windows) assert.ok(w.granted <= limit, `${label}: window at ${w.startMs} ms granted ${w.granted} > ${limit}`);
   const busy = o.windows.filter((w) => !w.faulted && w.demanded >= 1.2 * limit).map((w) => w.granted / limit);
   assert.ok(busy.length > 0, `${label}: no window had excess demand`);
