@@ -16,8 +16,9 @@ import { limiter } from './scenarios/limiter.ts';
 import { strict } from './scenarios/strict.ts';
 import { coalesce } from './scenarios/coalesce.ts';
 import { merge } from './scenarios/merge.ts';
+import { fleet } from './scenarios/fleet.ts';
 
-const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter, strict, dispatch, coalesce, merge };
+const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter, strict, dispatch, coalesce, merge, fleet };
 
 const { values, positionals } = parseArgs({
   allowPositionals: true, options: { seconds: { type: 'string', default: '5' }, 'no-write': { type: 'boolean', default: false } },

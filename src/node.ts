@@ -24,6 +24,10 @@ import type { AdminNode } from './http/admin.ts';
 import { createRequestHandler } from './http/server.ts';
 import { DashboardFeed, type DashboardState } from './http/dashboard/feed.ts';
 import { TargetTable } from './http/target-table.ts';
+import { serveForwarded } from './http/forwarded.ts';
+import { FleetScope } from './actors/fleet/fleet-scope.ts';
+import { FleetMetrics } from './actors/fleet/fleet-metrics.ts';
+import { DEFAULT_MAX_BODY_BYTES } from './config/schema.ts';
 
 export interface NodeOptions {
   clock?: Clock;
@@ -49,6 +53,8 @@ export class SluiceNode {
   /** The strict-limit singleton: election over the bus, and the limiter it runs while this node holds. */
   readonly singleton: Singleton;
   private readonly strictServer: StrictServer;
+  /** Fleet scope: key ownership and forwarding, for targets with `batch.scope: cluster`. */
+  readonly fleet: FleetScope;
   private gateway: Actor<typeof gatewayMachine> | undefined;
   /** The dashboard's samples of every metric, and the pages watching them. */
   readonly dashboard: DashboardFeed;
@@ -79,6 +85,15 @@ export class SluiceNode {
     });
     this.singleton.registerMetrics(this.metrics);
     this.strictServer = new StrictServer(bus, this.clock, this.singleton, { cluster: config.cluster.name, maxClockSkewMs: config.cluster.maxClockSkewMs });
+    this.fleet = new FleetScope(bus, this.clock, this.membership, {
+      nodeId: this.id, cluster: config.cluster.name, suspectMs: config.cluster.deadAfterMs,
+      timeoutMs: 500, // each forward carries its target's batch.forwardTimeoutMs
+      maxBodyBytes: Math.max(DEFAULT_MAX_BODY_BYTES, ...config.targets.map((t) => t.maxBodyBytes)),
+    }, FleetMetrics.for(this.metrics));
+    this.fleet.serveWith({
+      accepts: (name) => this.targets.get(name)?.config.batch.scope === 'cluster',
+      serve: (req, res, gone) => serveForwarded(this.targets.get(req.target)!, req, res, gone, this.id, this.clock),
+    });
     this.metrics.gauge('sluice_cluster_members', 'Live nodes this node sees, itself included', () => this.membership.table.size);
     this.metrics.gauge('sluice_bus_messages', 'Bus messages since start, by kind', () => [
       { labels: { kind: 'published' }, value: bus.stats.published },
@@ -105,6 +120,7 @@ export class SluiceNode {
     node.strictServer.start();
     node.strictEnforcer = await loadStrictEnforcerFactory();
     node.limitGossip.start();
+    node.fleet.start();
     for (const t of config.targets) node.targets.set(node.runtimeFor(t));
     node.dashboard.start();
     await node.listen();
@@ -155,6 +171,7 @@ export class SluiceNode {
       nodeId: this.id, clusterName: this.config.cluster.name, clock: this.clock, bus: this.bus,
       metrics: this.metrics, random: this.opts.random ?? Math.random, membership: this.membership, cluster: this.config.cluster,
       limitGossip: this.limitGossip, createStrictEnforcer: this.strictEnforcer, singleton: this.singleton, log: this.log,
+      fleet: this.fleet,
     };
     return new TargetRuntime(t, deps, from);
   }
@@ -238,6 +255,7 @@ export class SluiceNode {
     await Promise.all(this.targets.list().map((t) => t.close()));
     await this.retired();
     // After the targets gave their leases back (this node may be the holder they gave them to).
+    this.fleet.stop();
     this.strictServer.stop();
     this.singleton.stop();
     this.limitGossip.stop();

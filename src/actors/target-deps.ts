@@ -9,6 +9,7 @@ import type { Membership } from './membership.ts';
 import type { SingletonView } from './singleton.ts';
 import type { LimitEnforcer } from './limits/enforcer.ts';
 import type { LimitGossip } from './limits/gossip.ts';
+import type { FleetScope } from './fleet/fleet-scope.ts';
 import type { CacheTier } from './cache/cache-tier.ts';
 
 /** Builds a `mode: strict` enforcer (src/actors/limits/strict-enforcer.ts, loaded at node start). */
@@ -33,6 +34,8 @@ export interface TargetDeps {
   /** The node's strict singleton (election + holder view): every strict enforcer of the node shares it. */
   singleton?: SingletonView | undefined;
   log?: ((line: string, fields?: Record<string, unknown>) => void) | undefined;
+  /** The node's fleet scope (forwarding to key owners); used by targets with `batch.scope: cluster`. */
+  fleet?: FleetScope | undefined;
   /** The shared tier for `cache.store: "jetstream"`, when the node has one (the NATS bus). */
   cacheTier?: ((target: TargetConfig) => CacheTier | undefined) | undefined;
 }

@@ -12,6 +12,7 @@ import type { TargetConfig } from '../config/schema.ts';
 import type { RequestContext } from '../proxy/request-context.ts';
 import type { UpstreamCall } from '../proxy/upstream-client.ts';
 import { createBatching, type Batching } from './batching/batching.ts';
+import type { FleetScope } from './fleet/fleet-scope.ts';
 import { TargetCache } from './cache/target-cache.ts';
 import type { Dispatch } from './replica-set.ts';
 import { affinityKeyOf, Dispatcher } from './dispatcher.ts';
@@ -40,6 +41,8 @@ export class TargetRuntime implements TargetCalls {
   readonly pacer: UpstreamPacer;
   /** Coalesce or merge for `batch.methods`; undefined in mode `none`. */
   readonly batching: Batching | undefined;
+  /** Set with `batch.scope: cluster`: flights of keys another node owns may go to that node. */
+  readonly fleet: FleetScope | undefined;
   /** The response cache, when `cache.enabled` (src/http/cache-front.ts answers from it). */
   readonly cache: TargetCache | undefined;
 
@@ -53,6 +56,7 @@ export class TargetRuntime implements TargetCalls {
       : undefined;
     this.limits = this.configured ?? noLimits;
     this.pacer = config.pace ? new GcraUpstreamPacer(config.pace, deps.clock) : noPacing;
+    this.fleet = config.batch.scope === 'cluster' ? deps.fleet : undefined;
     this.batching = createBatching(this, deps);
     // An unchanged cache section (and `public`) keeps the live cache: its entries, stats and tier.
     const kept = from?.carry.cache ? from.runtime.giveCache() : undefined;
@@ -76,7 +80,8 @@ export class TargetRuntime implements TargetCalls {
   admitRequest(ctx: RequestContext, body?: Buffer): Admission | Promise<Admission> {
     // Without limits there is nothing to wait for: answering synchronously saves the promise hops
     // on the hot path of every unlimited target.
-    if (this.limits === noLimits) return ADMIT_ALL;
+    // A forwarded flight was admitted where its clients arrived.
+    if (this.limits === noLimits || ctx.forwarded) return ADMIT_ALL;
     const tokens = this.limits.countsTokens ? tokenEstimateOnce(ctx, this.config.limits, ctx.req.headers, body) : 0;
     const cost = { requests: 1, tokens };
     const admitted = this.limits.admitRequestNow ? this.limits.admitRequestNow(ctx, cost) : this.limits.admitRequest(ctx, cost);
@@ -102,7 +107,11 @@ export class TargetRuntime implements TargetCalls {
   }
 
   describe(): Record<string, unknown> {
-    return { ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe(), batchState: this.batching?.describe() ?? null, cacheState: this.cache?.stats() ?? null };
+    return {
+      ...this.config, replicaState: this.dispatch.describe(), limitState: this.limits.describe(), paceState: this.pacer.describe(),
+      batchState: this.batching ? { ...this.batching.describe(), fleet: this.fleet?.describe(this.name) ?? { scope: 'node' } } : null,
+      cacheState: this.cache?.stats() ?? null,
+    };
   }
 
   /** The gateway counts each request it hands to this runtime in (begin) and, once answered, out (end). */

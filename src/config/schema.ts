@@ -77,11 +77,16 @@ export const batchSchema = z.strictObject({
   merge: z.string().min(1).default('json-array'),
   /** Ask budget of the `agent` policy before falling back to the guards. */
   agentTimeoutMs: positiveMs(5),
-}).transform((b) => ({
-  ...b,
-  methods: b.methods ?? (b.mode === 'merge' ? MERGE_DEFAULT_METHODS : COALESCE_DEFAULT_METHODS),
-  maxWaitMs: b.maxWaitMs ?? (b.mode === 'merge' ? DEFAULT_MERGE_MAX_WAIT_MS : DEFAULT_COALESCE_MAX_WAIT_MS),
-}));
+  /** `node`: each node coalesces alone. `cluster`: one call per key per cluster, made by the key's owner (docs/batching.md). */
+  scope: z.enum(['node', 'cluster']).default('node'),
+  /** Cluster scope: how long an owner may stay silent (ack, then between its keep-alives) before this node calls itself. */
+  forwardTimeoutMs: z.number().int().min(150, 'at least 150 ms (three of the owner\'s 50 ms keep-alives)').default(500),
+}).refine((b) => b.scope === 'node' || b.mode === 'coalesce', { path: ['scope'], message: '"node" unless mode is "coalesce" (only identical requests are forwarded to an owner)' })
+  .transform((b) => ({
+    ...b,
+    methods: b.methods ?? (b.mode === 'merge' ? MERGE_DEFAULT_METHODS : COALESCE_DEFAULT_METHODS),
+    maxWaitMs: b.maxWaitMs ?? (b.mode === 'merge' ? DEFAULT_MERGE_MAX_WAIT_MS : DEFAULT_COALESCE_MAX_WAIT_MS),
+  }));
 
 const perSchema = z.union([
   z.literal('target'),

@@ -37,6 +37,11 @@ export interface RequestContext {
   answerHeaders: Record<string, string>;
   /** Aborted when the client goes away before its answer is complete. */
   clientGone: AbortSignal;
+  /**
+   * A flight forwarded by another node (fleet scope): admitted there, answered here, never forwarded
+   * again; it stands for `clients` clients in X-Sluice-Batch sizes.
+   */
+  forwarded?: { readonly from: string; readonly clients: number };
   /** Filled in along the way; written as the access line when the answer is done. */
   access: AccessRecord;
 }

@@ -82,7 +82,10 @@ export function createBatching(target: TargetCalls, deps: TargetDeps): Batching 
     const registry = new BatchRegistry({
       ...common,
       joinInFlight: true,
-      executor: coalesceExecutor(target, { clock: deps.clock, maxJoinBytes: batch.maxJoinBytes, hooks: () => flightHooks, onFault }),
+      executor: coalesceExecutor(target, {
+        clock: deps.clock, maxJoinBytes: batch.maxJoinBytes, hooks: () => flightHooks, onFault,
+        fleet: batch.scope === 'cluster' ? deps.fleet : undefined,
+      }),
     });
     const keyHeaders = [...target.config.vary, ...(target.config.public ? [] : CREDENTIAL_HEADERS)];
     const coalesce: CoalesceDeps = {

@@ -18,6 +18,8 @@ import type { WaiterOutcome } from './batch-metrics.ts';
 import { BodyTee } from './body-tee.ts';
 import type { FlightHooks, FlightRequest } from './flight-hooks.ts';
 import { UsageWatch } from './usage-watch.ts';
+import { callForKey, clientsOf, fleetBatchHeader, isOwnerResult } from '../fleet/forward-call.ts';
+import type { FleetScope } from '../fleet/fleet-scope.ts';
 
 export type CoalesceAnswer =
   /**
@@ -81,18 +83,21 @@ export interface CoalesceExecutorOptions {
   /** Read when a flight completes (the cache's fill). */
   readonly hooks: () => FlightHooks;
   readonly onFault?: (what: string, error: unknown) => void;
+  /** Set with `batch.scope: cluster`: flights of keys another node owns may go to that node. */
+  readonly fleet?: FleetScope | undefined;
 }
 
 export function coalesceExecutor(target: TargetCalls, o: CoalesceExecutorOptions): BatchExecutor<CoalesceWaiter, CoalesceReply> {
   return {
-    call(batch, signal) {
+    call(batch, signal, slot) {
       const leader = batch[0]!;
       const { ctx, body } = leader;
       const headers = upstreamRequestHeaders(ctx.req, ctx.requestId);
       const tokens = target.limits.countsTokens ? estimateTokens({ headers: ctx.req.headers, body: body ?? '' }) : 0;
       const request: FlightRequest = { method: ctx.method, path: ctx.upstreamPath, headers: ctx.req.headers, receivedAt: ctx.receivedAt };
       const requestedAt = o.clock.now();
-      return target.callUpstream(
+      // Here, or at the key's owner with fleet scope (src/actors/fleet/forward-call.ts).
+      return callForKey(target, o.fleet, { key: slot.key, ctx, body, clients: batch.reduce((n, w) => n + clientsOf(w.ctx), 0) },
         { method: ctx.method, path: ctx.upstreamPath, headers, body, signal },
         { idempotent: isIdempotent(ctx.method), cost: { requests: 1, tokens }, signal },
       ).then((r) => ({ ...r, request, requestedAt, respondedAt: o.clock.now() }));
@@ -108,6 +113,11 @@ export function coalesceExecutor(target: TargetCalls, o: CoalesceExecutorOptions
       const watch = target.limits.countsTokens ? new UsageWatch(headerValue(reply.headers, 'content-type')) : undefined;
       const upstreamHeaders = endToEnd(reply.headers);
       let size = slot.size;
+      // Fleet scope: a forwarded waiter stands for the clients it carried; a reply from the owner
+      // is named after the owner's call (forward-call.ts).
+      let carried = present.reduce((n, w) => n + clientsOf(w.ctx) - 1, 0);
+      const batchHeader = (s: SlotInfo): string =>
+        (isOwnerResult(result) ? fleetBatchHeader(result, s.size + carried) : undefined) ?? batchHeaderValue({ ...s, size: s.size + carried });
       const tee: BodyTee = new BodyTee(reply.body, {
         keepBytes: shared ? o.maxJoinBytes : 0,
         ...(watch ? { onChunk: (c: Buffer) => watch.push(c) } : {}),
@@ -120,7 +130,7 @@ export function coalesceExecutor(target: TargetCalls, o: CoalesceExecutorOptions
           try {
             completed({
               key: slot.key, slotId: slot.slotId, request: result.request, status: reply.status, headers: upstreamHeaders,
-              body: complete && shared ? tee.body : undefined, requestedAt: result.requestedAt, respondedAt: result.respondedAt, size,
+              body: complete && shared ? tee.body : undefined, requestedAt: result.requestedAt, respondedAt: result.respondedAt, size: size + carried,
             });
           } catch (err) { o.onFault?.('flight.completed', err); }
         },
@@ -128,7 +138,7 @@ export function coalesceExecutor(target: TargetCalls, o: CoalesceExecutorOptions
       const usage = (): number | undefined => watch?.total();
       // Built once per reply, not once per waiter: a burst of a thousand shares one header map.
       const base: HeaderMap = { ...upstreamHeaders, ...admission.headers };
-      const headers: HeaderMap = { ...base, 'x-sluice-batch': batchHeaderValue(slot) };
+      const headers: HeaderMap = { ...base, 'x-sluice-batch': batchHeader(slot) };
       const answer: CoalesceAnswer = { kind: 'reply', slot, status: reply.status, headers, tee, usage };
       for (const w of receivers) w.answer(answer);
       tee.start();
@@ -142,8 +152,9 @@ export function coalesceExecutor(target: TargetCalls, o: CoalesceExecutorOptions
         join: (w, s) => {
           if (!tee.attachable) return false;
           size = s.size;
+          carried += clientsOf(w.ctx) - 1;
           noteCall(w.ctx.access, result, s);
-          w.answer({ kind: 'reply', slot: s, status: reply.status, headers: { ...base, 'x-sluice-batch': batchHeaderValue(s) }, tee, usage });
+          w.answer({ kind: 'reply', slot: s, status: reply.status, headers: { ...base, 'x-sluice-batch': batchHeader(s) }, tee, usage });
           return true;
         },
       };

@@ -26,11 +26,17 @@ let clock: VirtualClock;
 let browser: Browser;
 let page: Page;
 let gate = deferred();
+/** Which targets' calls reached the healthy upstream this tick; `bothHeld` once llm's and kb's have. */
+let held = new Set<string>();
+let bothHeld = deferred();
 const random = seeded(15);
 const problems: string[] = [];
+const requested: string[] = [];
 
 e2e.before(async () => {
   healthy = await UpstreamStub.start(async (r, res) => {
+    held.add(r.method === 'POST' ? 'kb' : r.url.startsWith('/q') ? 'llm' : 'search');
+    if (held.has('llm') && held.has('kb')) bothHeld.resolve();
     await gate.promise; // held until the tick's sample is taken: the charts then show calls in flight
     await new Promise((done) => setTimeout(done, 5 + Math.floor(random() * 40)));
     const items = r.method === 'POST' ? (JSON.parse(r.body.toString()) as unknown[]).map((_, i) => ({ i })) : { path: r.url };
@@ -52,11 +58,14 @@ e2e.before(async () => {
         retry: { attempts: 3, baseMs: 1, maxMs: 5, budget: 1 },
       },
       { name: 'kb', prefix: '/kb', replicas: [healthy.url], batch: { mode: 'merge', maxWaitMs: 10 } },
+      // Answers kept 2 s whatever the upstream says: some lookups hit, some go upstream.
+      { name: 'search', prefix: '/search', replicas: [healthy.url], cache: { enabled: true, ttlMs: 2_000, upstreamHeaders: 'ignore' } },
     ],
   }, { dashboardClock: clock });
   browser = await launchChromium();
   page = await browser.context.newPage();
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('request', (r) => requested.push(r.url()));
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
 });
 
@@ -68,14 +77,15 @@ e2e.after(async () => {
   await failing?.close();
 });
 
-/** One round of load: a burst of GETs over a few keys (coalesced) and of POSTs (merged). */
+/** One round of load: a burst of GETs over a few keys (coalesced), of POSTs (merged), of cached GETs. */
 function burst(k: number): Promise<unknown> {
+  const searches = Array.from({ length: 4 }, (_, i) => request(`${node.url}/search/term${(k + i) % 9}`).then((r) => r.body.dump()));
   const n = 8 + Math.round(6 * Math.sin(k / 4)) + Math.floor(random() * 6);
   const gets = Array.from({ length: n }, (_, i) => request(`${node.url}/llm/q${i % 3}`).then((r) => r.body.dump()));
   const posts = Array.from({ length: 3 + (k % 4) }, (_, i) => request(`${node.url}/kb/lookup`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: i }),
   }).then((r) => r.body.dump()));
-  return Promise.all([...gets, ...posts]);
+  return Promise.all([...gets, ...posts, ...searches]);
 }
 
 /** `p`, or a failure naming `what` after WAIT_MS: no wait in this test is unbounded. */
@@ -88,9 +98,10 @@ function bounded<T>(what: string, p: Promise<T>): Promise<T> {
 /** One sample: load in flight at the healthy upstream, the node's clock stepped one second, load answered. */
 async function tick(k: number): Promise<void> {
   gate = deferred();
-  const before = healthy.calls;
+  held = new Set();
+  bothHeld = deferred();
   const load = burst(k);
-  await bounded(`tick ${k}: a call at the upstream`, healthy.arrived(before + 1));
+  await bounded(`tick ${k}: calls of llm and kb at the upstream`, bothHeld.promise);
   clock.advance(1_000);
   await bounded(`tick ${k}: the sample`, node.dashboard.sample());
   gate.resolve();
@@ -156,7 +167,17 @@ e2e('the page shows calls saved, limit usage and latency, with no script or CSP 
   assert.match(await legend('kb', 'traffic') ?? '', /saved: merged \d/);
   assert.match(await legend('llm', 'limits') ?? '', /rpm .*\d+ \/ 600/);
   assert.match(await legend('llm', 'latency') ?? '', /client p99 \d/);
+  assert.match(await legend('search', 'traffic') ?? '', /saved: cached \d/);
+  assert.ok(await points('search', 'cache') >= 10, 'the hit ratio is plotted');
+  // Every series the node has is listed, whether a chart draws it or not.
+  await page.click('#all-series summary');
+  const listed = await page.textContent('#series-table') ?? '';
+  for (const name of ['sluice_requests_total', 'sluice_replica_breaker_transitions_total', 'sluice_bus_messages']) assert.match(listed, name);
+  await page.click('#all-series summary');
   assert.equal(problems, []);
+  // Nothing is fetched from anywhere but the node: no CDN, no font, no script from elsewhere.
+  assert.ok(requested.length >= 3);
+  assert.equal(requested.filter((u) => !u.startsWith(`${node.url}/_sluice/`)), []);
   mkdirSync('test-output', { recursive: true });
   await page.screenshot({ path: 'test-output/dashboard.png', fullPage: true });
 });
