@@ -52,8 +52,8 @@ cluster('every node proxies to the upstream', async () => {
   const before = up.calls;
   for (const [i, url] of urls.entries()) {
     const r = await request(`${url}/api/item/${i}`);
-    assert.is(r.statusCode, 200);
-    await r.body.text();
+    const body = await r.body.text();
+    assert.is(r.statusCode, 200, `${url}: ${body}`);
   }
   assert.is(up.calls - before, 3);
 });
