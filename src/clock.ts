@@ -51,6 +51,9 @@ export class VirtualClock implements Clock {
 
   clearTimeout(id: TimerId): void { this.live.delete(id as number); }
 
+  /** When the earliest live timer falls due; undefined when none is set. */
+  nextAt(): number | undefined { return this.peek()?.at; }
+
   /** Number of timers not yet fired. */
   get pending(): number { return this.live.size; }
 

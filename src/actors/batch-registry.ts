@@ -37,6 +37,8 @@ interface SlotEntry<P> {
   readonly actor: Actor<BatchSlotMachine>;
   readonly waiters: SlotWaiters<P>;
   timer: TimerId | undefined;
+  /** The policy's hold timer (policies with `holdMs`). */
+  holdTimer: TimerId | undefined;
   abort: AbortController | undefined;
   asking: boolean;
   /**
@@ -76,12 +78,15 @@ export class BatchRegistry<P, R> {
   private tick: TimerId | undefined;
   private closing = false;
   private idle: (() => void) | undefined;
+  /** Since start, for the admin view: calls made, joins in flight by phase, calls saved. */
+  private readonly totals = { calls: 0, joinedBeforeHead: 0, joinedDuringBody: 0, callsSaved: 0 };
 
   constructor(private readonly o: BatchRegistryOptions<P, R>) {
     this.rate = arrivalRate(o.rateHalfLifeMs ?? DEFAULT_RATE_HALF_LIFE_MS, o.clock.now());
     this.uncoalesced = new UncoalescedKeys(o.uncoalescedTtlMs ?? DEFAULT_UNCOALESCED_TTL_MS);
     // `timer` says WAIT whatever it is asked; its guards are the size cap (in the machine) and the timer.
-    this.ticking = o.policy.name !== 'timer';
+    // Policies that name their hold get one timer per slot; the rest are asked on a tick.
+    this.ticking = o.policy.name !== 'timer' && !o.policy.holdMs;
     this.tickMs = o.tickMs ?? Math.min(5, Math.max(1, Math.round(o.maxWaitMs / 4)));
     // One provided machine per registry (provide() rebuilds the state tree); actions find their slot by id.
     this.machine = batchSlot.provide({
@@ -127,6 +132,7 @@ export class BatchRegistry<P, R> {
   join(key: BatchKey, payload: P, waiterId: string = newId()): WaiterTicket {
     const now = this.o.clock.now();
     this.rate = recordArrivals(this.rate, now);
+    if (this.o.policy.arrived) this.contained('policy.arrived', () => this.o.policy.arrived!(key, now));
     let entry = this.open.get(key);
     let snapshot = entry?.actor.getSnapshot();
     if (!entry || !snapshot || !acceptsJoins(snapshot)) {
@@ -139,6 +145,7 @@ export class BatchRegistry<P, R> {
     if (phase === JoinPhase.DuringBody) {
       // Answered at once, each on its own (a cohort would hide all but its first client from the machine).
       const own = slot.waiters.addAlone(waiterId, payload);
+      this.totals.joinedDuringBody++;
       this.emit({ type: 'waiter.joined', slotId: slot.slotId, waiterId, key, phase });
       this.o.hooks?.onJoinInFlight?.(phase);
       slot.actor.send({ type: 'waiter.joined', waiterId: own.id, at: now });
@@ -148,18 +155,18 @@ export class BatchRegistry<P, R> {
     this.emit({ type: 'waiter.joined', slotId: slot.slotId, waiterId, key, phase });
     if (phase === JoinPhase.BeforeHead) {
       slot.size += 1; // answered by a call it did not make; uncounted again if it leaves first
+      this.totals.joinedBeforeHead++;
       this.o.hooks?.onJoinInFlight?.(phase);
     }
     if (cohort) {
-      this.closeCohortAfterTurn(slot);
       slot.actor.send({ type: 'waiter.joined', waiterId: cohort.id, at: now });
+      // A join that flushed its slot closed the cohort already: nothing to end at the turn's end.
+      if (slot.waiters.cohortOpen) this.closeCohortAfterTurn(slot);
     }
     if (phase === 'waiting' && slot.actor.getSnapshot().value === 'waiting') {
       // The size guard counts clients; the machine only sees cohorts (see slot-waiters.ts).
       if (slot.waiters.size >= this.o.maxBatchSize) this.flush(slot, FlushReason.Size);
       else if (this.closing) this.flush(slot, FlushReason.Shutdown);
-      // No hold: the call goes out now, on this request's own tick.
-      else if (this.o.maxWaitMs === 0) this.flush(slot, FlushReason.Timer);
       else this.consult(slot, now);
     }
     return ticket;
@@ -185,6 +192,10 @@ export class BatchRegistry<P, R> {
       waiting: [...this.open.values()].reduce((n, e) => n + e.waiters.size, 0),
       uncoalescedKeys: this.uncoalesced.size, arrivalRatePerMs: ratePerMs(this.rate, now),
       upstreamP99Ms: Number.isNaN(p99) ? null : p99,
+      // Since the target was built: slots that ended with a call, clients that joined one in flight
+      // (before its head, during its body), and calls saved (clients answered by a call they did not make).
+      upstreamCalls: this.totals.calls, joinsBeforeHead: this.totals.joinedBeforeHead,
+      joinsDuringBody: this.totals.joinedDuringBody, callsSaved: this.totals.callsSaved,
     };
   }
 
@@ -202,10 +213,13 @@ export class BatchRegistry<P, R> {
   private openSlot(key: BatchKey, now: number): SlotEntry<P> {
     const slotId = newId();
     const actor = createActor(this.machine, {
-      input: { slotId, maxBatchSize: this.o.maxBatchSize, createdAt: now, joinInFlight: this.o.joinInFlight ?? false },
+      input: {
+        slotId, maxBatchSize: this.o.maxBatchSize, createdAt: now, joinInFlight: this.o.joinInFlight ?? false,
+        flushOnJoin: this.o.maxWaitMs === 0,
+      },
     });
     const entry: SlotEntry<P> = {
-      slotId, key, createdAt: now, actor, waiters: new SlotWaiters<P>(), timer: undefined, abort: undefined, asking: false, size: 0,
+      slotId, key, createdAt: now, actor, waiters: new SlotWaiters<P>(), timer: undefined, holdTimer: undefined, abort: undefined, asking: false, size: 0,
       lateJoin: undefined,
     };
     this.open.set(key, entry);
@@ -216,7 +230,7 @@ export class BatchRegistry<P, R> {
       error: (err) => { this.o.hooks?.onFault?.('slot', err); this.onDone(entry, undefined); },
     });
     actor.start();
-    if (this.o.maxWaitMs === 0) return entry; // flushed by its first join
+    if (this.o.maxWaitMs === 0) return entry; // no hold: its first join flushes it (flushOnJoin), on that request's own tick
     entry.timer = this.o.clock.setTimeout(() => {
       entry.timer = undefined;
       // Flush at the end of this event-loop turn, after the I/O already waiting has been read: a
@@ -248,9 +262,19 @@ export class BatchRegistry<P, R> {
     const info: SlotInfo = { slotId: entry.slotId, key: entry.key, size: entry.size };
     this.o.hooks?.onFlush?.(reason, entry.size);
     this.emit({ type: 'slot.flushed', slotId: entry.slotId, key: entry.key, reason, size: entry.size });
-    this.contained('policy.observe', () => this.o.policy.observe?.({
-      batchSize: entry.size, slotAgeMs: now - entry.createdAt, arrivalRatePerMs: ratePerMs(this.rate, now),
-    }));
+    const observation = {
+      batchSize: entry.size, slotAgeMs: now - entry.createdAt, arrivalRatePerMs: ratePerMs(this.rate, now), key: entry.key, now,
+    };
+    this.contained('policy.observe', () => this.o.policy.observe?.(observation));
+    const holdSum = context.batch.reduce((sum, w) => sum + (now - w.joinedAt), 0);
+    const learns = this.o.policy.outcome !== undefined || this.o.hooks?.onOutcome !== undefined;
+    const outcome = (failed: boolean): void => {
+      const o = {
+        ...observation, upstreamMs: this.o.clock.now() - now, meanHoldMs: context.batch.length ? holdSum / context.batch.length : 0, failed, reason,
+      };
+      this.contained('policy.outcome', () => this.o.policy.outcome?.(o));
+      this.contained('onOutcome', () => this.o.hooks?.onOutcome?.(o));
+    };
     const abort = new AbortController();
     entry.abort = abort;
     // A microtask later, so the call never runs inside the machine's transition and a throw is a rejection.
@@ -259,13 +283,17 @@ export class BatchRegistry<P, R> {
       .then(
         (reply) => {
           this.latency.record(this.o.clock.now() - now);
+          if (learns) outcome(false);
           let joinable = false;
           if (this.o.joinInFlight && this.o.executor.joinable) {
             try { joinable = this.o.executor.joinable(reply); } catch (err) { this.o.hooks?.onFault?.('joinable', err); }
           }
           entry.actor.send({ type: 'upstream.replied', reply, joinable });
         },
-        (error: unknown) => entry.actor.send({ type: 'upstream.failed', error }),
+        (error: unknown) => {
+          if (learns) outcome(true);
+          entry.actor.send({ type: 'upstream.failed', error });
+        },
       );
   }
 
@@ -352,7 +380,10 @@ export class BatchRegistry<P, R> {
     entry.lateJoin = undefined;
     const outcome: SlotOutcome = output?.outcome ?? 'failed';
     const calls = outcome === 'cancelled' ? 0 : 1;
-    this.o.hooks?.onSlotDone?.(outcome, Math.max(0, entry.size - calls));
+    const saved = Math.max(0, entry.size - calls);
+    this.totals.calls += calls;
+    this.totals.callsSaved += saved;
+    this.o.hooks?.onSlotDone?.(outcome, saved);
     this.emit({ type: 'slot.done', slotId: entry.slotId, key: entry.key, outcome, size: entry.size });
     if (this.open.size === 0) this.stopTick();
     if (this.live.size === 0 && this.idle) { const idle = this.idle; this.idle = undefined; idle(); }
@@ -360,7 +391,9 @@ export class BatchRegistry<P, R> {
 
   private clearTimer(entry: SlotEntry<P>): void {
     if (entry.timer !== undefined) this.o.clock.clearTimeout(entry.timer);
+    if (entry.holdTimer !== undefined) this.o.clock.clearTimeout(entry.holdTimer);
     entry.timer = undefined;
+    entry.holdTimer = undefined;
   }
 
   // ---- the flush policy ----
@@ -371,6 +404,7 @@ export class BatchRegistry<P, R> {
    * here as well would cut a burst that the event loop is still reading in one turn into two calls.
    */
   private consult(entry: SlotEntry<P>, now: number): void {
+    if (this.o.policy.holdMs) { this.holdSlot(entry, now); return; }
     if (!this.ticking || entry.asking) return;
     const f = this.features(entry, now);
     if (guard(f) !== undefined) return; // the guard's own flush is already due
@@ -395,6 +429,28 @@ export class BatchRegistry<P, R> {
     );
   }
 
+  /**
+   * For a policy that names its hold: serve now if the slot is old enough, else (re)arm the slot's
+   * one policy timer. Asked on every join, since each join moves the key's rate and so the hold.
+   */
+  private holdSlot(entry: SlotEntry<P>, now: number): void {
+    const f = this.features(entry, now);
+    let hold: number;
+    try {
+      hold = this.o.policy.holdMs!(f);
+    } catch (err) {
+      this.o.hooks?.onFault?.('policy.holdMs', err);
+      return; // the guards still hold
+    }
+    if (!(hold < this.o.maxWaitMs)) return; // the maxWaitMs timer serves it
+    if (f.slotAgeMs >= hold) { this.flush(entry, FlushReason.Policy); return; }
+    if (entry.holdTimer !== undefined) this.o.clock.clearTimeout(entry.holdTimer);
+    entry.holdTimer = this.o.clock.setTimeout(() => {
+      entry.holdTimer = undefined;
+      this.flush(entry, FlushReason.Policy);
+    }, entry.createdAt + hold - now);
+  }
+
   private features(entry: SlotEntry<P>, now: number): FlushFeatures {
     return {
       queueDepth: entry.waiters.size,
@@ -403,6 +459,8 @@ export class BatchRegistry<P, R> {
       upstreamP99Ms: this.latency.quantile(0.99),
       maxWaitMs: this.o.maxWaitMs,
       maxBatchSize: this.o.maxBatchSize,
+      key: entry.key,
+      now,
     };
   }
 

@@ -18,6 +18,10 @@ export interface FlushFeatures {
   readonly upstreamP99Ms: number;
   readonly maxWaitMs: number;
   readonly maxBatchSize: number;
+  /** The slot's batch key, for policies that learn per key. */
+  readonly key?: string;
+  /** Epoch ms of the decision, from the registry's clock. */
+  readonly now?: number;
 }
 
 /** What the registry reports when a slot flushes, for policies that learn. */
@@ -28,12 +32,35 @@ export interface FlushObservation {
   readonly slotAgeMs: number;
   /** The arrival rate the decisions saw, at flush. */
   readonly arrivalRatePerMs: number;
+  readonly key?: string;
+  /** Epoch ms of the flush. */
+  readonly now?: number;
+}
+
+/** What happened to a flushed slot's call: the outcome a learner is rewarded on (telemetry). */
+export interface FlushOutcome extends FlushObservation {
+  /** How long the upstream call took. */
+  readonly upstreamMs: number;
+  /** Mean time the batch's requests waited in the slot before the call started. */
+  readonly meanHoldMs: number;
+  readonly failed: boolean;
+  /** What flushed the slot: `timer`, `size`, `policy` or `shutdown`. */
+  readonly reason?: string;
 }
 
 export interface FlushPolicy {
   readonly name: string;
   decide(features: FlushFeatures): FlushDecision;
   observe?(observation: FlushObservation): void;
+  /** A flushed slot's call ended (policies that learn from outcomes). */
+  outcome?(outcome: FlushOutcome): void;
+  /** A request for `key` arrived (policies that track per-key rates). */
+  arrived?(key: string, now: number): void;
+  /**
+   * How old this slot should get before it is served, when the policy knows: the registry then
+   * sets one timer for it instead of asking on a tick.
+   */
+  holdMs?(features: FlushFeatures): number;
 }
 
 /** Which guard forces a flush, named as the slot's flush reason; undefined when neither does. */

@@ -6,11 +6,14 @@ import { portFrom, splitList, type Overrides } from '../config/load.ts';
 
 export interface StartArgs { command: 'start'; configPath: string | undefined; overrides: Overrides; demo: boolean }
 export interface SimulateArgs { command: 'simulate'; options: Record<string, string | boolean | undefined> }
-export type CliArgs = StartArgs | SimulateArgs | { command: 'help' };
+export interface PolicyToolArgs { command: 'agent' | 'env'; options: Record<string, string | boolean | undefined> }
+export type CliArgs = StartArgs | SimulateArgs | PolicyToolArgs | { command: 'help' };
 
 export const USAGE = `usage:
   sluice start --config FILE [--port N] [--node-id ID] [--nats URL,URL] [--cluster NAME] [--demo]
-  sluice simulate [--nodes N] [--seconds S] [--limit N] [--mode approximate|strict] [--chart FILE]`;
+  sluice simulate [--nodes N] [--seconds S] [--limit N] [--mode approximate|strict] [--chart FILE]
+  sluice agent --nats URL,URL [--cluster NAME]     the reference flush-policy agent
+  sluice env [--replay FILE]                       the policy environment, JSON lines on stdin/stdout`;
 
 export function parseCli(argv: string[]): CliArgs {
   const [command, ...rest] = argv;
@@ -33,6 +36,13 @@ export function parseCli(argv: string[]): CliArgs {
     const { values } = parseArgs({ args: rest, strict: false });
     return { command: 'simulate', options: values };
   }
+  if (command === 'agent' || command === 'env') {
+    const { values } = parseArgs({
+      args: rest, strict: true,
+      options: command === 'agent' ? { nats: { type: 'string' }, cluster: { type: 'string' } } : { replay: { type: 'string' } },
+    });
+    return { command, options: values as Record<string, string | undefined> };
+  }
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') return { command: 'help' };
-  throw new InvalidConfigError([{ path: 'command', value: command, expected: '"start" or "simulate"' }], 'command line');
+  throw new InvalidConfigError([{ path: 'command', value: command, expected: '"start", "simulate", "agent" or "env"' }], 'command line');
 }

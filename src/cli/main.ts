@@ -49,7 +49,12 @@ async function main(argv: string[]): Promise<void> {
     await runSimulateCommand(args.options);
     return;
   }
-  await start(args);
+  if (args.command === 'agent' || args.command === 'env') {
+    const { runAgentCommand, runEnvCommand } = await import('./policy-commands.ts');
+    await (args.command === 'agent' ? runAgentCommand(args.options) : runEnvCommand(args.options));
+    return;
+  }
+  if (args.command === 'start') await start(args);
 }
 
 main(process.argv.slice(2)).catch((err) => {

@@ -77,6 +77,26 @@ export const batchSchema = z.strictObject({
   merge: z.string().min(1).default('json-array'),
   /** Ask budget of the `agent` policy before falling back to the guards. */
   agentTimeoutMs: positiveMs(5),
+  /** The `adaptive` policy's reward (docs/policies.md) and learning. */
+  adaptive: z.strictObject({
+    /** What one ms of added client latency costs, in lone upstream calls. Default 0.01 (100 ms = one call). */
+    latencyCostPerMs: z.number().positive().default(0.01),
+    /** A batch of n costs n^e calls. Default 0 for coalesce (one call answers all), 0.5 for merge. */
+    batchCostExponent: z.number().min(0).max(1).optional(),
+    /** Weight of each flushed slot in the learned join share, in (0, 1]. Default 0.05. */
+    learningRate: z.number().positive().max(1).default(0.05),
+    /** Half-life of each key's arrival-rate estimate. Default 250 ms. */
+    rateHalfLifeMs: positiveMs(250),
+    /** How often learned state is shared with the cluster over the bus; 0 = never. Default 5 000 ms. */
+    shareMs: ms(5_000),
+  }).default({ latencyCostPerMs: 0.01, learningRate: 0.05, rateHalfLifeMs: 250, shareMs: 5_000 }),
+  /** Per-flush telemetry on `sluice.<cluster>.telemetry.batch.<target>`, for learners. */
+  telemetry: z.strictObject({
+    /** Share of flushes published, in [0, 1]. Default 0.1. */
+    sampleRate: z.number().min(0).max(1).default(0.1),
+    /** At most this many records per second per target. Default 20. */
+    maxPerSecond: z.number().min(0).default(20),
+  }).default({ sampleRate: 0.1, maxPerSecond: 20 }),
   /** `node`: each node coalesces alone. `cluster`: one call per key per cluster, made by the key's owner (docs/batching.md). */
   scope: z.enum(['node', 'cluster']).default('node'),
   /** Cluster scope: how long an owner may stay silent (ack, then between its keep-alives) before this node calls itself. */

@@ -25,6 +25,8 @@ export interface AdminNode {
   /** Validated config in, or InvalidConfigError out; returns true when it replaced a target. */
   putTarget(config: TargetConfig): Promise<boolean>;
   deleteTarget(name: string): Promise<boolean>;
+  /** A target's learning flush policy (`batch.policy: adaptive`); undefined for other policies or no such target. */
+  targetPolicy?(name: string): { exportState(): unknown; loadState(state: unknown): void } | undefined;
   cluster(): { node: string; cluster: string; nodes: string[]; singleton: string | null };
   /** The samples behind the dashboard's charts. */
   readonly dashboard: DashboardFeed;
@@ -62,6 +64,8 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, pat
   if (sub === '/cluster' && isRead(method)) return json(res, 200, node.cluster());
   if (sub === '/targets' && isRead(method)) return json(res, 200, node.listTargets());
 
+  const p = /^\/targets\/([^/]+)\/policy$/.exec(sub);
+  if (p) return policyRoute(req, res, method, decodeURIComponent(p[1]!), node);
   const c = /^\/targets\/([^/]+)\/cache$/.exec(sub);
   if (c) return cacheRoute(req, res, method, decodeURIComponent(c[1]!), node);
 
@@ -92,6 +96,22 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, pat
     }
   }
   throw new NotFoundError(`no admin route ${method} ${path}`);
+}
+
+/** GET the adaptive policy's learned state; PUT one (validated, 400 naming the field) to load it. */
+async function policyRoute(req: IncomingMessage, res: ServerResponse, method: string, name: string, node: AdminNode): Promise<void> {
+  if (node.describeTarget(name) === undefined) throw new NotFoundError(`no target named ${name}`);
+  const policy = node.targetPolicy?.(name);
+  if (!policy) throw new NotFoundError(`target ${name} has no learned policy state (batch.policy is not adaptive)`);
+  if (isRead(method)) return json(res, 200, policy.exportState());
+  if (method === 'PUT') {
+    const raw = await readBody(req, MAX_ADMIN_BODY);
+    let state: unknown;
+    try { state = JSON.parse(raw.toString('utf8')); } catch { throw new BadRequestError('the body must be a learned policy state as JSON'); }
+    try { policy.loadState(state); } catch (err) { throw new BadRequestError((err as Error).message); }
+    return json(res, 200, policy.exportState());
+  }
+  throw new NotFoundError(`no admin route ${method} /targets/${name}/policy`);
 }
 
 /** GET: the cache's stats. DELETE: purge it all, or `?path=` one path's (or one URL's) entries. */

@@ -2,15 +2,14 @@
 // `sluice.<cluster>.policy.decide` whether a waiting slot should be served, and gives it
 // `batch.agentTimeoutMs` to answer. No answer in time, nobody listening or an answer we cannot read
 // all mean WAIT: the guards (`maxWaitMs`, `maxBatchSize`) then decide, as they always can.
-//
-// Request:  { target, queueDepth, arrivalRatePerMs, slotAgeMs, upstreamP99Ms (null when unknown), maxWaitMs, maxBatchSize }
-// Reply:    "SERVE" | "WAIT"  or  { "decision": "SERVE" | "WAIT" }
+// The messages are src/policy/agent-protocol.ts (versioned, documented in docs/policies.md).
 import { subjectFor, type Bus, type Json } from '../../bus/bus.ts';
 import { FlushDecision, type FlushFeatures } from '../../batch/index.ts';
 import { ErrorCode } from '../../errors.ts';
+import { decodeAnswer, encodeAsk, POLICY_DECIDE_TOPIC } from '../../batch/agent-protocol.ts';
 import type { SlotPolicy } from '../batch-registry.ts';
 
-export const POLICY_DECIDE_TOPIC = 'policy.decide';
+export { POLICY_DECIDE_TOPIC };
 
 export interface AgentPolicyOptions {
   readonly bus: Bus;
@@ -28,33 +27,15 @@ export function createAgentPolicy(o: AgentPolicyOptions): SlotPolicy {
     async decide(f: FlushFeatures): Promise<FlushDecision> {
       let reply: Json;
       try {
-        reply = await o.bus.request(subject, askFor(o.target, f), o.timeoutMs);
+        reply = await o.bus.request(subject, encodeAsk(o.target, f), o.timeoutMs);
       } catch (err) {
         const code = (err as { code?: string })?.code;
         o.onFallback?.(code === ErrorCode.BusTimeout ? 'timeout' : code === ErrorCode.NoResponders ? 'no-responders' : 'error');
         return FlushDecision.Wait;
       }
-      const decision = parseDecision(reply);
+      const decision = decodeAnswer(reply);
       if (decision === undefined) { o.onFallback?.('malformed'); return FlushDecision.Wait; }
       return decision;
     },
   };
-}
-
-function askFor(target: string, f: FlushFeatures): Json {
-  const finite = (n: number): number | null => (Number.isFinite(n) ? n : null);
-  return {
-    target,
-    queueDepth: f.queueDepth,
-    arrivalRatePerMs: finite(f.arrivalRatePerMs),
-    slotAgeMs: finite(f.slotAgeMs),
-    upstreamP99Ms: f.upstreamP99Ms > 0 ? finite(f.upstreamP99Ms) : null,
-    maxWaitMs: f.maxWaitMs,
-    maxBatchSize: f.maxBatchSize,
-  };
-}
-
-function parseDecision(reply: Json): FlushDecision | undefined {
-  const raw = typeof reply === 'object' && reply !== null && !Array.isArray(reply) ? reply['decision'] : reply;
-  return raw === FlushDecision.Serve || raw === FlushDecision.Wait ? raw : undefined;
 }

@@ -3,7 +3,7 @@
 // through. The HTTP side (src/http/coalesce.ts, merge.ts) reads what it needs from here — the
 // registry, the answered-waiter counter, the key headers — and writes what the batch answers: this
 // module never sees a response.
-import type { MergeStrategy } from '../../batch/index.ts';
+import type { AdaptivePolicy, MergeStrategy } from '../../batch/index.ts';
 import { createAdaptivePolicy, CREDENTIAL_HEADERS, loadMergeStrategy, timerPolicy } from '../../batch/index.ts';
 import { realScheduler } from '../../clock.ts';
 import { BatchRegistry, type BatchRegistryHooks, type SlotPolicy } from '../batch-registry.ts';
@@ -11,6 +11,8 @@ import type { TargetCalls } from '../target-parts.ts';
 import type { TargetDeps } from '../target-deps.ts';
 import { createAgentPolicy } from './agent-policy.ts';
 import { BatchMetrics } from './batch-metrics.ts';
+import { sharePolicyState, type PolicyShare } from './policy-share.ts';
+import { telemetryPublisher } from './policy-telemetry.ts';
 import { coalesceExecutor, type CoalesceDeps } from './coalesce-batch.ts';
 import type { FlightHooks } from './flight-hooks.ts';
 import { mergeExecutor, type MergeDeps } from './merge-batch.ts';
@@ -18,6 +20,8 @@ import { mergeExecutor, type MergeDeps } from './merge-batch.ts';
 interface BatchingBase {
   /** The registry, for tests and the admin view. */
   readonly registry: BatchRegistry<unknown, unknown>;
+  /** The learning policy, when `batch.policy` is `adaptive`: its state is read and loaded by the admin API. */
+  readonly adaptive: AdaptivePolicy | undefined;
   /** Whether `method` is batched here (`batch.methods`); others pass through. */
   handles(method: string): boolean;
   describe(): Record<string, unknown>;
@@ -44,34 +48,53 @@ export function createBatching(target: TargetCalls, deps: TargetDeps): Batching 
   if (batch.mode === 'none') return undefined;
   const mode = batch.mode;
   const metrics = BatchMetrics.for(deps.metrics);
-  const labels = { target: target.name, mode };
   const count = metrics.answeredCounter(target.name, mode);
   const onFault = (what: string, error: unknown): void =>
     deps.log?.('batching fault contained', { target: target.name, what, error: String((error as Error)?.stack ?? error) });
+  // Labelled children made once per value, not per slot: prom-client hashes a label object on every call.
+  const byReason = memo((reason: string) => metrics.flushes.labels(target.name, mode, reason));
+  const byOutcome = memo((outcome: string) => metrics.slots.labels(target.name, mode, outcome));
+  const byPhase = memo((phase: string) => metrics.joinsInFlight.labels(target.name, mode, phase));
+  const sizes = metrics.batchSize.labels(target.name, mode);
+  const saved = metrics.callsSaved.labels(target.name, mode);
   const hooks: BatchRegistryHooks = {
     onFlush: (reason, size) => {
-      metrics.flushes.inc({ ...labels, reason });
-      metrics.batchSize.observe(labels, size);
+      byReason(reason).inc();
+      sizes.observe(size);
     },
-    onSlotDone: (outcome, saved) => {
-      metrics.slots.inc({ ...labels, outcome });
-      if (saved > 0) metrics.callsSaved.inc(labels, saved);
+    onSlotDone: (outcome, n) => {
+      byOutcome(outcome).inc();
+      if (n > 0) saved.inc(n);
     },
-    onJoinInFlight: (phase) => metrics.joinsInFlight.inc({ ...labels, phase }),
+    onJoinInFlight: (phase) => byPhase(phase).inc(),
     onFault,
   };
+  const telemetry = telemetryPublisher({
+    bus: deps.bus, cluster: deps.clusterName, nodeId: deps.nodeId, target: target.name, clock: deps.clock, random: deps.random,
+    sampleRate: batch.telemetry.sampleRate, maxPerSecond: batch.telemetry.maxPerSecond,
+  });
+  if (telemetry) hooks.onOutcome = telemetry;
+  const policy = policyFor(target, deps, () => metrics.policyFallbacks.inc({ target: target.name }));
+  const adaptive = policy.name === 'adaptive' ? policy as AdaptivePolicy : undefined;
+  const share: PolicyShare | undefined = adaptive && batch.adaptive.shareMs > 0 ? sharePolicyState({
+    bus: deps.bus, cluster: deps.clusterName, nodeId: deps.nodeId, target: target.name, policy: adaptive, clock: deps.clock,
+    shareMs: batch.adaptive.shareMs,
+  }) : undefined;
   const common = {
-    clock: deps.clock, afterTurn: deps.afterTurn ?? realScheduler, maxWaitMs: batch.maxWaitMs, maxBatchSize: batch.maxBatchSize, hooks,
-    policy: policyFor(target, deps, () => metrics.policyFallbacks.inc({ target: target.name })),
+    clock: deps.clock, afterTurn: deps.afterTurn ?? realScheduler, maxWaitMs: batch.maxWaitMs, maxBatchSize: batch.maxBatchSize, hooks, policy,
   };
   const methods = new Set(batch.methods);
   const base = (registry: BatchRegistry<unknown, unknown>): BatchingBase => {
     const untrack = metrics.track({ target: target.name, get liveSlots() { return registry.liveSlots; } });
     return {
       registry,
+      adaptive,
       handles: (method) => methods.has(method),
-      describe: () => ({ mode, maxWaitMs: batch.maxWaitMs, maxJoinBytes: batch.maxJoinBytes, ...registry.describe() }),
+      describe: () => ({
+        mode, maxWaitMs: batch.maxWaitMs, maxJoinBytes: batch.maxJoinBytes, ...registry.describe(), ...(adaptive ? { learned: adaptive.learned } : {}),
+      }),
       close: async () => {
+        share?.stop();
         await registry.close();
         untrack();
       },
@@ -102,11 +125,25 @@ export function createBatching(target: TargetCalls, deps: TargetDeps): Batching 
   return { mode, merge: { registry, strategy, count, clock: deps.clock }, ...base(registry as unknown as BatchRegistry<unknown, unknown>) };
 }
 
+function memo<T>(make: (k: string) => T): (k: string) => T {
+  const made = new Map<string, T>();
+  return (k) => {
+    let v = made.get(k);
+    if (v === undefined) { v = make(k); made.set(k, v); }
+    return v;
+  };
+}
+
 function policyFor(target: TargetCalls, deps: TargetDeps, onFallback: () => void): SlotPolicy {
   const { batch } = target.config;
   switch (batch.policy) {
     case 'timer': return timerPolicy;
-    case 'adaptive': return createAdaptivePolicy();
+    case 'adaptive': return createAdaptivePolicy({
+      latencyCostPerMs: batch.adaptive.latencyCostPerMs,
+      batchCostExponent: batch.adaptive.batchCostExponent ?? (batch.mode === 'merge' ? 0.5 : 0),
+      learningRate: batch.adaptive.learningRate,
+      rateHalfLifeMs: batch.adaptive.rateHalfLifeMs,
+    });
     case 'agent': return createAgentPolicy({
       bus: deps.bus, cluster: deps.clusterName, target: target.name, timeoutMs: batch.agentTimeoutMs, onFallback,
     });

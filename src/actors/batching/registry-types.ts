@@ -2,7 +2,7 @@
 // its listeners and hooks. Kept apart from batch-registry.ts so modes (coalesce, merge) and tests
 // depend on these few types rather than on the registry's workings.
 import type { Clock, Scheduler } from '../../clock.ts';
-import type { BatchKey, FlushDecision, FlushFeatures, FlushObservation } from '../../batch/index.ts';
+import type { BatchKey, FlushDecision, FlushFeatures, FlushObservation, FlushOutcome } from '../../batch/index.ts';
 import type { FlushReason, SlotOutcome } from '../../machines/batch-slot.ts';
 
 /** A flush policy as the registry asks it: `agent` answers asynchronously, the built-ins at once. */
@@ -10,6 +10,9 @@ export interface SlotPolicy {
   readonly name: string;
   decide(features: FlushFeatures): FlushDecision | PromiseLike<FlushDecision>;
   observe?(observation: FlushObservation): void;
+  arrived?(key: string, now: number): void;
+  outcome?(outcome: FlushOutcome): void;
+  holdMs?(features: FlushFeatures): number;
 }
 
 export interface SlotInfo {
@@ -93,6 +96,8 @@ export interface BatchRegistryHooks {
   onJoinInFlight?(phase: JoinPhase): void;
   /** A fault in an executor or policy that was contained; the waiters were still answered. */
   onFault?(what: string, error: unknown): void;
+  /** A flushed slot's call ended: its features, batch and outcome (policy telemetry). */
+  onOutcome?(outcome: FlushOutcome): void;
 }
 
 /** When a joiner reached a call in flight. */

@@ -38,10 +38,10 @@ async function decide(s: ReturnType<typeof setup>, f: FlushFeatures = FEATURES, 
 
 const agent = suite('agent flush policy');
 
-agent('asks on sluice.<cluster>.policy.decide with the features, unknown p99 as null', async () => {
+agent('asks on sluice.<cluster>.policy.decide with the versioned features, unknown p99 as null', async () => {
   const s = setup(() => 'WAIT');
   assert.is(await decide(s), FlushDecision.Wait);
-  assert.equal(s.asks, [{ target: 'llm', queueDepth: 3, arrivalRatePerMs: 0.5, slotAgeMs: 4, upstreamP99Ms: null, maxWaitMs: 20, maxBatchSize: 64 }]);
+  assert.equal(s.asks, [{ v: 1, target: 'llm', queueDepth: 3, arrivalRatePerMs: 0.5, slotAgeMs: 4, upstreamP99Ms: null, maxWaitMs: 20, maxBatchSize: 64 }]);
   assert.equal(s.fallbacks, []);
 });
 
