@@ -5,6 +5,10 @@ import { realClock, type Clock } from './clock.ts';
 import type { Bus } from './bus/bus.ts';
 import { LocalNetwork } from './bus/local-bus.ts';
 import { NatsBus } from './bus/nats-bus.ts';
+import type { CacheTier } from './actors/cache/cache-tier.ts';
+import { CacheMetrics } from './actors/cache/cache-metrics.ts';
+import { JetStreamTier } from './actors/cache/jetstream-tier.ts';
+
 import type { Config, TargetConfig } from './config/schema.ts';
 import { newNodeId } from './ids.ts';
 import { NodeMetrics } from './metrics.ts';
@@ -25,6 +29,9 @@ import { serveForwarded } from './http/forwarded.ts';
 import { FleetScope } from './actors/fleet/fleet-scope.ts';
 import { FleetMetrics } from './actors/fleet/fleet-metrics.ts';
 import { DEFAULT_MAX_BODY_BYTES } from './config/schema.ts';
+
+/** Each call to the cache's JetStream tier: a slower answer is a miss (the request goes upstream). */
+const CACHE_TIER_TIMEOUT_MS = 1_000;
 
 export interface NodeOptions {
   clock?: Clock;
@@ -127,8 +134,25 @@ export class SluiceNode {
       metrics: this.metrics, random: this.opts.random ?? Math.random, membership: this.membership, cluster: this.config.cluster,
       limitGossip: this.limitGossip, createStrictEnforcer: this.strictEnforcer, singleton: this.singleton, log: this.log,
       fleet: this.fleet,
+      cacheTier: (target) => this.cacheTierFor(target),
     };
     return new TargetRuntime(t, deps);
+  }
+
+  /** The JetStream tier of a target's cache: one bucket per cluster and target, on the node's NATS connection. */
+  private cacheTierFor(t: TargetConfig): CacheTier | undefined {
+    const bus = this.bus;
+    if (!(bus instanceof NatsBus)) {
+      this.log('cache: store "jetstream" needs a nats section; serving from memory alone', { target: t.name });
+      return undefined;
+    }
+    const errors = CacheMetrics.for(this.metrics).tierErrors;
+    return new JetStreamTier({
+      target: t.name, clock: this.clock, log: this.log, onError: (op) => errors.inc({ target: t.name, op }),
+      open: () => bus.openKv(`sluice_${this.config.cluster.name}_cache_${t.name}`, {
+        ttlMs: t.cache.jetstreamTtlMs, replicas: t.cache.jetstreamReplicas, timeoutMs: CACHE_TIER_TIMEOUT_MS,
+      }),
+    });
   }
 
   private async listen(): Promise<void> {

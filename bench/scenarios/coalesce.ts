@@ -111,7 +111,7 @@ export function upstreamCalls(port: number): Promise<number> {
 }
 
 /** nginx in the foreground from a temp folder, as a caching proxy with the cache lock on. */
-export async function startNginx(upstreamPort: number): Promise<{ port: number; proc: ChildProcess }> {
+export async function startNginx(upstreamPort: number, o: { cacheValid?: string } = {}): Promise<{ port: number; proc: ChildProcess }> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-nginx-'));
   // Workers drop root for nginx's default user, which must be able to write the cache and temp files.
   chmodSync(dir, 0o755);
@@ -140,7 +140,7 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_cache bench;
-      proxy_cache_valid 200 1m;
+      proxy_cache_valid 200 ${o.cacheValid ?? '1m'};
       proxy_cache_lock on;
       proxy_cache_lock_timeout 10s;
     }

@@ -78,6 +78,8 @@ export class BatchRegistry<P, R> {
   private tick: TimerId | undefined;
   private closing = false;
   private idle: (() => void) | undefined;
+  /** Since start, for the admin view: calls made, joins in flight by phase, calls saved. */
+  private readonly totals = { calls: 0, joinedBeforeHead: 0, joinedDuringBody: 0, callsSaved: 0 };
 
   constructor(private readonly o: BatchRegistryOptions<P, R>) {
     this.rate = arrivalRate(o.rateHalfLifeMs ?? DEFAULT_RATE_HALF_LIFE_MS, o.clock.now());
@@ -143,6 +145,7 @@ export class BatchRegistry<P, R> {
     if (phase === JoinPhase.DuringBody) {
       // Answered at once, each on its own (a cohort would hide all but its first client from the machine).
       const own = slot.waiters.addAlone(waiterId, payload);
+      this.totals.joinedDuringBody++;
       this.emit({ type: 'waiter.joined', slotId: slot.slotId, waiterId, key, phase });
       this.o.hooks?.onJoinInFlight?.(phase);
       slot.actor.send({ type: 'waiter.joined', waiterId: own.id, at: now });
@@ -152,18 +155,18 @@ export class BatchRegistry<P, R> {
     this.emit({ type: 'waiter.joined', slotId: slot.slotId, waiterId, key, phase });
     if (phase === JoinPhase.BeforeHead) {
       slot.size += 1; // answered by a call it did not make; uncounted again if it leaves first
+      this.totals.joinedBeforeHead++;
       this.o.hooks?.onJoinInFlight?.(phase);
     }
     if (cohort) {
-      this.closeCohortAfterTurn(slot);
       slot.actor.send({ type: 'waiter.joined', waiterId: cohort.id, at: now });
+      // A join that flushed its slot closed the cohort already: nothing to end at the turn's end.
+      if (slot.waiters.cohortOpen) this.closeCohortAfterTurn(slot);
     }
     if (phase === 'waiting' && slot.actor.getSnapshot().value === 'waiting') {
       // The size guard counts clients; the machine only sees cohorts (see slot-waiters.ts).
       if (slot.waiters.size >= this.o.maxBatchSize) this.flush(slot, FlushReason.Size);
       else if (this.closing) this.flush(slot, FlushReason.Shutdown);
-      // No hold: the call goes out now, on this request's own tick.
-      else if (this.o.maxWaitMs === 0) this.flush(slot, FlushReason.Timer);
       else this.consult(slot, now);
     }
     return ticket;
@@ -186,9 +189,14 @@ export class BatchRegistry<P, R> {
     const p99 = this.latency.quantile(0.99);
     return {
       policy: this.o.policy.name, openSlots: this.open.size, liveSlots: this.live.size,
-      waiting: [...this.open.values()].reduce((n, e) => n + e.waiters.size, 0),
+      // Clients still waiting for a head: a streaming slot's clients have theirs.
+      waiting: [...this.open.values()].reduce((n, e) => n + (e.actor.getSnapshot().value === 'streaming' ? 0 : e.waiters.size), 0),
       uncoalescedKeys: this.uncoalesced.size, arrivalRatePerMs: ratePerMs(this.rate, now),
       upstreamP99Ms: Number.isNaN(p99) ? null : p99,
+      // Since the target was built: slots that ended with a call, clients that joined one in flight
+      // (before its head, during its body), and calls saved (clients answered by a call they did not make).
+      upstreamCalls: this.totals.calls, joinsBeforeHead: this.totals.joinedBeforeHead,
+      joinsDuringBody: this.totals.joinedDuringBody, callsSaved: this.totals.callsSaved,
     };
   }
 
@@ -206,7 +214,10 @@ export class BatchRegistry<P, R> {
   private openSlot(key: BatchKey, now: number): SlotEntry<P> {
     const slotId = newId();
     const actor = createActor(this.machine, {
-      input: { slotId, maxBatchSize: this.o.maxBatchSize, createdAt: now, joinInFlight: this.o.joinInFlight ?? false },
+      input: {
+        slotId, maxBatchSize: this.o.maxBatchSize, createdAt: now, joinInFlight: this.o.joinInFlight ?? false,
+        flushOnJoin: this.o.maxWaitMs === 0,
+      },
     });
     const entry: SlotEntry<P> = {
       slotId, key, createdAt: now, actor, waiters: new SlotWaiters<P>(), timer: undefined, holdTimer: undefined, abort: undefined, asking: false, size: 0,
@@ -220,7 +231,7 @@ export class BatchRegistry<P, R> {
       error: (err) => { this.o.hooks?.onFault?.('slot', err); this.onDone(entry, undefined); },
     });
     actor.start();
-    if (this.o.maxWaitMs === 0) return entry; // flushed by its first join
+    if (this.o.maxWaitMs === 0) return entry; // no hold: its first join flushes it (flushOnJoin), on that request's own tick
     entry.timer = this.o.clock.setTimeout(() => {
       entry.timer = undefined;
       // Flush at the end of this event-loop turn, after the I/O already waiting has been read: a
@@ -370,7 +381,10 @@ export class BatchRegistry<P, R> {
     entry.lateJoin = undefined;
     const outcome: SlotOutcome = output?.outcome ?? 'failed';
     const calls = outcome === 'cancelled' ? 0 : 1;
-    this.o.hooks?.onSlotDone?.(outcome, Math.max(0, entry.size - calls));
+    const saved = Math.max(0, entry.size - calls);
+    this.totals.calls += calls;
+    this.totals.callsSaved += saved;
+    this.o.hooks?.onSlotDone?.(outcome, saved);
     this.emit({ type: 'slot.done', slotId: entry.slotId, key: entry.key, outcome, size: entry.size });
     if (this.open.size === 0) this.stopTick();
     if (this.live.size === 0 && this.idle) { const idle = this.idle; this.idle = undefined; idle(); }

@@ -4,6 +4,8 @@ import { connect, type NatsConnection, type Subscription as NatsSub } from 'nats
 import { BusClosedError, BusTimeoutError, NoRespondersError } from '../errors.ts';
 import type { Bus, BusHandler, BusStats, Json, SubscribeOptions, Subscription } from './bus.ts';
 import { decode, encode } from './envelope.ts';
+import type { KvBucket, KvBucketOptions } from './kv.ts';
+import { openNatsKv } from './nats-kv.ts';
 
 export interface NatsBusOptions {
   servers: string[];
@@ -41,6 +43,12 @@ export class NatsBus implements Bus {
   }
 
   get isClosed(): boolean { return this.nc.isClosed(); }
+
+  /** A JetStream key-value bucket on this connection (created if missing); rejects without JetStream. */
+  openKv(bucket: string, o: KvBucketOptions): Promise<KvBucket> {
+    if (this.nc.isClosed()) return Promise.reject(new BusClosedError());
+    return openNatsKv(this.nc, bucket, o);
+  }
 
   publish(subject: string, data: Json): void {
     if (this.nc.isClosed()) return;

@@ -36,6 +36,11 @@ export interface BatchSlotInput {
   readonly createdAt: number;
   /** Identical requests may join the call after its flush, until its reply is complete (coalesce). Default false. */
   readonly joinInFlight?: boolean;
+  /**
+   * No hold (`maxWaitMs: 0`): the first join flushes the slot in the same step, reason `timer` (its
+   * age guard is already due). One machine step per request instead of two. Default false.
+   */
+  readonly flushOnJoin?: boolean;
 }
 
 export interface BatchSlotContext extends Required<BatchSlotInput> {
@@ -97,6 +102,7 @@ export const batchSlot = setup({
       'waiterId' in event && context.waiters.some((w) => w.waiterId === event.waiterId),
     // Duplicate joins are filtered by `isPresent` first, so this counts a new waiter.
     joinFillsBatch: ({ context }) => context.waiters.length + 1 >= context.maxBatchSize,
+    flushesOnJoin: ({ context }) => context.flushOnJoin,
     isLastWaiter: ({ context, event }) =>
       'waiterId' in event && context.waiters.length === 1 && context.waiters[0]?.waiterId === event.waiterId,
     hasNoWaiters: ({ context }) => context.waiters.length === 0,
@@ -120,7 +126,8 @@ export const batchSlot = setup({
     countBeforeHead: assign({ joinedBeforeHead: ({ context }) => context.joinedBeforeHead + 1 }),
     countDuringBody: assign({ joinedDuringBody: ({ context }) => context.joinedDuringBody + 1 }),
     freeze: assign(({ context, event }) => {
-      const reason = event.type === 'flush' ? event.reason : FlushReason.Size;
+      const full = context.waiters.length >= context.maxBatchSize;
+      const reason = event.type === 'flush' ? event.reason : context.flushOnJoin && !full ? FlushReason.Timer : FlushReason.Size;
       const at = event.type === 'flush' || event.type === 'waiter.joined' ? event.at ?? null : null;
       return { batch: context.waiters, flushReason: reason, flushedAt: at };
     }),
@@ -153,6 +160,7 @@ export const batchSlot = setup({
       maxBatchSize: input.maxBatchSize,
       createdAt: input.createdAt,
       joinInFlight: input.joinInFlight ?? false,
+      flushOnJoin: input.flushOnJoin ?? false,
       waiters: [],
       batch: [],
       joinedBeforeHead: 0,
@@ -170,6 +178,7 @@ export const batchSlot = setup({
         'waiter.joined': [
           { guard: 'isPresent' }, // a repeated join changes nothing
           { guard: 'joinFillsBatch', target: 'serving', actions: ['addWaiter', 'freeze'] },
+          { guard: 'flushesOnJoin', target: 'serving', actions: ['addWaiter', 'freeze'] },
           { actions: 'addWaiter' },
         ],
         'waiter.left': [

@@ -335,4 +335,35 @@ joining('every client is answered exactly once: the answered counter matches the
   assert.is(up.calls, 1);
 });
 
+joining('/_sluice/targets/<name> and the metrics show joins in flight and the calls they saved', async () => {
+  const state = async () => {
+    const t = JSON.parse(await (await request(`${node.url}/_sluice/targets/j`, { dispatcher: agent })).body.text()) as { batchState: Record<string, number> };
+    return t.batchState;
+  };
+  const joinsMetric = async (phase: string) => {
+    const text = await (await request(`${node.url}/_sluice/metrics`, { dispatcher: agent })).body.text();
+    const m = new RegExp(`^sluice_batch_joins_in_flight_total\\{[^}]*target="j"[^}]*phase="${phase}"[^}]*\\} (\\d+)`, 'm').exec(text)
+      ?? new RegExp(`^sluice_batch_joins_in_flight_total\\{[^}]*phase="${phase}"[^}]*target="j"[^}]*\\} (\\d+)`, 'm').exec(text);
+    return Number(m?.[1] ?? 0);
+  };
+  const before = await state();
+  const metricBefore = await joinsMetric('before_head');
+  const gate = deferred();
+  up.handler = async (_r, res) => { await gate.promise; res.end('seen'); };
+  const done = events('j', (e) => e.type === 'slot.done');
+  const first = get('/j/seen');
+  await up.arrived(1);
+  const joined = joinedIn('j', 'before_head', 2);
+  const rest = [get('/j/seen'), get('/j/seen')];
+  await within(joined, 'two joins');
+  gate.resolve();
+  await Promise.all([first, ...rest]);
+  await done;
+  const after = await state();
+  assert.is(after.joinsBeforeHead! - before.joinsBeforeHead!, 2);
+  assert.is(after.upstreamCalls! - before.upstreamCalls!, 1);
+  assert.is(after.callsSaved! - before.callsSaved!, 2);
+  assert.is(await joinsMetric('before_head') - metricBefore, 2);
+});
+
 joining.run();

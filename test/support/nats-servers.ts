@@ -32,13 +32,16 @@ export interface NatsCluster {
 
 interface PortsFile { nats?: string[]; monitoring?: string[]; cluster?: string[] }
 
-export async function startNatsCluster(size: number, opts: { token?: string } = {}): Promise<NatsCluster> {
+export async function startNatsCluster(size: number, opts: { token?: string; jetstream?: boolean } = {}): Promise<NatsCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-nats-'));
   const servers: NatsServer[] = [];
   const auth = opts.token ? ['--auth', opts.token] : [];
+  // JetStream in a cluster needs a unique server name (NATS_NAME) and configured routes; each server
+  // keeps its own store directory, which is what survives its restart.
+  const jetstream = (name: string, routes: number[]) => (opts.jetstream && routes.length ? ['-js', '-sd', join(dir, `js-${name}`)] : []);
 
   const spawnServer = (name: string, ports: { port: number; httpPort: number; clusterPort: number }, routes: number[]) =>
-    spawn('nats-server', ['-c', CONF, '--ports_file_dir', dir, ...(routes.length ? ['--routes', routes.map((p) => `nats://127.0.0.1:${p}`).join(',')] : []), ...auth], {
+    spawn('nats-server', ['-c', CONF, '--ports_file_dir', dir, ...(routes.length ? ['--routes', routes.map((p) => `nats://127.0.0.1:${p}`).join(',')] : []), ...auth, ...jetstream(name, routes)], {
       stdio: 'ignore',
       env: { ...process.env, PATH, NATS_NAME: name, NATS_PORT: String(ports.port), NATS_HTTP_PORT: String(ports.httpPort), NATS_CLUSTER_PORT: String(ports.clusterPort) },
     });
@@ -55,6 +58,14 @@ export async function startNatsCluster(size: number, opts: { token?: string } = 
     const first = await launchNew('n1', []);
     for (let i = 2; i <= size; i++) await launchNew(`n${i}`, [first.clusterPort]);
     await Promise.all(servers.map((s) => waitRoutes(s, size - 1)));
+    if (opts.jetstream && size > 1) {
+      // The first server started before any route existed, so without JetStream: start it again
+      // on the same ports, routed to the others, with it.
+      const first = servers[0]!;
+      await new Promise<void>((resolve) => { first.proc!.once('exit', () => resolve()); first.proc!.kill('SIGKILL'); });
+      first.proc = spawnServer(first.name, first, servers.slice(1).map((o) => o.clusterPort));
+      await Promise.all(servers.map((s) => waitRoutes(s, size - 1)));
+    }
   } catch (err) {
     for (const s of servers) s.proc?.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

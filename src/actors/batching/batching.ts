@@ -48,20 +48,25 @@ export function createBatching(target: TargetCalls, deps: TargetDeps): Batching 
   if (batch.mode === 'none') return undefined;
   const mode = batch.mode;
   const metrics = BatchMetrics.for(deps.metrics);
-  const labels = { target: target.name, mode };
   const count = metrics.answeredCounter(target.name, mode);
   const onFault = (what: string, error: unknown): void =>
     deps.log?.('batching fault contained', { target: target.name, what, error: String((error as Error)?.stack ?? error) });
+  // Labelled children made once per value, not per slot: prom-client hashes a label object on every call.
+  const byReason = memo((reason: string) => metrics.flushes.labels(target.name, mode, reason));
+  const byOutcome = memo((outcome: string) => metrics.slots.labels(target.name, mode, outcome));
+  const byPhase = memo((phase: string) => metrics.joinsInFlight.labels(target.name, mode, phase));
+  const sizes = metrics.batchSize.labels(target.name, mode);
+  const saved = metrics.callsSaved.labels(target.name, mode);
   const hooks: BatchRegistryHooks = {
     onFlush: (reason, size) => {
-      metrics.flushes.inc({ ...labels, reason });
-      metrics.batchSize.observe(labels, size);
+      byReason(reason).inc();
+      sizes.observe(size);
     },
-    onSlotDone: (outcome, saved) => {
-      metrics.slots.inc({ ...labels, outcome });
-      if (saved > 0) metrics.callsSaved.inc(labels, saved);
+    onSlotDone: (outcome, n) => {
+      byOutcome(outcome).inc();
+      if (n > 0) saved.inc(n);
     },
-    onJoinInFlight: (phase) => metrics.joinsInFlight.inc({ ...labels, phase }),
+    onJoinInFlight: (phase) => byPhase(phase).inc(),
     onFault,
   };
   const telemetry = telemetryPublisher({
@@ -118,6 +123,15 @@ export function createBatching(target: TargetCalls, deps: TargetDeps): Batching 
   strategy.catch(() => {}); // reported to each request that needs it (a 500 naming the module)
   const registry = new BatchRegistry({ ...common, executor: mergeExecutor(target, strategy, deps.log) });
   return { mode, merge: { registry, strategy, count, clock: deps.clock }, ...base(registry as unknown as BatchRegistry<unknown, unknown>) };
+}
+
+function memo<T>(make: (k: string) => T): (k: string) => T {
+  const made = new Map<string, T>();
+  return (k) => {
+    let v = made.get(k);
+    if (v === undefined) { v = make(k); made.set(k, v); }
+    return v;
+  };
 }
 
 function policyFor(target: TargetCalls, deps: TargetDeps, onFallback: () => void): SlotPolicy {

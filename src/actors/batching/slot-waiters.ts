@@ -52,6 +52,9 @@ export class SlotWaiters<P> {
     return cohort;
   }
 
+  /** A cohort is taking joins (until the turn ends or the slot flushes). */
+  get cohortOpen(): boolean { return this.open !== undefined; }
+
   /** The turn is over: later joins open a new cohort. */
   closeCohort(): void { this.open = undefined; }
 

@@ -14,4 +14,6 @@ export interface CacheTier {
   deleteUrl(url: string): Promise<void>;
   clear(): Promise<void>;
   close(): Promise<void>;
+  /** Resolves once the tier's latest attempt to connect has finished, either way. */
+  ready?(): Promise<void>;
 }

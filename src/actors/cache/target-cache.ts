@@ -38,6 +38,7 @@ export class TargetCache {
   readonly maxEntryBytes: number;
   private readonly metrics: CacheMetrics;
   private readonly flights = new Map<string, Promise<Validation>>();
+  private readonly tierWrites = new Set<Promise<void>>();
   private readonly untrack: () => void;
   private readonly counts = { hits: 0, stale: 0, misses: 0, revalidations: 0, evictions: 0 };
 
@@ -107,6 +108,12 @@ export class TargetCache {
     return flight;
   }
 
+  /** Resolves once the shared tier's first connection attempt has finished (tests, startup). */
+  async tierReady(): Promise<void> { await this.deps.tier?.ready?.(); }
+
+  /** Resolves once every write to the shared tier started so far has finished (tests, shutdown). */
+  async tierSettled(): Promise<void> { await Promise.all([...this.tierWrites]); }
+
   /** Validations in flight now (tests and describe). */
   get validating(): number { return this.flights.size; }
 
@@ -167,13 +174,17 @@ export class TargetCache {
 
   async close(): Promise<void> {
     this.untrack();
+    await this.tierSettled();
     await this.deps.tier?.close();
   }
 
   private keep(entry: CachedEntry): boolean {
     if (this.store.put(entry) === 'too-big') { this.countTooBig(); return false; }
     this.metrics.stores.inc({ target: this.deps.target, outcome: 'stored' });
-    if (this.deps.tier?.available) void this.deps.tier.put(entry.key, entry.url, this.store.get(entry.key));
+    if (this.deps.tier?.available) {
+      const w: Promise<void> = this.deps.tier.put(entry.key, entry.url, this.store.get(entry.key)).finally(() => this.tierWrites.delete(w));
+      this.tierWrites.add(w);
+    }
     return true;
   }
 }
