@@ -9,7 +9,7 @@ import { meterModeFor, UsageMeter } from '../actors/limits/usage-meter.ts';
 import { bodyReadAlready, ByteLimit, declaredLength, hasBody, readBody } from './body.ts';
 import { headerValue, upstreamRequestHeaders } from '../proxy/headers.ts';
 import { streamBody, writeHead } from './reply.ts';
-import type { RequestContext } from '../proxy/request-context.ts';
+import { noteCall, type RequestContext } from '../proxy/request-context.ts';
 import type { TargetRuntime } from '../actors/target-runtime.ts';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -31,11 +31,13 @@ export async function passThrough(ctx: RequestContext, target: TargetRuntime): P
     req.on('error', (e) => limit.destroy(e));
   }
   try {
-    const { reply, admission } = await target.callUpstream(
+    const result = await target.callUpstream(
       { method: ctx.method, path: ctx.upstreamPath, headers: upstreamRequestHeaders(req, ctx.requestId), body: buffered ?? limit, signal: ctx.clientGone },
       // A streamed body cannot be sent twice.
       { idempotent: IDEMPOTENT.has(ctx.method) && !limit, affinityKey: target.affinityKeyOf(req.headers), cost: { requests: 1, tokens }, signal: ctx.clientGone },
     );
+    const { reply, admission } = result;
+    noteCall(ctx.access, result);
     // Unlimited targets add no headers of their own: skip building an object per answer for them.
     const limitHeaders = client === ADMIT_ALL && admission === ADMIT_ALL ? undefined : mergeAnswerHeaders(client.headers, admission.headers);
     writeHead(res, reply.status, reply.headers, limitHeaders ? { ...ctx.answerHeaders, ...limitHeaders } : ctx.answerHeaders);

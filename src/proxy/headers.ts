@@ -41,7 +41,7 @@ export function upstreamRequestHeaders(req: IncomingMessage, requestId: string):
   out['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${ip}` : ip;
   if (req.headers.host) out['x-forwarded-host'] = req.headers.host;
   out['x-forwarded-proto'] = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-  out['x-request-id'] ??= requestId;
+  out['x-request-id'] = requestId; // the client's own when it was sane (server.ts), else ours
   return out;
 }
 
