@@ -1,6 +1,7 @@
 // Mode `none`, and every method a target does not batch: one client request, one upstream call, bodies
 // streamed both ways. The client going away aborts the upstream call.
 import { pipeline } from 'node:stream';
+import { anySignal, LightAbortController } from '../abort.ts';
 import { BodyTooLargeError } from '../errors.ts';
 import { mergeAnswerHeaders } from '../actors/limits/answer-headers.ts';
 import { ADMIT_ALL } from '../actors/target-parts.ts';
@@ -26,15 +27,23 @@ export async function passThrough(ctx: RequestContext, target: TargetRuntime): P
   const admitted = target.admitRequest(ctx, buffered);
   const client = admitted instanceof Promise ? await admitted : admitted; // no await hop when there is nothing to wait for
   const limit = !buffered && hasBody(req) ? new ByteLimit(max) : undefined;
+  let signal = ctx.clientGone;
   if (limit) {
     req.pipe(limit);
     req.on('error', (e) => limit.destroy(e));
+    // A body over the limit (or cut by the client) is the client's failure, not the replica's: the
+    // call is aborted, which the dispatcher counts as the caller leaving, never as a replica error.
+    // Otherwise a few oversized bodies open the breaker for everyone (found by the edge fuzz). The
+    // listener also keeps the stream's 'error' from being unhandled (that crashed the process).
+    const bodyFailed = new LightAbortController();
+    limit.on('error', (e) => bodyFailed.abort(e));
+    signal = anySignal([ctx.clientGone, bodyFailed.signal]);
   }
   try {
     const result = await target.callUpstream(
-      { method: ctx.method, path: ctx.upstreamPath, headers: upstreamRequestHeaders(req, ctx.requestId), body: buffered ?? limit, signal: ctx.clientGone },
+      { method: ctx.method, path: ctx.upstreamPath, headers: upstreamRequestHeaders(req, ctx.requestId), body: buffered ?? limit, signal },
       // A streamed body cannot be sent twice.
-      { idempotent: IDEMPOTENT.has(ctx.method) && !limit, affinityKey: target.affinityKeyOf(req.headers), cost: { requests: 1, tokens }, signal: ctx.clientGone },
+      { idempotent: IDEMPOTENT.has(ctx.method) && !limit, affinityKey: target.affinityKeyOf(req.headers), cost: { requests: 1, tokens }, signal },
     );
     const { reply, admission } = result;
     noteCall(ctx.access, result);

@@ -44,6 +44,11 @@ export function createRequestHandler(node: GatewayNode): (req: IncomingMessage, 
       return fail(node, res, new BadRequestError(parsed.reason), undefined, 'none', { 'x-sluice-node': node.nodeId });
     }
     const { path, query } = parsed;
+    // RFC 9112 §3.2: more than one Host is a 400 (Node keeps the first; a cache or upstream may not).
+    if (hostLines(req.rawHeaders) > 1) {
+      node.metrics.httpRejected.inc({ reason: 'duplicate_host' });
+      return fail(node, res, new BadRequestError('more than one Host header'), path, 'none', { 'x-sluice-node': node.nodeId });
+    }
     if (path === ADMIN_PREFIX || path.startsWith(ADMIN_PREFIX + '/')) {
       res.setHeader('x-sluice-node', node.nodeId);
       handleAdmin(req, res, path, node.admin).catch((err) => fail(node, res, err, path, 'admin'));
@@ -93,6 +98,12 @@ export function createRequestHandler(node: GatewayNode): (req: IncomingMessage, 
   };
 }
 
+function hostLines(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') n++;
+  return n;
+}
+
 /** The access line, once the answer is done; a client that left first is logged with status 499. */
 function accessLine(node: GatewayNode, target: string, requestId: string, method: string, path: string, receivedAt: number,
   res: ServerResponse, access: AccessRecord): void {
@@ -102,6 +113,9 @@ function accessLine(node: GatewayNode, target: string, requestId: string, method
 }
 
 function fail(node: GatewayNode, res: ServerResponse, err: unknown, instance: string | undefined, target: string, headers: Record<string, string> = {}): void {
+  // Answered before the body was read (a 413 by Content-Length, a 400): close rather than read and
+  // discard a body of any size to keep the connection.
+  if (res.req && !res.req.complete) headers = { ...headers, connection: 'close' };
   if (problemFor(err).status === 500) node.log('unexpected error', { target, instance, error: String((err as Error)?.stack ?? err) });
   if (target === 'none') node.metrics.requests.inc({ target, status: `${Math.floor(problemFor(err).status / 100)}xx` });
   sendProblem(res, err, instance, headers);

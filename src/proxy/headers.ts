@@ -35,7 +35,8 @@ export function endToEnd(headers: IncomingHttpHeaders | Record<string, string | 
 
 /** Request headers for the upstream: end-to-end ones, Host replaced by the upstream's, X-Forwarded-* added. */
 export function upstreamRequestHeaders(req: IncomingMessage, requestId: string): HeaderMap {
-  const out = endToEnd(req.headers, ['host']);
+  // Expect: Node has already answered 100 Continue to the client; undici refuses the header (a 502).
+  const out = endToEnd(req.headers, ['host', 'expect']);
   const ip = req.socket.remoteAddress ?? '';
   const prior = req.headers['x-forwarded-for'];
   out['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${ip}` : ip;
