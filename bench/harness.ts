@@ -34,7 +34,8 @@ export function startUpstream(latencyMs = 0) {
 export function startSluice(config: Record<string, unknown>) {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   const file = join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify({ node: { port: 0, id: 'bench' }, ...config }));
+  // No access lines, as nginx's baseline runs with access_log off.
+  writeFileSync(file, JSON.stringify({ node: { port: 0, id: 'bench' }, log: { access: false }, ...config }));
   return startProcess(['src/cli/main.ts', 'start', '--config', file]);
 }
 

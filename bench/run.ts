@@ -18,9 +18,10 @@ import { coalesce } from './scenarios/coalesce.ts';
 import { coalesceSteady } from './scenarios/coalesce-steady.ts';
 import { merge } from './scenarios/merge.ts';
 import { fleet } from './scenarios/fleet.ts';
+import { cache } from './scenarios/cache.ts';
 import { policies, policyRows, policySummary } from './scenarios/policies.ts';
 
-const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter, strict, dispatch, coalesce, 'coalesce-steady': coalesceSteady, merge, fleet, policies };
+const scenarios: Record<string, (durationS: number) => Promise<string>> = { passthrough, limiter, strict, dispatch, coalesce, 'coalesce-steady': coalesceSteady, merge, fleet, policies, cache };
 /** Scenarios that can print their rows as one JSON array (`--json`) instead of a table. */
 const jsonScenarios: Record<string, () => Promise<unknown[]>> = { policies: policyRows };
 /** Scenarios whose summary README.md quotes: written into README's section of the same name, from the same run. */

@@ -15,8 +15,9 @@ pattern="${1:-\\.test\\.ts\$}"
 log=$(mktemp)
 # Each test has its own deadline (test/support/suite.ts); this watchdog is the last line, for what
 # that cannot catch (a hook stuck in a sync loop, handles kept open after the summary). It kills the
-# whole process group, nats-servers and node processes the tests spawned included.
-watchdog_s="${SLUICE_TEST_WATCHDOG_S:-540}"
+# whole process group, nats-servers and node processes the tests spawned included. Generous by default
+# (30 min): on a loaded shared machine a healthy run has taken over 9 min; CI may set a tighter one.
+watchdog_s="${SLUICE_TEST_WATCHDOG_S:-1800}"
 timeout --kill-after=10 "$watchdog_s" node --import tsx node_modules/uvu/bin.js test "$pattern" --no-color 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then

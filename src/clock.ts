@@ -21,7 +21,7 @@ export const realClock: Clock = {
   clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
 };
 
-interface PendingTimer { id: number; at: number; seq: number; fn: (...args: unknown[]) => void }
+interface PendingTimer { at: number; seq: number; fn: ((...args: unknown[]) => void) | undefined; clock: VirtualClock }
 
 const before = (a: PendingTimer, b: PendingTimer): boolean => a.at < b.at || (a.at === b.at && a.seq < b.seq);
 
@@ -29,13 +29,13 @@ const before = (a: PendingTimer, b: PendingTimer): boolean => a.at < b.at || (a.
  * A clock that moves only when told. Timers due at the same instant fire in the order they were set,
  * and a timer set by a firing timer for "now" fires in the same advance: what a simulator needs to
  * run many nodes deterministically in one process. Timers sit in a binary heap (a 50-node simulation
- * keeps thousands); a cleared timer is dropped lazily when it reaches the top.
+ * keeps thousands); a timer's id is its heap entry, so clearing one only drops its function, and the
+ * entry is discarded lazily when it reaches the top (no lookup table on the hot path).
  */
 export class VirtualClock implements Clock {
   private time: number;
-  private nextId = 1;
   private seq = 0;
-  private readonly live = new Map<number, PendingTimer>();
+  private live = 0;
   private readonly heap: PendingTimer[] = [];
 
   constructor(startAt = 0) { this.time = startAt; }
@@ -43,19 +43,28 @@ export class VirtualClock implements Clock {
   now(): number { return this.time; }
 
   setTimeout(fn: (...args: unknown[]) => void, ms: number): TimerId {
-    const t: PendingTimer = { id: this.nextId++, at: this.time + Math.max(0, ms), seq: this.seq++, fn };
-    this.live.set(t.id, t);
+    const t: PendingTimer = { at: this.time + Math.max(0, ms), seq: this.seq++, fn, clock: this };
+    this.live++;
     this.push(t);
-    return t.id;
+    return t;
   }
 
-  clearTimeout(id: TimerId): void { this.live.delete(id as number); }
+  clearTimeout(id: TimerId): void {
+    const t = id as PendingTimer | undefined;
+    // Only this clock's own live timers count; an id that fired, was cleared or is foreign is a no-op.
+    if (typeof t !== 'object' || t === null || t.clock !== this || t.fn === undefined) return;
+    t.fn = undefined;
+    this.live--;
+  }
 
   /** When the earliest live timer falls due; undefined when none is set. */
   nextAt(): number | undefined { return this.peek()?.at; }
 
   /** Number of timers not yet fired. */
-  get pending(): number { return this.live.size; }
+  get pending(): number { return this.live; }
+
+  /** When the earliest live timer is due, or undefined when none is set: lets a driver skip idle time. */
+  get nextDueAt(): number | undefined { return this.peek()?.at; }
 
   /** Moves time forward by `ms`, firing every timer that falls due on the way, in order. */
   advance(ms: number): void { this.advanceTo(this.time + ms); }
@@ -65,9 +74,11 @@ export class VirtualClock implements Clock {
       const next = this.peek();
       if (!next || next.at > at) break;
       this.pop();
-      this.live.delete(next.id);
+      const fn = next.fn!;
+      next.fn = undefined;
+      this.live--;
       this.time = Math.max(this.time, next.at);
-      next.fn();
+      fn();
     }
     this.time = Math.max(this.time, at);
   }
@@ -85,7 +96,7 @@ export class VirtualClock implements Clock {
 
   /** The earliest live timer, discarding cleared ones on the way. */
   private peek(): PendingTimer | undefined {
-    while (this.heap.length > 0 && !this.live.has(this.heap[0]!.id)) this.pop();
+    while (this.heap.length > 0 && this.heap[0]!.fn === undefined) this.pop();
     return this.heap[0];
   }
 

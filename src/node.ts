@@ -1,5 +1,6 @@
 // One sluice node: config in, a listening gateway out. Wires the bus (NATS when configured, else an
 // in-process LocalBus), metrics, the target runtimes and the gateway actor, and drains on stop.
+// reload() applies a new config while serving (SIGHUP): see src/reload/plan.ts for what it keeps.
 import { createActor, waitFor, type Actor } from 'xstate';
 import { realClock, type Clock } from './clock.ts';
 import type { Bus } from './bus/bus.ts';
@@ -13,7 +14,9 @@ import type { Config, TargetConfig } from './config/schema.ts';
 import { newNodeId } from './ids.ts';
 import { NodeMetrics } from './metrics.ts';
 import { gatewayMachine } from './actors/gateway.ts';
-import { TargetRuntime, type TargetDeps } from './actors/target-runtime.ts';
+import { TargetRuntime, type Predecessor, type TargetDeps } from './actors/target-runtime.ts';
+import type { AccessLine, LogFn } from './log/logger.ts';
+import { carryOverOf, planReload, type ReloadPlan } from './reload/plan.ts';
 import { Membership } from './actors/membership.ts';
 import { loadStrictEnforcerFactory, type StrictEnforcerFactory } from './actors/limits/enforcer-factory.ts';
 import { LimitGossip } from './actors/limits/gossip.ts';
@@ -39,7 +42,9 @@ export interface NodeOptions {
   /** Use this bus instead of the one the config implies (the simulator's LocalNetwork endpoints). */
   bus?: Bus;
   random?: () => number;
-  log?: (line: string, fields?: Record<string, unknown>) => void;
+  log?: LogFn;
+  /** Receives one access line per proxied request (createNodeLog's `access`). */
+  access?: (line: AccessLine) => void;
   /** The clock the dashboard samples on (default: the node's); tests step it to drive the charts. */
   dashboardClock?: Clock;
 }
@@ -62,9 +67,13 @@ export class SluiceNode {
   /** The dashboard's samples of every metric, and the pages watching them. */
   readonly dashboard: DashboardFeed;
   private draining = false;
-  private readonly log: (line: string, fields?: Record<string, unknown>) => void;
+  private readonly log: LogFn;
+  /** Replaced runtimes still finishing their requests. */
+  private readonly retiring = new Set<Promise<void>>();
+  private current: Config;
 
-  private constructor(readonly config: Config, readonly bus: Bus, readonly busKind: 'local' | 'nats', private readonly opts: NodeOptions) {
+  private constructor(config: Config, readonly bus: Bus, readonly busKind: 'local' | 'nats', private readonly opts: NodeOptions) {
+    this.current = config;
     this.id = config.node.id ?? newNodeId();
     this.clock = opts.clock ?? realClock;
     this.metrics = new NodeMetrics({ node: this.id });
@@ -111,10 +120,17 @@ export class SluiceNode {
     let bus = opts.bus;
     let kind: 'local' | 'nats' = 'local';
     if (!bus && config.nats) {
-      bus = await NatsBus.connect({ ...config.nats, name: `sluice-${config.node.id ?? 'node'}` });
+      const log = opts.log;
+      bus = await NatsBus.connect({
+        ...config.nats, name: `sluice-${config.node.id ?? 'node'}`,
+        // Disconnects and reconnects are what an operator (and the fault tests) need to see.
+        ...(log ? { onStatus: (st) => { if (st.type === 'disconnect' || st.type === 'reconnect') log(`bus ${st.type}`, { server: String(st.data) }); } } : {}),
+      });
       kind = 'nats';
     }
     const node = new SluiceNode(config, bus ?? new LocalNetwork(clock).connect(config.node.id ?? 'local'), kind, opts);
+    // Alone on its own in-process bus there is no cluster to report on.
+    if (opts.bus || config.nats) node.logClusterEvents();
     node.membership.start();
     node.singleton.start();
     node.strictServer.start();
@@ -131,10 +147,74 @@ export class SluiceNode {
     return node;
   }
 
+  /**
+   * Membership and singleton changes as log lines, with durations measured on this node's clock:
+   * how long a member was silent when it was dropped, and how long this node knew no holder.
+   */
+  private logClusterEvents(): void {
+    this.membership.onChange((c) => {
+      if (c.type === 'member.joined') this.log('member joined', { member: c.id });
+      else this.log('member left', { member: c.id, reason: c.reason, ...(c.silentMs !== undefined ? { silentMs: c.silentMs } : {}) });
+    });
+    let known = '';
+    let seenOne = false;
+    let lostAt: number | undefined;
+    this.singleton.onChange(() => {
+      const h = this.singleton.holder();
+      const key = h ? `${h.id}/${h.term}` : '';
+      if (key === known) return;
+      const now = this.clock.now();
+      if (!h) { lostAt ??= now; this.log('singleton holder unknown', { was: known }); }
+      else {
+        // The first holder a node learns of is no failover: only a gap after a known holder is one.
+        this.log('singleton holder', { holder: h.id, term: h.term, ...(seenOne && lostAt !== undefined ? { withoutHolderMs: now - lostAt } : {}) });
+        lostAt = undefined;
+        seenOne = true;
+      }
+      known = key;
+    });
+  }
+
+  /** The config the node runs: the last one loaded, with targets as the admin API left them. */
+  get config(): Config { return { ...this.current, targets: this.targets.list().map((t) => t.config) }; }
+
   get port(): number { return this.gateway?.getSnapshot().context.port ?? 0; }
   get url(): string { return `http://${this.config.node.host}:${this.port}`; }
 
-  private runtimeFor(t: TargetConfig): TargetRuntime {
+  /**
+   * Applies a new config (already validated) while serving: targets added, removed, or replaced by a
+   * runtime that keeps the unchanged parts' state; nothing in flight is dropped. Keys that need a
+   * restart (node id, host, port, cluster, nats) are returned in `restartNeeded`, not applied.
+   */
+  reload(file: Config): ReloadPlan {
+    const plan = planReload(this.config, file);
+    for (const t of plan.added) this.targets.set(this.runtimeFor(t));
+    for (const { config, carry } of plan.changed) {
+      const old = this.targets.get(config.name)!;
+      this.targets.set(this.runtimeFor(config, { runtime: old, carry }));
+      this.retire(old);
+    }
+    for (const name of plan.removed) {
+      const old = this.targets.delete(name);
+      if (old) this.retire(old);
+    }
+    this.current = plan.next;
+    return plan;
+  }
+
+  /** Resolves once every replaced runtime has finished its requests and closed (tests, stop). */
+  async retired(): Promise<void> {
+    while (this.retiring.size > 0) await Promise.all([...this.retiring]);
+  }
+
+  private retire(old: TargetRuntime): void {
+    const p = old.retire(this.current.node.drainMs)
+      .catch((err: unknown) => this.log('closing a replaced target failed', { target: old.name, error: String((err as Error)?.stack ?? err) }))
+      .finally(() => this.retiring.delete(p));
+    this.retiring.add(p);
+  }
+
+  private runtimeFor(t: TargetConfig, from?: Predecessor): TargetRuntime {
     const deps: TargetDeps = {
       nodeId: this.id, clusterName: this.config.cluster.name, clock: this.clock, bus: this.bus,
       metrics: this.metrics, random: this.opts.random ?? Math.random, membership: this.membership, cluster: this.config.cluster,
@@ -142,7 +222,7 @@ export class SluiceNode {
       fleet: this.fleet,
       cacheTier: (target) => this.cacheTierFor(target),
     };
-    return new TargetRuntime(t, deps);
+    return new TargetRuntime(t, deps, from);
   }
 
   /** The JetStream tier of a target's cache: one bucket per cluster and target, on the node's NATS connection. */
@@ -169,6 +249,7 @@ export class SluiceNode {
         handler: createRequestHandler({
           nodeId: this.id, clock: this.clock, metrics: this.metrics, targets: this.targets,
           admin: this.adminView(), isDraining: () => this.draining, log: this.log,
+          ...(this.opts.access ? { access: this.opts.access } : {}),
         }),
         onClientError: (reason) => this.metrics.httpRejected.inc({ reason }),
       },
@@ -181,8 +262,9 @@ export class SluiceNode {
   }
 
   private adminView(): AdminNode {
+    const node = this;
     return {
-      adminToken: this.config.admin.token,
+      get adminToken() { return node.current.admin.token; }, // a reload may change it
       isReady: () => !this.draining && this.gateway?.getSnapshot().value === 'listening' && !(this.bus instanceof NatsBus && this.bus.isClosed),
       metricsText: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
       listTargets: () => this.targets.list().map((t) => t.describe()),
@@ -191,14 +273,16 @@ export class SluiceNode {
       putTarget: async (config) => {
         const clash = this.targets.prefixOwner(config.prefix, config.name);
         if (clash) throw new InvalidConfigError([{ path: 'prefix', value: config.prefix, expected: `a prefix not served by target ${clash.name}` }], `target ${config.name}`);
-        const old = this.targets.set(this.runtimeFor(config));
-        await old?.close();
+        // The same path as a reload: unchanged parts keep their state, in-flight requests finish.
+        const old = this.targets.get(config.name);
+        this.targets.set(this.runtimeFor(config, old ? { runtime: old, carry: carryOverOf(old.config, config) } : undefined));
+        if (old) this.retire(old);
         this.log('target registered', { target: config.name, replaced: !!old });
         return !!old;
       },
       deleteTarget: async (name) => {
         const old = this.targets.delete(name);
-        await old?.close();
+        if (old) this.retire(old);
         return !!old;
       },
       targetCache: (name) => {
@@ -235,6 +319,7 @@ export class SluiceNode {
       this.gateway.stop();
     }
     await Promise.all(this.targets.list().map((t) => t.close()));
+    await this.retired();
     // After the targets gave their leases back (this node may be the holder they gave them to).
     this.fleet.stop();
     this.strictServer.stop();

@@ -189,7 +189,8 @@ export class BatchRegistry<P, R> {
     const p99 = this.latency.quantile(0.99);
     return {
       policy: this.o.policy.name, openSlots: this.open.size, liveSlots: this.live.size,
-      waiting: [...this.open.values()].reduce((n, e) => n + e.waiters.size, 0),
+      // Clients still waiting for a head: a streaming slot's clients have theirs.
+      waiting: [...this.open.values()].reduce((n, e) => n + (e.actor.getSnapshot().value === 'streaming' ? 0 : e.waiters.size), 0),
       uncoalescedKeys: this.uncoalesced.size, arrivalRatePerMs: ratePerMs(this.rate, now),
       upstreamP99Ms: Number.isNaN(p99) ? null : p99,
       // Since the target was built: slots that ended with a call, clients that joined one in flight

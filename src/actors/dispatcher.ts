@@ -14,7 +14,7 @@ import {
 } from '../dispatch/index.ts';
 import type { GiveUpReason, ReplicaLoad, RequestHeaders, RetryBudget, RetryBudgetConfig, SelectOptions } from '../dispatch/index.ts';
 import type { UpstreamCall, UpstreamReply } from '../proxy/upstream-client.ts';
-import type { BreakerPermit } from '../machines/breaker-actor.ts';
+import type { Breaker, BreakerPermit } from '../machines/breaker-actor.ts';
 import type { NodeMetrics } from '../metrics.ts';
 import { CallGuard } from './dispatch/call-guard.ts';
 import { DispatchMetrics } from './dispatch/dispatch-metrics.ts';
@@ -48,6 +48,8 @@ export interface DispatcherDeps {
   readonly onEvent?: ((e: DispatchEvent) => void) | undefined;
   /** Builds one replica's transport; an undici pool (ReplicaClient) by default. */
   readonly connect?: ((origin: string, o: { connections: number; timeoutMs: number }) => ReplicaTransport) | undefined;
+  /** Live breakers taken over from the dispatcher this one replaces, by replica id (src/reload). */
+  readonly breakers?: ReadonlyMap<string, Breaker> | undefined;
 }
 
 /** The session key of a request under the target's `dispatch.affinity`, or undefined. */
@@ -74,6 +76,7 @@ export class Dispatcher implements Dispatch {
   private readonly select: ReplicaSelector;
   private readonly m: DispatchMetrics;
   private readonly unwatch: () => void;
+  private readonly unsubscribe = new Map<string, () => void>();
   private closed = false;
 
   constructor(readonly target: TargetConfig, private readonly deps: DispatcherDeps) {
@@ -86,12 +89,12 @@ export class Dispatcher implements Dispatch {
       const id = this.byId.has(url) ? `${url}#${i}` : url;
       const r = new Replica({
         id, url, concurrency: target.dispatch.concurrency, queue: target.dispatch.queue, timeoutMs: target.timeoutMs,
-        breaker, clock: deps.clock, connect: deps.connect,
+        breaker, clock: deps.clock, connect: deps.connect, liveBreaker: deps.breakers?.get(id),
       });
-      r.breaker.subscribe((t) => {
+      this.unsubscribe.set(id, r.breaker.subscribe((t) => {
         this.m.transitions.inc({ target: target.name, replica: id, from: t.from, to: t.to, reason: t.reason });
         deps.log?.('breaker', { target: target.name, replica: id, from: t.from, to: t.to, reason: t.reason });
-      });
+      }));
       this.byId.set(id, r);
       return r;
     });
@@ -150,6 +153,18 @@ export class Dispatcher implements Dispatch {
       affinity: this.affinity && a ? { header: a.header ?? null, cookie: a.cookie ?? null, ttlMs: a.ttlMs, sessions: this.affinity.size } : null,
       retryBudget: { ratio: this.budget.ratio, retriesLeft: retriesLeft(this.budget, now) },
     };
+  }
+
+  /** Gives the live breakers of `ids` to the dispatcher replacing this one (see Replica.giveBreaker). */
+  giveBreakers(ids: readonly string[]): Map<string, Breaker> {
+    const out = new Map<string, Breaker>();
+    for (const id of ids) {
+      const r = this.byId.get(id);
+      if (!r) continue;
+      this.unsubscribe.get(id)?.();
+      out.set(id, r.giveBreaker());
+    }
+    return out;
   }
 
   async close(): Promise<void> {

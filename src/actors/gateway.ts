@@ -1,7 +1,7 @@
 // The gateway actor owns the node's HTTP server: starting → listening → draining → stopped.
 // Draining stops accepting, lets in-flight requests finish up to `drainMs`, then cuts what is left.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { assign, fromCallback, sendTo, setup } from 'xstate';
 import type { Clock } from '../clock.ts';
 
@@ -55,13 +55,35 @@ const httpServer = fromCallback<{ type: 'drain' }, GatewayInput>(({ input, sendB
     res.on('close', () => { if (--inFlight === 0) idle?.(); });
     input.handler(req, res);
   });
+  // Node closes a keep-alive socket when its idle timer fires. After the process was stopped
+  // (SIGSTOP, a VM or GC stall) longer than keepAliveTimeout, that timer fires on resume before the
+  // request that arrived meanwhile is read, and the client gets a reset for a request it sent while
+  // the socket was open. Listening here replaces Node's close: close one loop turn later (after the
+  // poll phase has read what is waiting), and only if nothing arrived.
+  server.on('timeout', (socket: Socket) => {
+    const seen = socket.bytesRead;
+    setImmediate(() => { if (!socket.destroyed && socket.bytesRead === seen) socket.destroy(); });
+  });
   if (input.maxConnections !== undefined) server.maxConnections = input.maxConnections;
   server.on('drop', () => input.onClientError?.('max_connections'));
+  // A gateway, not a forward proxy: CONNECT gets a clear 405 instead of a silently dropped socket.
+  server.on('connect', (_req, socket: Socket) => {
+    input.onClientError?.('connect');
+    socket.on('error', () => {});
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     input.onClientError?.(err.code ?? 'client_error');
-    // An answer already started on this socket (a slow body under a streaming reply): just cut it.
-    const started = (socket as { _httpMessage?: ServerResponse })._httpMessage?.headersSent === true;
-    if (socket.writable && !started) socket.end(clientErrorAnswer(err.code));
+    const pending = (socket as { _httpMessage?: ServerResponse })._httpMessage;
+    // Bad bytes after a complete request whose answer is still coming (pipelined garbage): a 400 now
+    // would go out ahead of that answer, and the client would read it as the answer. Let the answer
+    // finish, then close (found by the edge fuzz).
+    if (pending && pending.req?.complete && !pending.writableFinished) {
+      pending.once('close', () => { if (pending.writableFinished) socket.end(); else socket.destroy(); });
+      return;
+    }
+    // An answer already started for this very request (a slow body under a streaming reply): cut it.
+    if (socket.writable && !pending?.headersSent) socket.end(clientErrorAnswer(err.code));
     else socket.destroy();
   });
   server.once('error', (err) => sendBack({ type: 'server.failed', error: String((err as Error).message) }));

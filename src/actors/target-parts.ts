@@ -64,6 +64,8 @@ export interface UpstreamCallOptions extends DispatchOptions {
 export interface UpstreamCallResult extends DispatchResult {
   /** Settle with the usage the reply reports, once known. */
   admission: Admission;
+  /** From the call leaving (after limits and pacing) to the reply's head, retries included. */
+  upstreamMs: number;
 }
 
 /**

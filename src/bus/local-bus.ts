@@ -1,8 +1,9 @@
 // The in-process bus: the single-node default and the simulator's network. A LocalNetwork joins any
 // number of endpoints (one per simulated node) and delivers through the injected clock, so a
 // VirtualClock decides when messages land. Faults are injectable: delay, drop, duplication, partitions.
-// Messages are encoded and decoded on the way, exactly as over NATS, so nothing is shared by reference
-// and malformed input is rejected the same way.
+// Messages are encoded and decoded on the way, exactly as over NATS, so the sender's objects are never
+// shared and malformed input is rejected the same way; receivers of one message share its decoded,
+// frozen value (a broadcast to n nodes is parsed once, not n times).
 import type { Clock } from '../clock.ts';
 import { BusClosedError, BusTimeoutError, NoRespondersError } from '../errors.ts';
 import type { Bus, BusHandler, BusStats, Json, SubscribeOptions, Subscription } from './bus.ts';
@@ -18,6 +19,21 @@ export interface NetworkFaults {
   duplicateRate?: number;
   /** Uniform [0, 1) source for drops and duplicates; seed it for reproducible simulations. */
   random?: () => number;
+}
+
+type Decoded = { data: Json } | null;
+
+function decodeFrozen(bytes: Uint8Array): Decoded {
+  const d = decode(bytes);
+  return d ? { data: deepFreeze(d.data) } : null;
+}
+
+function deepFreeze(v: Json): Json {
+  if (typeof v === 'object' && v !== null) {
+    for (const k in v) deepFreeze((v as Record<string, Json>)[k]!);
+    Object.freeze(v);
+  }
+  return v;
 }
 
 interface LocalSub { endpoint: LocalBus; pattern: string; matches: SubjectPattern; queue?: string; handler: BusHandler; active: boolean }
@@ -40,6 +56,9 @@ export class LocalNetwork {
   }
 
   heal(): void { this.groups = undefined; }
+
+  /** Live subscriptions over all endpoints (read-only: tests check that stopped nodes leave none). */
+  get subscriptions(): number { return this.subs.length; }
 
   reachable(a: string, b: string): boolean {
     if (!this.groups || a === b) return true;
@@ -74,18 +93,36 @@ export class LocalNetwork {
       this.queueTurn.set(key, turn + 1);
       targets.push(members[turn % members.length]!);
     }
-    for (const t of targets) this.deliver(from, t, subject, bytes, replyTo);
+    this.deliver(from, targets, subject, bytes, replyTo);
     return targets.length;
   }
 
-  private deliver(from: LocalBus, sub: LocalSub, subject: string, bytes: Uint8Array, replyTo?: string): void {
+  /**
+   * Schedules one message's deliveries. Deliveries due at the same instant share one clock timer and
+   * land in the order of `targets`, exactly as one timer each would (they were set one after another,
+   * so nothing else could fire between them): a broadcast to n nodes costs a timer per distinct
+   * delay, not per node. Faults are drawn per delivery, in target order, as before.
+   */
+  private deliver(from: LocalBus, targets: LocalSub[], subject: string, bytes: Uint8Array, replyTo?: string): void {
     const { dropRate = 0, duplicateRate = 0, random = Math.random, delayMs } = this.faults;
-    if (dropRate > 0 && random() < dropRate) return;
-    const copies = duplicateRate > 0 && random() < duplicateRate ? 2 : 1;
-    const delay = delayMs?.(from.name, sub.endpoint.name, subject) ?? 0;
-    for (let i = 0; i < copies; i++) {
+    let byDelay: Map<number, LocalSub[]> | undefined;
+    for (const sub of targets) {
+      if (dropRate > 0 && random() < dropRate) continue;
+      const copies = duplicateRate > 0 && random() < duplicateRate ? 2 : 1;
+      const delay = Math.max(0, delayMs?.(from.name, sub.endpoint.name, subject) ?? 0);
+      byDelay ??= new Map();
+      let due = byDelay.get(delay);
+      if (!due) byDelay.set(delay, (due = []));
+      for (let i = 0; i < copies; i++) due.push(sub);
+    }
+    if (!byDelay) return;
+    // Decoded once, when the first copy lands, and frozen: every receiver reads the same value and
+    // none can change what another sees (a handler that tries throws, and its bus counts it).
+    let decoded: Decoded | undefined;
+    const read = (): Decoded => (decoded ??= decodeFrozen(bytes));
+    for (const [delay, due] of byDelay) {
       this.clock.setTimeout(() => {
-        if (sub.active && sub.endpoint.isOpen) sub.endpoint.receive(sub, subject, bytes, replyTo);
+        for (const sub of due) if (sub.active && sub.endpoint.isOpen) sub.endpoint.receive(sub, subject, read(), replyTo);
       }, delay);
     }
   }
@@ -141,8 +178,7 @@ export class LocalBus implements Bus {
   }
 
   /** @internal */
-  receive(sub: LocalSub, subject: string, bytes: Uint8Array, replyTo?: string): void {
-    const decoded = decode(bytes);
+  receive(sub: LocalSub, subject: string, decoded: Decoded, replyTo?: string): void {
     if (!decoded) { this.stats.malformed++; return; }
     this.stats.received++;
     const respond = replyTo

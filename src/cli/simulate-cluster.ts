@@ -115,7 +115,12 @@ interface SimNode {
 
 const drain = () => new Promise<void>((r) => setImmediate(r));
 
-export async function simulateCluster(spec: SimSpec): Promise<SimOutcome> {
+export interface SimRunOptions {
+  /** Called about once per simulated second with the virtual ms done and the total to run. */
+  onProgress?: (doneMs: number, totalMs: number) => void;
+}
+
+export async function simulateCluster(spec: SimSpec, run: SimRunOptions = {}): Promise<SimOutcome> {
   const started = performance.now();
   const random = seeded(spec.seed ?? 1);
   const heartbeatMs = spec.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
@@ -259,7 +264,9 @@ export async function simulateCluster(spec: SimSpec): Promise<SimOutcome> {
   const settleEnd = loadEnd + 2 * spec.windowMs;
   let withoutHolderMs = 0;
   const gapSince = new Map<string, number>();
-  for (let t = clock.now() + 1; t <= settleEnd; t++) {
+  const firstMs = clock.now();
+  for (let t = firstMs + 1; t <= settleEnd; t++) {
+    if (run.onProgress && (t - firstMs) % 1000 === 0 && t < settleEnd) run.onProgress(t - firstMs, settleEnd - firstMs);
     while (faults.length && loadStart + faults[0]!.atMs <= t) await applyFault(faults.shift()!);
     clock.advanceTo(t);
     await drain();
@@ -272,6 +279,7 @@ export async function simulateCluster(spec: SimSpec): Promise<SimOutcome> {
       }
     }
   }
+  run.onProgress?.(settleEnd - firstMs, settleEnd - firstMs);
   for (const n of nodes) if (!n.crashed) await n.stop();
   await drain();
 

@@ -52,9 +52,22 @@ export async function runSimulateCommand(given: Options, argv: string[] = proces
   const options = at >= 0 ? parseSimulateArgs(argv.slice(at + 1)) : given;
   if (options.help) { process.stdout.write(SIMULATE_USAGE + '\n'); return; }
   const spec = specFrom(options);
-  const outcome = await simulateCluster(spec);
+  const outcome = await simulateCluster(spec, progressOn(process.stderr));
   if (typeof options.chart === 'string') writeFileSync(options.chart, svgChart(outcome));
   process.stdout.write((options.json ? JSON.stringify(outcome, null, 2) : report(outcome)) + '\n');
+}
+
+/**
+ * A progress line for long runs, on a terminal only: redrawn in place on stderr, erased at the end,
+ * so piped or captured output is exactly the report.
+ */
+export function progressOn(stream: { isTTY?: boolean; write(s: string): unknown }): { onProgress?: (doneMs: number, totalMs: number) => void } {
+  if (!stream.isTTY) return {};
+  return {
+    onProgress: (doneMs, totalMs) => {
+      stream.write(doneMs >= totalMs ? '\r\x1b[K' : `\rsimulating: ${(doneMs / 1000).toFixed(0)} of ${(totalMs / 1000).toFixed(0)} s (${Math.floor((100 * doneMs) / totalMs)}%)\x1b[K`);
+    },
+  };
 }
 
 const KNOWN = new Set(['nodes', 'seconds', 'limit', 'window-ms', 'mode', 'rate', 'requests', 'arrivals', 'delay-ms', 'drop',

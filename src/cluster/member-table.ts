@@ -12,7 +12,10 @@ export interface MemberInfo {
   readonly url?: string | undefined;
 }
 
-export type MembershipChange = { type: 'member.joined'; id: string } | { type: 'member.left'; id: string; reason: 'goodbye' | 'silent' };
+export type MembershipChange =
+  | { type: 'member.joined'; id: string }
+  /** `silentMs`: for a silent member, how long since its last heartbeat when it was dropped. */
+  | { type: 'member.left'; id: string; reason: 'goodbye' | 'silent'; silentMs?: number };
 
 export class MemberTable {
   private readonly members = new Map<string, MemberInfo>();
@@ -41,7 +44,7 @@ export class MemberTable {
     for (const m of this.members.values()) {
       if (now - m.lastSeenAt > this.deadAfterMs) {
         this.members.delete(m.id);
-        out.push({ type: 'member.left', id: m.id, reason: 'silent' });
+        out.push({ type: 'member.left', id: m.id, reason: 'silent', silentMs: now - m.lastSeenAt });
       }
     }
     return out;

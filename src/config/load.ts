@@ -14,6 +14,7 @@ export interface Overrides {
   nats?: string[];
   cluster?: string;
   adminToken?: string;
+  logLevel?: string;
 }
 
 export function parseConfig(input: unknown, source = 'config'): Config {
@@ -39,7 +40,7 @@ export function readConfigFile(path: string): unknown {
   }
 }
 
-/** Overrides from SLUICE_PORT, SLUICE_NODE_ID, SLUICE_NATS (comma list), SLUICE_CLUSTER, SLUICE_ADMIN_TOKEN. */
+/** Overrides from SLUICE_PORT, SLUICE_NODE_ID, SLUICE_NATS (comma list), SLUICE_CLUSTER, SLUICE_ADMIN_TOKEN, SLUICE_LOG_LEVEL. */
 export function envOverrides(env: NodeJS.ProcessEnv): Overrides {
   const o: Overrides = {};
   if (env.SLUICE_PORT !== undefined) o.port = portFrom(env.SLUICE_PORT, 'SLUICE_PORT');
@@ -47,6 +48,7 @@ export function envOverrides(env: NodeJS.ProcessEnv): Overrides {
   if (env.SLUICE_NATS) o.nats = splitList(env.SLUICE_NATS);
   if (env.SLUICE_CLUSTER) o.cluster = env.SLUICE_CLUSTER;
   if (env.SLUICE_ADMIN_TOKEN) o.adminToken = env.SLUICE_ADMIN_TOKEN;
+  if (env.SLUICE_LOG_LEVEL) o.logLevel = env.SLUICE_LOG_LEVEL; // the schema checks it, naming log.level
   return o;
 }
 
@@ -69,6 +71,7 @@ export function applyOverrides(raw: unknown, ...layers: Overrides[]): unknown {
     if (o.cluster !== undefined) section('cluster').name = o.cluster;
     if (o.nats !== undefined) section('nats').servers = o.nats;
     if (o.adminToken !== undefined) section('admin').token = o.adminToken;
+    if (o.logLevel !== undefined) section('log').level = o.logLevel;
   }
   return out;
 }

@@ -44,6 +44,13 @@ export const natsSchema = z.strictObject({
   pass: z.string().min(1).optional(),
 });
 
+export const logSchema = z.strictObject({
+  /** pino level; SLUICE_LOG_LEVEL overrides it. */
+  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** One JSON access line per proxied request (at level info). */
+  access: z.boolean().default(true),
+});
+
 export const adminSchema = z.strictObject({
   /** When set, every /_sluice/ call needs `Authorization: Bearer <token>`. */
   token: z.string().min(1).optional(),
@@ -232,6 +239,7 @@ export const configSchema = z.strictObject({
   cluster: clusterSchema.prefault({}),
   nats: natsSchema.optional(),
   admin: adminSchema.prefault({}),
+  log: logSchema.prefault({}),
   targets: z.array(targetSchema).default([]),
 }).superRefine((c, ctx) => {
   const names = new Set<string>();

@@ -23,6 +23,7 @@ export async function cacheFront(ctx: RequestContext, target: TargetRuntime, cac
   const url = cacheUrl(ctx.path, ctx.query);
   if (!cache.handles(ctx.method)) {
     ctx.answerHeaders['cache-status'] = cacheStatus({ fwd: 'method' });
+    ctx.access.cache = 'bypass';
     if (!SAFE.has(ctx.method)) watchUnsafe(ctx, target, cache, url);
     return next(ctx);
   }
@@ -48,6 +49,7 @@ export async function cacheFront(ctx: RequestContext, target: TargetRuntime, cac
       return;
     case 'unavailable':
       ctx.answerHeaders['cache-status'] = cacheStatus({ fwd: 'miss', detail: 'only-if-cached' });
+      ctx.access.cache = 'miss';
       throw new NotCachedError(url);
     case 'validate': {
       cache.countMiss(l.fwd);
@@ -63,6 +65,7 @@ export async function cacheFront(ctx: RequestContext, target: TargetRuntime, cac
     }
     case 'miss': {
       cache.countMiss(l.fwd);
+      ctx.access.cache = 'miss';
       const own = new Set(Object.keys(ctx.answerHeaders));
       const upstreamPart = (h: Headers): Headers => {
         const out: Headers = {};
@@ -82,7 +85,15 @@ export async function cacheFront(ctx: RequestContext, target: TargetRuntime, cac
 }
 
 /** A stored answer to this client: its headers, current Age, sluice's own headers, Cache-Status. */
+/** The access line's word for an answer's Cache-Status: hit, stale, revalidated (304) or miss. */
+function accessWord(s: CacheStatusParts): string {
+  if (s.detail === 'max-stale' || s.detail === 'stale-while-revalidate' || s.detail === 'stale-if-error') return 'stale';
+  if (s.hit) return 'hit';
+  return s.fwdStatus === 304 ? 'revalidated' : 'miss';
+}
+
 function serveStored(ctx: RequestContext, entry: CachedEntry, status: CacheStatusParts, now: number): void {
+  ctx.access.cache = accessWord(status);
   const headers: Record<string, string> = { ...servedHeaders(entry, now), ...ctx.answerHeaders, 'cache-status': cacheStatus(status) };
   if (ctx.method !== 'HEAD') headers['content-length'] = String(entry.body.byteLength);
   ctx.res.writeHead(entry.status, headers);
@@ -90,6 +101,7 @@ function serveStored(ctx: RequestContext, entry: CachedEntry, status: CacheStatu
 }
 
 function send(ctx: RequestContext, reply: Fetched, status: CacheStatusParts): void {
+  ctx.access.cache = accessWord(status);
   const headers: Record<string, string> = { ...reply.headers, ...ctx.answerHeaders, 'cache-status': cacheStatus(status) };
   if (ctx.method !== 'HEAD') headers['content-length'] = String(reply.body.byteLength);
   ctx.res.writeHead(reply.status, headers);

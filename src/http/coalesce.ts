@@ -26,7 +26,7 @@ import { hasBody, readBody } from './body.ts';
 import { headerValue, upstreamRequestHeaders } from '../proxy/headers.ts';
 import { sendProblem } from './problem.ts';
 import { drain, writeHead } from './reply.ts';
-import type { RequestContext } from '../proxy/request-context.ts';
+import { noteCall, type RequestContext } from '../proxy/request-context.ts';
 
 export type { CoalesceDeps };
 
@@ -165,6 +165,9 @@ class Waiter implements CoalesceWaiter, WaiterGuardHandlers, TeeListener {
       return;
     }
     const { reply, admission } = result;
+    noteCall(ctx.access, result);
+    delete ctx.access.batchId; // its own call, answered without X-Sluice-Batch
+    delete ctx.access.batchSize;
     if (!guard.claim()) { drain(reply.body); admission.settle({}); return; }
     this.deps.count(WaiterOutcome.Alone);
     const watch = target.limits.countsTokens ? new UsageWatch(headerValue(reply.headers, 'content-type')) : undefined;

@@ -31,7 +31,7 @@ export function serveForwarded(target: TargetRuntime, fwd: ForwardedRequest, res
     req, res: res as unknown as ServerResponse,
     requestId: typeof headers['x-request-id'] === 'string' ? headers['x-request-id'] : newId(),
     receivedAt: clock.now(), method: fwd.method, path: fwd.path, query: fwd.query,
-    upstreamPath: req.url, clientIp: fwd.ip, answerHeaders: { 'x-sluice-node': nodeId }, clientGone: gone, forwarded: { from: fwd.from, clients: fwd.clients },
+    upstreamPath: req.url, clientIp: fwd.ip, answerHeaders: { 'x-sluice-node': nodeId }, clientGone: gone, forwarded: { from: fwd.from, clients: fwd.clients }, access: {},
   };
   handleTarget(ctx, target).catch((err: unknown) => sendProblem(ctx.res, err, fwd.path, ctx.answerHeaders));
 }

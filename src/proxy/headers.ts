@@ -35,13 +35,14 @@ export function endToEnd(headers: IncomingHttpHeaders | Record<string, string | 
 
 /** Request headers for the upstream: end-to-end ones, Host replaced by the upstream's, X-Forwarded-* added. */
 export function upstreamRequestHeaders(req: IncomingMessage, requestId: string): HeaderMap {
-  const out = endToEnd(req.headers, ['host']);
+  // Expect: Node has already answered 100 Continue to the client; undici refuses the header (a 502).
+  const out = endToEnd(req.headers, ['host', 'expect']);
   const ip = req.socket.remoteAddress ?? '';
   const prior = req.headers['x-forwarded-for'];
   out['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${ip}` : ip;
   if (req.headers.host) out['x-forwarded-host'] = req.headers.host;
   out['x-forwarded-proto'] = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-  out['x-request-id'] ??= requestId;
+  out['x-request-id'] = requestId; // the client's own when it was sane (server.ts), else ours
   return out;
 }
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode } from '../../src/errors.ts';
-import { parseSimulateArgs, report, specFrom } from '../../src/cli/simulate.ts';
+import { parseSimulateArgs, progressOn, report, specFrom } from '../../src/cli/simulate.ts';
 import { simulateCluster } from '../../src/cli/simulate-cluster.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/sluice.js', import.meta.url));
@@ -67,6 +67,28 @@ simulate('approximate mode runs the gossip core and reports its over-admission',
   assert.match(text, '2 nodes, approximate');
   assert.not.match(text, 'local decisions');
   assert.is(o.nodes.reduce((s, n) => s + n.requests, 0), 72);
+});
+
+simulate('the same seed gives the same outcome, a different seed another (Poisson load, lost messages, a holder crash)', async () => {
+  const spec = (seed: number) => ({ ...specFrom({}), nodes: 5, seconds: 4, arrivals: 'poisson' as const, rate: 15, dropRate: 0.05, seed,
+    faults: [{ atMs: 1_500, kind: 'crash-holder' as const }] });
+  const strip = ({ tookMs: _t, ...rest }: Awaited<ReturnType<typeof simulateCluster>>) => JSON.stringify(rest);
+  const [a, b, c] = [await simulateCluster(spec(7)), await simulateCluster(spec(7)), await simulateCluster(spec(8))];
+  assert.is(strip(a), strip(b));
+  assert.is(report(a), report(b));
+  assert.is.not(strip(a), strip(c));
+  const approx = (seed: number) => simulateCluster({ ...spec(seed), mode: 'approximate', faults: [] });
+  assert.is(strip(await approx(3)), strip(await approx(3)));
+});
+
+simulate('a progress line is drawn on a terminal only, and erased at the end', async () => {
+  const written: string[] = [];
+  const tty = progressOn({ isTTY: true, write: (s: string) => written.push(s) });
+  assert.equal(progressOn({ isTTY: false, write: () => assert.unreachable('no progress off a terminal') }), {});
+  await simulateCluster({ ...specFrom({}), seconds: 3 }, tty);
+  assert.ok(written.length >= 3, `${written.length} lines`);
+  assert.match(written[0]!, /^\rsimulating: 1 of \d+ s \(\d+%\)/);
+  assert.is(written.at(-1), '\r\x1b[K');
 });
 
 simulate.run();

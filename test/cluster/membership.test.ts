@@ -12,7 +12,7 @@ table('a heartbeat joins a node; silence past deadAfterMs drops it', () => {
   assert.equal(t.heartbeat('b', 1, 0), { type: 'member.joined', id: 'b' });
   assert.is(t.heartbeat('b', 1, 1_000), undefined);
   assert.equal(t.expire(6_000), []);
-  assert.equal(t.expire(6_001), [{ type: 'member.left', id: 'b', reason: 'silent' }]);
+  assert.equal(t.expire(6_001), [{ type: 'member.left', id: 'b', reason: 'silent', silentMs: 5_001 }], 'says how long it was silent');
   assert.equal(t.liveIds(), ['a']);
 });
 

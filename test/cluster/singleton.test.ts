@@ -3,7 +3,8 @@ import * as assert from 'uvu/assert';
 import { VirtualClock } from '../../src/clock.ts';
 import { LocalNetwork, type LocalBus, type NetworkFaults } from '../../src/bus/local-bus.ts';
 import { Membership } from '../../src/actors/membership.ts';
-import { Singleton, singletonTimings, successorWithinMs } from '../../src/actors/singleton.ts';
+import { Singleton, singletonTimings } from '../../src/actors/singleton.ts';
+import { strictSuccessorWithinMs } from '../support/documented-bounds.ts';
 import { seeded } from '../../src/random.ts';
 
 const singleton = suite('singleton actor over LocalBus');
@@ -65,7 +66,7 @@ singleton('a crashed holder is replaced within leaseMs + 2 renewMs, by the next 
     if (c.holders().length) successorAt = c.clock.now();
   }
   assert.equal(c.holders(), ['n01']);
-  assert.ok(successorAt - crashedAt <= successorWithinMs(TIMINGS), `took ${successorAt - crashedAt} ms`);
+  assert.ok(successorAt - crashedAt <= strictSuccessorWithinMs(CLUSTER.heartbeatMs), `took ${successorAt - crashedAt} ms`);
   c.run(20);
   assert.equal(c.nodes[2]!.singleton.holder(), { id: 'n01', term: 2 });
   assert.equal(c.nodes[1]!.singleton.session()?.predecessorKnown, true);

@@ -2,7 +2,7 @@
 import * as assert from 'uvu/assert';
 import { suite } from '../support/suite.ts';
 import { AnswerLedger } from '../support/answers.ts';
-import { approximateOverAdmission } from '../support/documented-bounds.ts';
+import { approximateOverAdmission, strictSuccessorWithinMs } from '../support/documented-bounds.ts';
 
 const oracles = suite('test oracles');
 
@@ -32,6 +32,11 @@ oracles('the over-admission bound follows docs/limits.md: 1 000 req/s at syncMs 
   // The table in docs/limits.md: "1 000 req/s … ≈ 101 requests, one lost delta ≈ 201".
   assert.is(Math.round(approximateOverAdmission({ ratesPerMs: [0.5, 0.25, 0.25], syncMs: 100, busDelayMs: 1 })), 101);
   assert.is(Math.round(approximateOverAdmission({ ratesPerMs: [1], syncMs: 100, busDelayMs: 1, lostInARow: 1 })), 201);
+});
+
+oracles('the strict failover bound follows docs/strict-limits.md: 5 s at the defaults, 500 ms at heartbeatMs 100', () => {
+  assert.is(strictSuccessorWithinMs(1_000), 5_000);
+  assert.is(strictSuccessorWithinMs(100), 500);
 });
 
 oracles.run();

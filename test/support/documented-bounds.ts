@@ -11,3 +11,9 @@ export function approximateOverAdmission(o: { ratesPerMs: readonly number[]; syn
   const clusterRatePerMs = o.ratesPerMs.reduce((sum, r) => sum + r, 0);
   return clusterRatePerMs * (o.syncMs + o.busDelayMs + (o.lostInARow ?? 0) * o.syncMs);
 }
+
+/**
+ * docs/strict-limits.md, "Failover time (documented bound)": a successor holds within
+ * leaseMs + 2 × renewMs = 5 heartbeats of the holder stopping (plus bus delay).
+ */
+export const strictSuccessorWithinMs = (heartbeatMs: number, busDelayMs = 0): number => 5 * heartbeatMs + busDelayMs;

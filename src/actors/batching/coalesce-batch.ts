@@ -10,7 +10,7 @@
 import type { Clock } from '../../clock.ts';
 import type { HeaderMap } from '../../proxy/headers.ts';
 import { endToEnd, headerValue, upstreamRequestHeaders } from '../../proxy/headers.ts';
-import type { RequestContext } from '../../proxy/request-context.ts';
+import { noteCall, type RequestContext } from '../../proxy/request-context.ts';
 import { estimateTokens } from '../../limit/tokens.ts';
 import { batchHeaderValue, type BatchExecutor, type BatchRegistry, type FanOutResult, type SlotInfo } from '../batch-registry.ts';
 import type { TargetCalls, UpstreamCallResult } from '../target-parts.ts';
@@ -107,6 +107,7 @@ export function coalesceExecutor(target: TargetCalls, o: CoalesceExecutorOptions
 
     fanOut(result, present, slot, flight): FanOutResult<CoalesceWaiter> {
       const { reply, admission } = result;
+      for (const w of present) noteCall(w.ctx.access, result, slot); // a waiter sent alone notes its own call over this
       const shared = !isPrivateReply(reply.headers);
       const receivers = shared ? present : present.slice(0, 1);
       const watch = target.limits.countsTokens ? new UsageWatch(headerValue(reply.headers, 'content-type')) : undefined;
@@ -152,6 +153,7 @@ export function coalesceExecutor(target: TargetCalls, o: CoalesceExecutorOptions
           if (!tee.attachable) return false;
           size = s.size;
           carried += clientsOf(w.ctx) - 1;
+          noteCall(w.ctx.access, result, s);
           w.answer({ kind: 'reply', slot: s, status: reply.status, headers: { ...base, 'x-sluice-batch': batchHeader(s) }, tee, usage });
           return true;
         },
@@ -159,7 +161,7 @@ export function coalesceExecutor(target: TargetCalls, o: CoalesceExecutorOptions
     },
 
     fail(error, present, slot) {
-      for (const w of present) w.answer({ kind: 'failed', slot, error });
+      for (const w of present) { noteCall(w.ctx.access, undefined, slot); w.answer({ kind: 'failed', slot, error }); }
     },
 
     alone(w, slot) { w.answer({ kind: 'alone', slot }); },

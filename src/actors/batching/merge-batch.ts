@@ -8,7 +8,7 @@ import { badReplyFor, completeSplit, failAll, includedIds } from '../../batch/in
 import type { ItemAnswer, MergeItem, MergeStrategy, SplitResult } from '../../batch/index.ts';
 import { BadUpstreamReplyError } from '../../errors.ts';
 import { upstreamRequestHeaders } from '../../proxy/headers.ts';
-import type { RequestContext } from '../../proxy/request-context.ts';
+import { noteCall, type RequestContext } from '../../proxy/request-context.ts';
 import { usageFromJson } from '../../limit/tokens.ts';
 import type { Clock } from '../../clock.ts';
 import type { BatchExecutor, BatchRegistry, SlotInfo } from '../batch-registry.ts';
@@ -31,6 +31,8 @@ export interface MergeWaiter {
 export interface MergeReply {
   readonly perItem: ReadonlyMap<string, ItemAnswer>;
   readonly upstreamHeaders: Readonly<Record<string, string>>;
+  /** The one upstream call (absent when the strategy refused every item): for the access lines. */
+  readonly call?: { readonly replica: string; readonly upstreamMs: number };
 }
 
 /** What the HTTP side of merging needs from the target's batching (see src/http/merge.ts). */
@@ -71,7 +73,7 @@ export function mergeExecutor(
       delete headers['content-length'];
       headers['content-type'] = merged.contentType;
       const tokens = batch.reduce((sum, w) => sum + (merged.rejected?.has(w.item.id) ? 0 : w.tokens), 0);
-      const { reply, admission } = await target.callUpstream(
+      const { reply, admission, replica, upstreamMs } = await target.callUpstream(
         { method: leader.ctx.method, path: leader.ctx.upstreamPath, headers, body: merged.body, signal },
         { idempotent: s.retrySafe ?? false, cost: { requests: 1, tokens }, signal },
       );
@@ -90,18 +92,19 @@ export function mergeExecutor(
       } catch (err) {
         split = failAll(ids, `merge strategy ${s.name} failed to split the reply: ${(err as Error)?.message ?? String(err)}`);
       }
-      return { perItem: completeSplit(split, ids).perItem, upstreamHeaders: admission.headers };
+      return { perItem: completeSplit(split, ids).perItem, upstreamHeaders: admission.headers, call: { replica, upstreamMs } };
     },
 
     fanOut(reply, present, slot) {
       for (const w of present) {
+        noteCall(w.ctx.access, reply.call, slot);
         const answer = reply.perItem.get(w.item.id) ?? badReplyFor(`batch reply has no answer for request ${w.item.id}`);
         w.answer({ kind: 'item', slot, answer, upstreamHeaders: reply.upstreamHeaders });
       }
     },
 
     fail(error, present, slot) {
-      for (const w of present) w.answer({ kind: 'failed', slot, error });
+      for (const w of present) { noteCall(w.ctx.access, undefined, slot); w.answer({ kind: 'failed', slot, error }); }
     },
   };
 }

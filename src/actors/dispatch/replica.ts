@@ -26,6 +26,8 @@ export interface ReplicaOptions {
   readonly breaker: BreakerConfig;
   readonly clock: Clock;
   readonly connect?: ((origin: string, o: { connections: number; timeoutMs: number }) => ReplicaTransport) | undefined;
+  /** A live breaker taken over from the replica this one replaces (config reload); a new one otherwise. */
+  readonly liveBreaker?: Breaker | undefined;
 }
 
 interface Waiter { readonly grant: () => void; readonly reject: (err: unknown) => void }
@@ -45,6 +47,8 @@ export class Replica {
   transitions = 0;
   lastTransition: BreakerTransition | undefined;
   private readonly waiters = new Map<Ticket, Waiter>();
+  private readonly unsubscribe: () => void;
+  private breakerGiven = false;
 
   constructor(o: ReplicaOptions) {
     const url = new URL(o.url);
@@ -53,9 +57,19 @@ export class Replica {
     this.basePath = url.pathname.replace(/\/+$/, '');
     const poolOptions = { connections: o.concurrency, timeoutMs: o.timeoutMs };
     this.client = o.connect ? o.connect(this.origin, poolOptions) : new ReplicaClient(this.origin, poolOptions);
-    this.breaker = createBreaker({ config: o.breaker, clock: o.clock });
+    this.breaker = o.liveBreaker ?? createBreaker({ config: o.breaker, clock: o.clock });
     this.slots = new ReplicaSlots(o.concurrency, o.queue);
-    this.breaker.subscribe((t) => { this.transitions++; this.lastTransition = t; });
+    this.unsubscribe = this.breaker.subscribe((t) => { this.transitions++; this.lastTransition = t; });
+  }
+
+  /**
+   * Hands the live breaker to the replica replacing this one: this replica stops listening to it and
+   * will not stop it on close, while its own calls still in flight keep reporting their results to it.
+   */
+  giveBreaker(): Breaker {
+    this.breakerGiven = true;
+    this.unsubscribe();
+    return this.breaker;
   }
 
   /** What selection compares. `available` asks the breaker, which catches up with a due timer first. */
@@ -122,7 +136,7 @@ export class Replica {
       w.reject(new ShuttingDownError());
     }
     this.waiters.clear();
-    this.breaker.stop();
+    if (!this.breakerGiven) this.breaker.stop();
     await this.client.close();
   }
 }

@@ -110,15 +110,16 @@ export class FleetScope {
    * `local()`, with the owner left out of ownership here for suspectMs. After the head a silent owner
    * fails the body stream instead (counted as cut).
    */
-  async call<R>(owner: string, req: ForwardRequest, signal: AbortSignal | undefined, local: () => Promise<R>, asResult: (reply: OwnerReply) => R): Promise<R> {
+  async call<R>(owner: string, req: ForwardRequest, signal: AbortSignal | undefined, local: () => Promise<R>, asResult: (reply: OwnerReply, tookMs: number) => R): Promise<R> {
     const counts = this.countsOf(req.target);
     counts.forwardsSent++;
+    const sentAt = this.clock.now();
     const r = await this.client.forward(owner, req, signal);
     if (r.kind === 'reply') {
       const target = req.target;
       r.body.once('end', () => { counts.forwardsReplied++; this.metrics?.sent.inc({ target, outcome: ForwardOutcome.Replied }); });
       r.body.once('error', () => { counts.forwardsCut++; this.metrics?.sent.inc({ target, outcome: ForwardOutcome.Cut }); });
-      return asResult(r);
+      return asResult(r, this.clock.now() - sentAt); // the access line's upstreamMs: to the owner's head
     }
     if (r.reason === 'cancelled') throw signal?.reason ?? new Error('forward cancelled');
     this.suspect(owner);

@@ -37,7 +37,7 @@ export function callForKey(target: TargetCalls, fleet: FleetScope | undefined, f
     target: target.name, method: ctx.method, path: ctx.path, query: ctx.query, headers: endToEnd(ctx.req.headers),
     ip: ctx.clientIp, tls: (ctx.req.socket as { encrypted?: boolean } | undefined)?.encrypted === true,
     body: flight.body, clients: flight.clients, timeoutMs: target.config.batch.forwardTimeoutMs,
-  }, o.signal, local, (reply): OwnerCallResult => ({ reply, replica: `owner:${owner}`, admission: ADMIT_ALL, owner, forwardedClients: flight.clients }));
+  }, o.signal, local, (reply, tookMs): OwnerCallResult => ({ reply, replica: `owner:${owner}`, admission: ADMIT_ALL, owner, forwardedClients: flight.clients, upstreamMs: tookMs }));
 }
 
 /** Clients a waiter stands for: one, or those a forwarded flight carried. */

@@ -1,9 +1,10 @@
 // The owner's answer to a forwarded flight, shaped like the bits of a ServerResponse that the
 // coalesce path writes to (writeHead, then a body stream; sendProblem's headersSent/destroy), so
 // a forwarded request is answered by the owner's normal entry and this stream carries the answer
-// over the bus. The head waits for the first body bytes, and a body that is complete by its
-// Content-Length is marked `end` at once: a small reply is one message, with no moment between
-// head and end in which a dying owner could leave a requester with half an answer.
+// over the bus. The head waits for the first body bytes, each write goes out as it comes (in
+// messages of at most chunkBytes), and a body complete by its Content-Length is marked `end` at
+// once: a small reply is one message, with no moment between head and end in which a dying owner
+// could leave a requester with half an answer.
 import { Writable } from 'node:stream';
 import type { HeaderMap } from '../../proxy/headers.ts';
 import type { ToRequester } from './forward-protocol.ts';
@@ -70,8 +71,9 @@ export class ForwardResponse extends Writable {
     this.buffered.push(chunk);
     this.bufferedBytes += chunk.length;
     this.written += chunk.length;
-    if (this.expected !== undefined && this.written >= this.expected) this.flush(true);
-    else if (this.bufferedBytes >= this.chunkBytes) this.flush(false);
+    // Sent as it comes (a stream, SSE included, must not wait for a chunk to fill); the head rides
+    // with the first bytes, and the last bytes by Content-Length carry `end`.
+    this.flush(this.expected !== undefined && this.written >= this.expected);
     done();
   }
 

@@ -36,12 +36,15 @@ export class ConfiguredLimits implements TargetLimits {
   private readonly perTarget: Entry[];
   private readonly perClient: Entry[];
   private readonly clock: Clock;
-  private readonly unwatch: Array<() => void> = [];
+  private readonly unwatch = new Map<string, () => void>();
+  /** Enforcers handed to the runtime replacing this one (config reload): theirs to close. */
+  private readonly given = new Set<LimitEnforcer>();
   /** A gossip actor of our own when the node gave us none (a runtime built outside SluiceNode). */
   private readonly ownGossip: LimitGossip | undefined;
   private waiting = 0;
 
-  constructor(target: TargetConfig, deps: TargetDeps, services?: Partial<EnforcerServices>) {
+  /** `carried`: live enforcers, by limit name, taken over from the runtime this one replaces (src/reload). */
+  constructor(target: TargetConfig, deps: TargetDeps, services?: Partial<EnforcerServices>, carried?: ReadonlyMap<string, LimitEnforcer>) {
     this.clock = deps.clock;
     const metrics = limitMetricsFor(deps.metrics, deps.clock);
     let gossip = services?.gossip;
@@ -56,8 +59,10 @@ export class ConfiguredLimits implements TargetLimits {
     // first so a refusal there costs no round trip.
     const entries: Entry[] = [...target.limits]
       .sort((a, b) => Number(a.mode === 'strict') - Number(b.mode === 'strict'))
-      .map((config) => ({ config, enforcer: createEnforcer(config, target, deps, full), counts: metrics.countsFor(target.name, config.name) }));
-    for (const e of entries) this.unwatch.push(metrics.watch(target.name, e.enforcer));
+      .map((config) => ({
+        config, enforcer: carried?.get(config.name) ?? createEnforcer(config, target, deps, full), counts: metrics.countsFor(target.name, config.name),
+      }));
+    for (const e of entries) this.unwatch.set(e.config.name, metrics.watch(target.name, e.enforcer));
     this.perTarget = entries.filter((e) => isPerTarget(e.config.per));
     this.perClient = entries.filter((e) => !isPerTarget(e.config.per));
     this.countsTokens = target.limits.some((l) => l.dimension === 'tokens');
@@ -88,9 +93,26 @@ export class ConfiguredLimits implements TargetLimits {
     return [...this.perTarget, ...this.perClient].map((e) => ({ ...e.config, state: e.enforcer.describe() }));
   }
 
+  /**
+   * Hands the live enforcers of `names` to the limits replacing these: admissions still in flight here
+   * settle on them as before, and close() leaves them to their new owner.
+   */
+  giveEnforcers(names: readonly string[]): Map<string, LimitEnforcer> {
+    const out = new Map<string, LimitEnforcer>();
+    for (const e of [...this.perTarget, ...this.perClient]) {
+      if (!names.includes(e.config.name)) continue;
+      this.unwatch.get(e.config.name)?.();
+      this.unwatch.delete(e.config.name);
+      this.given.add(e.enforcer);
+      out.set(e.config.name, e.enforcer);
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
-    for (const u of this.unwatch.splice(0)) u();
-    await Promise.all([...this.perTarget, ...this.perClient].map((e) => e.enforcer.close()));
+    for (const u of this.unwatch.values()) u();
+    this.unwatch.clear();
+    await Promise.all([...this.perTarget, ...this.perClient].filter((e) => !this.given.has(e.enforcer)).map((e) => e.enforcer.close()));
     this.ownGossip?.stop();
   }
 

@@ -116,4 +116,62 @@ tee('a source error cuts every sink', async () => {
   assert.equal(done, [false, false]);
 });
 
+tee('a sink attached mid-body gets what has passed, then the rest: the same bytes as the first', async () => {
+  const source = new PassThrough();
+  let overflowed = false;
+  const t = new BodyTee(source, { keepBytes: 100, onOverflow: () => { overflowed = true; } });
+  const a = new Sink();
+  t.attach(a);
+  t.start();
+  source.write('one');
+  source.write('two');
+  await tick();
+  assert.ok(t.attachable);
+  const late = new Sink();
+  const done: boolean[] = [];
+  t.attach(late, { bodyDone: (ok) => done.push(ok) });
+  assert.equal(late.chunks, ['one', 'two'], 'the kept chunks at once');
+  source.end('three');
+  await tick();
+  assert.equal(late.chunks.join(''), a.chunks.join(''));
+  assert.equal(late.chunks.join(''), 'onetwothree');
+  assert.equal(done, [true]);
+  assert.not.ok(overflowed);
+  assert.is(t.body?.toString(), 'onetwothree', 'the whole body, for a cache fill');
+  assert.not.ok(t.attachable, 'nobody attaches after the end');
+});
+
+tee('past keepBytes the kept chunks are let go, late sinks are refused and the body is not offered', async () => {
+  const source = new PassThrough();
+  let overflows = 0;
+  const t = new BodyTee(source, { keepBytes: 5, onOverflow: () => { overflows++; } });
+  const a = new Sink();
+  t.attach(a);
+  t.start();
+  source.write('abcd');
+  await tick();
+  assert.ok(t.attachable);
+  source.write('ef');
+  await tick();
+  assert.is(overflows, 1);
+  assert.not.ok(t.attachable);
+  assert.throws(() => t.attach(new Sink()), /passed keepBytes/);
+  source.end('g');
+  await tick();
+  assert.is(a.chunks.join(''), 'abcdefg', 'the sinks already there still get it all');
+  assert.is(t.body, undefined);
+  assert.is(overflows, 1, 'told once');
+});
+
+tee('without keepBytes a sink may attach after start only until the first byte has passed', async () => {
+  const source = new PassThrough();
+  const t = new BodyTee(source);
+  t.attach(new Sink());
+  t.start();
+  assert.ok(t.attachable, 'nothing has passed yet: a late sink misses nothing');
+  source.write('x');
+  await tick();
+  assert.not.ok(t.attachable);
+});
+
 tee.run();

@@ -88,7 +88,7 @@ fwd('the owner gets the request as sent, and its reply streams back whole; bodie
   );
   assert.ok(s!.req.body!.equals(reqBody), 'request body byte-identical across 6 messages');
   s!.res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-sluice-batch': 's1; size=4' });
-  // Written in odd pieces, without Content-Length: messages cut at chunk size, the last marked end.
+  // Written in odd pieces, without Content-Length: one message per write, the end in a last one.
   for (let at = 0; at < replyBody.length; at += 700) s!.res.write(replyBody.subarray(at, at + 700));
   s!.res.end();
   await c.run(2);
@@ -122,6 +122,27 @@ fwd('a small reply with Content-Length is one message: head, body and end togeth
   res.end(); // the tee's end after the last byte sends nothing more
   await c.run(2);
   assert.is(messages, 1);
+});
+
+fwd('a streamed reply (no Content-Length, SSE) reaches the requester write by write, not when a chunk fills', async () => {
+  const c = cluster();
+  const f = forward(c.scopes.get('b')!, 'a');
+  await c.run(2);
+  const { res } = c.served.get('a')![0]!;
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  res.write('data: one\n\n');
+  await c.run(2);
+  assert.ok(f.out.reply, 'the head came with the first event');
+  const got = collect(f.out.reply!.body);
+  await c.run(2);
+  assert.is(got.bytes().toString(), 'data: one\n\n');
+  res.write('data: two\n\n');
+  await c.run(2);
+  assert.is(got.bytes().toString(), 'data: one\n\ndata: two\n\n');
+  assert.not.ok(got.ended());
+  res.end();
+  await c.run(2);
+  assert.ok(got.ended());
 });
 
 fwd('a dead owner (nobody subscribed) falls back at once, and is left out of ownership afterwards', async () => {

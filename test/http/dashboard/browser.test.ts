@@ -111,17 +111,19 @@ async function tick(k: number): Promise<void> {
 
 const points = async (target: string, chart: string) =>
   Number(await page.getAttribute(`[data-target="${target}"] [data-chart="${chart}"] svg`, 'data-points'));
-const connected = () => page.waitForFunction(`document.body.dataset.connected === '1'`, null, { timeout: WAIT_MS });
+// A locator wait outlives navigations (the token page replaces itself with the dashboard), where a
+// waitForFunction would fail when its document goes away mid-wait.
+const connected = () => page.locator('body[data-connected="1"]').waitFor({ timeout: WAIT_MS });
 
 e2e('without the token the browser gets a form; the token entered opens the dashboard and leaves the address bar', async () => {
   const first = await page.goto(`${node.url}/_sluice/`, { timeout: WAIT_MS });
   assert.is(first!.status(), 401);
   await page.fill('input[name="token"]', TOKEN);
-  await Promise.all([page.waitForLoadState('load'), page.click('button[type="submit"]')]);
+  await page.click('button[type="submit"]');
   await connected();
   assert.not.match(page.url(), 'token', 'the token left the address bar');
   // A reload finds the token kept in this tab's session.
-  await page.reload({ timeout: WAIT_MS });
+  await page.reload({ timeout: WAIT_MS, waitUntil: 'commit' });
   await connected();
   assert.is(await page.textContent('#identity'), 'node dash-e2e · cluster e2e');
   assert.match(await page.textContent('#cluster') ?? '', /dash-e2e.*singleton/);
