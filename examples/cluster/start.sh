@@ -18,6 +18,8 @@ pids=()
 
 stop() {
   trap - INT TERM EXIT
+  # The servers are started inside $(...) subshells, so their pids come back through a file.
+  [ -f "$work/nats.pids" ] && mapfile -t -O "${#pids[@]}" pids < "$work/nats.pids"
   [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null
   wait 2>/dev/null
   rm -rf "$work"
@@ -33,7 +35,7 @@ start_nats() {
   NATS_NAME="$1" NATS_PORT=-1 NATS_HTTP_PORT=-1 NATS_CLUSTER_PORT=-1 \
     nats-server -c "$root/nats.conf" --ports_file_dir "$work" ${2:+--routes "$2"} >"$work/$1.log" 2>&1 &
   local pid=$!
-  pids+=("$pid")
+  echo "$pid" >> "$work/nats.pids"
   for _ in $(seq 100); do
     [ -s "$work/nats-server_$pid.ports" ] && { echo "$work/nats-server_$pid.ports"; return 0; }
     sleep 0.05

@@ -4,6 +4,7 @@
 import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import { request } from 'undici';
 import { UpstreamStub } from '../support/upstream-stub.ts';
 import { ROOT } from './run-example.ts';
@@ -58,12 +59,21 @@ cluster('every node proxies to the upstream', async () => {
   assert.is(up.calls - before, 3);
 });
 
-cluster('stopping the script stops the nodes', async () => {
+cluster('stopping the script stops the nodes and the NATS servers it started', async () => {
+  const natsUrls = /NATS cluster: (\S+)/.exec(out)?.[1]?.split(',') ?? [];
+  assert.is(natsUrls.length, 3, out);
   script.kill('SIGTERM');
   const code = await new Promise<number | null>((r) => script.once('exit', (c) => r(c)));
   assert.is(code, 0);
   const refused = await Promise.all(urls.map((u) => request(`${u}/_sluice/healthz`).then(() => false, () => true)));
   assert.equal(refused, [true, true, true]);
+  const natsRefused = await Promise.all(natsUrls.map((u) => new Promise<boolean>((resolve) => {
+    const { hostname, port } = new URL(u);
+    const socket = connect({ host: hostname, port: Number(port) });
+    socket.once('connect', () => { socket.destroy(); resolve(false); });
+    socket.once('error', () => resolve(true));
+  })));
+  assert.equal(natsRefused, [true, true, true], 'no NATS server outlives the script');
 });
 
 cluster.run();
