@@ -12,13 +12,13 @@
 // while a slot is waiting.
 import { createActor, type Actor } from 'xstate';
 import type { TimerId } from '../clock.ts';
-import { arrivalRate, FlushDecision, guard, LatencyWindow, ratePerMs, recordArrivals } from '../batch/index.ts';
-import type { ArrivalRate, BatchKey, FlushFeatures } from '../batch/index.ts';
+import type { BatchKey } from '../batch/index.ts';
 import { newId } from '../ids.ts';
 import { acceptsJoins, batchSlot, FlushReason } from '../machines/batch-slot.ts';
 import type { BatchSlotContext, BatchSlotMachine, BatchSlotOutput, SlotOutcome } from '../machines/batch-slot.ts';
 import { JoinPhase } from './batching/registry-types.ts';
 import type { BatchRegistryOptions, FanOutResult, ReplyFlight, RegistryEvent, SlotInfo, WaiterTicket } from './batching/registry-types.ts';
+import { SlotPolicyDriver } from './batching/slot-policy.ts';
 import { SlotWaiters } from './batching/slot-waiters.ts';
 import { UncoalescedKeys } from './batching/uncoalesced-keys.ts';
 
@@ -71,23 +71,25 @@ export class BatchRegistry<P, R> {
   private cohortCloserDue = false;
   private readonly machine: BatchSlotMachine;
   private readonly listeners = new Set<(e: RegistryEvent) => void>();
-  private readonly latency = new LatencyWindow(256);
-  private readonly ticking: boolean;
-  private readonly tickMs: number;
-  private rate: ArrivalRate;
-  private tick: TimerId | undefined;
+  /** The flush policy's view of the slots: features, ticks, holds (slot-policy.ts). */
+  private readonly policy: SlotPolicyDriver<SlotEntry<P>>;
   private closing = false;
   private idle: (() => void) | undefined;
   /** Since start, for the admin view: calls made, joins in flight by phase, calls saved. */
   private readonly totals = { calls: 0, joinedBeforeHead: 0, joinedDuringBody: 0, callsSaved: 0 };
 
   constructor(private readonly o: BatchRegistryOptions<P, R>) {
-    this.rate = arrivalRate(o.rateHalfLifeMs ?? DEFAULT_RATE_HALF_LIFE_MS, o.clock.now());
+    this.policy = new SlotPolicyDriver<SlotEntry<P>>({
+      clock: o.clock, policy: o.policy, maxWaitMs: o.maxWaitMs, maxBatchSize: o.maxBatchSize, tickMs: o.tickMs,
+      rateHalfLifeMs: o.rateHalfLifeMs ?? DEFAULT_RATE_HALF_LIFE_MS,
+      flush: (slot, reason) => this.flush(slot, reason),
+      isOpen: (slot) => this.open.get(slot.key) === slot,
+      openSlots: () => this.open.values(),
+      hasOpenSlots: () => this.open.size > 0,
+      closing: () => this.closing,
+      onFault: (what, error) => this.o.hooks?.onFault?.(what, error),
+    });
     this.uncoalesced = new UncoalescedKeys(o.uncoalescedTtlMs ?? DEFAULT_UNCOALESCED_TTL_MS);
-    // `timer` says WAIT whatever it is asked; its guards are the size cap (in the machine) and the timer.
-    // Policies that name their hold get one timer per slot; the rest are asked on a tick.
-    this.ticking = o.policy.name !== 'timer' && !o.policy.holdMs;
-    this.tickMs = o.tickMs ?? Math.min(5, Math.max(1, Math.round(o.maxWaitMs / 4)));
     // One provided machine per registry (provide() rebuilds the state tree); actions find their slot by id.
     this.machine = batchSlot.provide({
       actions: {
@@ -131,8 +133,7 @@ export class BatchRegistry<P, R> {
    */
   join(key: BatchKey, payload: P, waiterId: string = newId()): WaiterTicket {
     const now = this.o.clock.now();
-    this.rate = recordArrivals(this.rate, now);
-    if (this.o.policy.arrived) this.contained('policy.arrived', () => this.o.policy.arrived!(key, now));
+    this.policy.arrived(key, now);
     let entry = this.open.get(key);
     let snapshot = entry?.actor.getSnapshot();
     if (!entry || !snapshot || !acceptsJoins(snapshot)) {
@@ -167,7 +168,7 @@ export class BatchRegistry<P, R> {
       // The size guard counts clients; the machine only sees cohorts (see slot-waiters.ts).
       if (slot.waiters.size >= this.o.maxBatchSize) this.flush(slot, FlushReason.Size);
       else if (this.closing) this.flush(slot, FlushReason.Shutdown);
-      else this.consult(slot, now);
+      else this.policy.consult(slot, now);
     }
     return ticket;
   }
@@ -186,12 +187,12 @@ export class BatchRegistry<P, R> {
   describe(): Record<string, unknown> {
     const now = this.o.clock.now();
     this.uncoalesced.sweep(now);
-    const p99 = this.latency.quantile(0.99);
+    const p99 = this.policy.p99();
     return {
       policy: this.o.policy.name, openSlots: this.open.size, liveSlots: this.live.size,
       // Clients still waiting for a head: a streaming slot's clients have theirs.
       waiting: [...this.open.values()].reduce((n, e) => n + (e.actor.getSnapshot().value === 'streaming' ? 0 : e.waiters.size), 0),
-      uncoalescedKeys: this.uncoalesced.size, arrivalRatePerMs: ratePerMs(this.rate, now),
+      uncoalescedKeys: this.uncoalesced.size, arrivalRatePerMs: this.policy.ratePerMs(now),
       upstreamP99Ms: Number.isNaN(p99) ? null : p99,
       // Since the target was built: slots that ended with a call, clients that joined one in flight
       // (before its head, during its body), and calls saved (clients answered by a call they did not make).
@@ -203,7 +204,7 @@ export class BatchRegistry<P, R> {
   /** Flushes every waiting slot (reason `shutdown`) and resolves once every slot is done. */
   close(): Promise<void> {
     this.closing = true;
-    this.stopTick();
+    this.policy.stop();
     for (const entry of [...this.open.values()]) this.flush(entry, FlushReason.Shutdown);
     if (this.live.size === 0) return Promise.resolve();
     return new Promise((resolve) => { this.idle = resolve; });
@@ -239,7 +240,7 @@ export class BatchRegistry<P, R> {
       // into a second call just because a burst kept the event loop busy when the timer came due.
       this.o.afterTurn(() => this.flush(entry, FlushReason.Timer));
     }, this.o.maxWaitMs);
-    if (this.ticking) this.startTick();
+    this.policy.slotOpened();
     return entry;
   }
 
@@ -264,7 +265,7 @@ export class BatchRegistry<P, R> {
     this.o.hooks?.onFlush?.(reason, entry.size);
     this.emit({ type: 'slot.flushed', slotId: entry.slotId, key: entry.key, reason, size: entry.size });
     const observation = {
-      batchSize: entry.size, slotAgeMs: now - entry.createdAt, arrivalRatePerMs: ratePerMs(this.rate, now), key: entry.key, now,
+      batchSize: entry.size, slotAgeMs: now - entry.createdAt, arrivalRatePerMs: this.policy.ratePerMs(now), key: entry.key, now,
     };
     this.contained('policy.observe', () => this.o.policy.observe?.(observation));
     const holdSum = context.batch.reduce((sum, w) => sum + (now - w.joinedAt), 0);
@@ -283,7 +284,7 @@ export class BatchRegistry<P, R> {
       .then(() => this.o.executor.call(batch, abort.signal, info))
       .then(
         (reply) => {
-          this.latency.record(this.o.clock.now() - now);
+          this.policy.recordLatency(this.o.clock.now() - now);
           if (learns) outcome(false);
           let joinable = false;
           if (this.o.joinInFlight && this.o.executor.joinable) {
@@ -386,7 +387,7 @@ export class BatchRegistry<P, R> {
     this.totals.callsSaved += saved;
     this.o.hooks?.onSlotDone?.(outcome, saved);
     this.emit({ type: 'slot.done', slotId: entry.slotId, key: entry.key, outcome, size: entry.size });
-    if (this.open.size === 0) this.stopTick();
+    if (this.open.size === 0) this.policy.stop();
     if (this.live.size === 0 && this.idle) { const idle = this.idle; this.idle = undefined; idle(); }
   }
 
@@ -395,89 +396,6 @@ export class BatchRegistry<P, R> {
     if (entry.holdTimer !== undefined) this.o.clock.clearTimeout(entry.holdTimer);
     entry.timer = undefined;
     entry.holdTimer = undefined;
-  }
-
-  // ---- the flush policy ----
-
-  /**
-   * Asks the policy whether a waiting slot should be served now. The size guard lives in the machine
-   * (the join that fills the slot flushes it) and the age guard in the slot's timer: checking age
-   * here as well would cut a burst that the event loop is still reading in one turn into two calls.
-   */
-  private consult(entry: SlotEntry<P>, now: number): void {
-    if (this.o.policy.holdMs) { this.holdSlot(entry, now); return; }
-    if (!this.ticking || entry.asking) return;
-    const f = this.features(entry, now);
-    if (guard(f) !== undefined) return; // the guard's own flush is already due
-    let decision: FlushDecision | PromiseLike<FlushDecision>;
-    try {
-      decision = this.o.policy.decide(f);
-    } catch (err) {
-      this.o.hooks?.onFault?.('policy.decide', err);
-      return; // the guards still hold
-    }
-    if (typeof decision === 'string') {
-      if (decision === FlushDecision.Serve) this.flush(entry, FlushReason.Policy);
-      return;
-    }
-    entry.asking = true;
-    Promise.resolve(decision).then(
-      (d) => {
-        entry.asking = false;
-        if (d === FlushDecision.Serve && this.open.get(entry.key) === entry) this.flush(entry, FlushReason.Policy);
-      },
-      (err: unknown) => { entry.asking = false; this.o.hooks?.onFault?.('policy.decide', err); },
-    );
-  }
-
-  /**
-   * For a policy that names its hold: serve now if the slot is old enough, else (re)arm the slot's
-   * one policy timer. Asked on every join, since each join moves the key's rate and so the hold.
-   */
-  private holdSlot(entry: SlotEntry<P>, now: number): void {
-    const f = this.features(entry, now);
-    let hold: number;
-    try {
-      hold = this.o.policy.holdMs!(f);
-    } catch (err) {
-      this.o.hooks?.onFault?.('policy.holdMs', err);
-      return; // the guards still hold
-    }
-    if (!(hold < this.o.maxWaitMs)) return; // the maxWaitMs timer serves it
-    if (f.slotAgeMs >= hold) { this.flush(entry, FlushReason.Policy); return; }
-    if (entry.holdTimer !== undefined) this.o.clock.clearTimeout(entry.holdTimer);
-    entry.holdTimer = this.o.clock.setTimeout(() => {
-      entry.holdTimer = undefined;
-      this.flush(entry, FlushReason.Policy);
-    }, entry.createdAt + hold - now);
-  }
-
-  private features(entry: SlotEntry<P>, now: number): FlushFeatures {
-    return {
-      queueDepth: entry.waiters.size,
-      arrivalRatePerMs: ratePerMs(this.rate, now),
-      slotAgeMs: now - entry.createdAt,
-      upstreamP99Ms: this.latency.quantile(0.99),
-      maxWaitMs: this.o.maxWaitMs,
-      maxBatchSize: this.o.maxBatchSize,
-      key: entry.key,
-      now,
-    };
-  }
-
-  private startTick(): void {
-    if (this.tick !== undefined || this.closing) return;
-    this.tick = this.o.clock.setTimeout(() => {
-      this.tick = undefined;
-      const now = this.o.clock.now();
-      for (const entry of [...this.open.values()]) this.consult(entry, now);
-      if (this.open.size > 0) this.startTick();
-    }, this.tickMs);
-  }
-
-  private stopTick(): void {
-    if (this.tick !== undefined) this.o.clock.clearTimeout(this.tick);
-    this.tick = undefined;
   }
 
   private markUncoalesced(key: BatchKey): void {
