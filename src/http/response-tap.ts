@@ -3,6 +3,7 @@
 // The cache stores exactly what the client got, once complete; a streamed reply (SSE included) is
 // thus stored only when it has ended, and a client that left mid-body leaves nothing behind.
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { flattenHeaders } from '../cache/rules.ts';
 
 export interface TapHandlers {
   /** The head, before it is sent: returns headers to add to it. */
@@ -32,7 +33,7 @@ export function tapResponse(res: ServerResponse, maxBytes: number, h: TapHandler
     const [code, reasonOrHeaders, maybeHeaders] = args;
     const given = (typeof reasonOrHeaders === 'string' ? maybeHeaders : reasonOrHeaders) ?? {};
     status = code;
-    headers = flat({ ...res.getHeaders(), ...given });
+    headers = flattenHeaders({ ...res.getHeaders(), ...given });
     const extra = h.head(status, headers);
     const out = { ...given, ...extra };
     return typeof reasonOrHeaders === 'string' ? writeHead(code, reasonOrHeaders, out) : writeHead(code, out);
@@ -48,19 +49,9 @@ export function tapResponse(res: ServerResponse, maxBytes: number, h: TapHandler
     record(chunk, rest[0]);
     if (!ended && !res.destroyed) {
       ended = true;
-      if (status === 0) { status = res.statusCode; headers = flat(res.getHeaders()); }
+      if (status === 0) { status = res.statusCode; headers = flattenHeaders(res.getHeaders()); }
       try { h.done(status, headers, over ? null : Buffer.concat(chunks, size)); } catch { /* the answer goes out regardless */ }
     }
     return end(chunk, ...rest);
   }) as ServerResponse['end'];
-}
-
-function flat(h: OutgoingHttpHeaders): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name in h) {
-    const v = h[name];
-    if (v === undefined) continue;
-    out[name.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
-  }
-  return out;
 }

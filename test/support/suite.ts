@@ -51,7 +51,7 @@ export function suite<T = Record<string, any>>(name = '', opts: SuiteOptions = {
   const label = (what: string) => `${what} in suite "${name}"`;
   const wrapped = ((testName: string, handler: Callback<T>) =>
     inner(testName, withDeadline(label(`test "${testName}"`), timeoutMs, handler))) as Test<T>;
-  // Indexed, so a search for focused tests (`.only(`) finds test files, not this forwarding.
+  // Indexed, so a search for focused tests finds test files, not this forwarding.
   wrapped['only'] = (testName, handler) => inner['only'](testName, withDeadline(label(`test "${testName}"`), timeoutMs, handler));
   wrapped.skip = inner.skip;
   wrapped.run = inner.run;

@@ -12,21 +12,10 @@ import { NoRespondersError, BusTimeoutError, UpstreamUnavailableError } from '..
 import type { HeaderMap } from '../../proxy/headers.ts';
 import {
   chunk, DEFAULT_CHUNK_BYTES, ownerSubject, parseAck, parseToRequester, replySubject, wire,
-  type BodyMsg, type HeadMsg, type OpenMsg,
+  type BodyMsg, type ForwardedCall, type HeadMsg, type OpenMsg,
 } from './forward-protocol.ts';
 
-export interface ForwardRequest {
-  target: string;
-  method: string;
-  path: string;
-  query: string;
-  /** The leader's request headers, end to end (credentials included: they are in the key). */
-  headers: HeaderMap;
-  ip: string;
-  tls: boolean;
-  body?: Buffer | undefined;
-  /** Clients this flight answers here. */
-  clients: number;
+export interface ForwardRequest extends ForwardedCall {
   /** This forward's silence bound (the target's `batch.forwardTimeoutMs`). */
   timeoutMs?: number | undefined;
 }

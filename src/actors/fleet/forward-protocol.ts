@@ -132,3 +132,18 @@ export function chunk(body: Buffer | undefined, chunkBytes: number): string[] {
   for (let at = 0; at < body.length; at += chunkBytes) out.push(body.subarray(at, at + chunkBytes).toString('base64'));
   return out;
 }
+
+/** One flight as it crosses the bus; the owner sees it as a ForwardedRequest. */
+export interface ForwardedCall {
+  target: string;
+  method: string;
+  path: string;
+  query: string;
+  /** The leader's request headers, end to end (credentials included: they are in the key). */
+  headers: HeaderMap;
+  ip: string;
+  tls: boolean;
+  body?: Buffer | undefined;
+  /** Clients this flight answers at the forwarding node. */
+  clients: number;
+}

@@ -6,21 +6,14 @@
 import type { Bus, BusMessage, Subscription } from '../../bus/bus.ts';
 import type { Clock, TimerId } from '../../clock.ts';
 import type { HeaderMap } from '../../proxy/headers.ts';
-import { DEFAULT_CHUNK_BYTES, ownerSubject, parseToOwner, replySubject, wire, type OpenMsg, type ToRequester } from './forward-protocol.ts';
+import { DEFAULT_CHUNK_BYTES, ownerSubject, parseToOwner, replySubject, wire, type ForwardedCall, type OpenMsg, type ToRequester } from './forward-protocol.ts';
 import { ForwardResponse } from './forward-response.ts';
 
-export interface ForwardedRequest {
+export interface ForwardedRequest extends ForwardedCall {
   id: string;
+  /** The forwarding node. */
   from: string;
-  target: string;
-  method: string;
-  path: string;
-  query: string;
-  headers: HeaderMap;
-  ip: string;
-  tls: boolean;
   body: Buffer | undefined;
-  clients: number;
 }
 
 export interface ForwardServerOptions {
