@@ -36,10 +36,22 @@ function deepFreeze(v: Json): Json {
   return v;
 }
 
-interface LocalSub { endpoint: LocalBus; pattern: string; matches: SubjectPattern; queue?: string; handler: BusHandler; active: boolean }
+interface LocalSub { endpoint: LocalBus; pattern: string; matches: SubjectPattern; queue?: string; handler: BusHandler; active: boolean; seq: number }
+
+const NONE: readonly LocalSub[] = [];
+const isWildcard = (pattern: string): boolean => pattern.includes('*') || pattern.includes('>');
 
 export class LocalNetwork {
-  private readonly subs: LocalSub[] = [];
+  /**
+   * Subscriptions by literal subject, and the few with wildcards in a list: a message looks up its
+   * subject instead of testing every subscription of every node (a 50-node simulation holds hundreds,
+   * and request inboxes come and go per request). `seq` is the order they were made in, which is the
+   * order a message reaches them.
+   */
+  private readonly literal = new Map<string, LocalSub[]>();
+  private readonly wildcard: LocalSub[] = [];
+  private count = 0;
+  private subSeq = 0;
   private groups: Map<string, number> | undefined;
   private readonly queueTurn = new Map<string, number>();
   private inboxSeq = 0;
@@ -58,7 +70,7 @@ export class LocalNetwork {
   heal(): void { this.groups = undefined; }
 
   /** Live subscriptions over all endpoints (read-only: tests check that stopped nodes leave none). */
-  get subscriptions(): number { return this.subs.length; }
+  get subscriptions(): number { return this.count; }
 
   reachable(a: string, b: string): boolean {
     if (!this.groups || a === b) return true;
@@ -66,34 +78,66 @@ export class LocalNetwork {
   }
 
   /** @internal */
-  addSub(sub: LocalSub): void { this.subs.push(sub); }
+  addSub(sub: Omit<LocalSub, 'seq'>): LocalSub {
+    const s = sub as LocalSub;
+    s.seq = this.subSeq++;
+    if (isWildcard(s.pattern)) this.wildcard.push(s);
+    else {
+      const list = this.literal.get(s.pattern);
+      if (list) list.push(s);
+      else this.literal.set(s.pattern, [s]);
+    }
+    this.count++;
+    return s;
+  }
+
   /** @internal */
   removeSub(sub: LocalSub): void {
+    if (!sub.active) return;
     sub.active = false;
-    const i = this.subs.indexOf(sub);
-    if (i >= 0) this.subs.splice(i, 1);
+    this.count--;
+    const list = isWildcard(sub.pattern) ? this.wildcard : this.literal.get(sub.pattern);
+    const i = list ? list.indexOf(sub) : -1;
+    if (i >= 0) list!.splice(i, 1);
+    if (list !== this.wildcard && list?.length === 0) this.literal.delete(sub.pattern);
   }
+
   /** @internal */
   newInbox(): string { return `_INBOX.local.${++this.inboxSeq}`; }
+
+  /** Subscriptions whose pattern matches `subject`, in the order they were made. */
+  private matching(subject: string): readonly LocalSub[] {
+    const direct = this.literal.get(subject) ?? NONE;
+    if (this.wildcard.length === 0) return direct;
+    const tokens = subject.split('.');
+    const wild = this.wildcard.filter((s) => s.matches(tokens, subject));
+    return wild.length === 0 ? direct : [...direct, ...wild].sort((a, b) => a.seq - b.seq);
+  }
 
   /** @internal Routes one message; returns how many subscriptions it was addressed to (before faults). */
   route(from: LocalBus, subject: string, bytes: Uint8Array, replyTo?: string): number {
     const targets: LocalSub[] = [];
-    const byQueue = new Map<string, LocalSub[]>();
-    const tokens = subject.split('.');
-    for (const s of this.subs) {
-      if (!s.endpoint.isOpen || !s.matches(tokens, subject) || !this.reachable(from.name, s.endpoint.name)) continue;
+    let byQueue: Map<string, LocalSub[]> | undefined;
+    for (const s of this.matching(subject)) {
+      if (!s.endpoint.isOpen || !this.reachable(from.name, s.endpoint.name)) continue;
       if (s.queue === undefined) targets.push(s);
-      else byQueue.set(s.queue, [...(byQueue.get(s.queue) ?? []), s]);
+      else {
+        byQueue ??= new Map();
+        const members = byQueue.get(s.queue);
+        if (members) members.push(s);
+        else byQueue.set(s.queue, [s]);
+      }
     }
-    for (const [queue, members] of byQueue) {
-      // Deterministic rotation among a queue group's members, as NATS spreads them.
-      const key = `${queue}\u0000${subject}`;
-      const turn = this.queueTurn.get(key) ?? 0;
-      this.queueTurn.set(key, turn + 1);
-      targets.push(members[turn % members.length]!);
+    if (byQueue) {
+      for (const [queue, members] of byQueue) {
+        // Deterministic rotation among a queue group's members, as NATS spreads them.
+        const key = `${queue}\u0000${subject}`;
+        const turn = this.queueTurn.get(key) ?? 0;
+        this.queueTurn.set(key, turn + 1);
+        targets.push(members[turn % members.length]!);
+      }
     }
-    this.deliver(from, targets, subject, bytes, replyTo);
+    if (targets.length > 0) this.deliver(from, targets, subject, bytes, replyTo);
     return targets.length;
   }
 
@@ -150,8 +194,7 @@ export class LocalBus implements Bus {
 
   subscribe(pattern: string, handler: BusHandler, options: SubscribeOptions = {}): Subscription {
     if (!this.open) throw new BusClosedError();
-    const sub: LocalSub = { endpoint: this, pattern, matches: compileSubject(pattern), handler, active: true, ...(options.queue ? { queue: options.queue } : {}) };
-    this.network.addSub(sub);
+    const sub = this.network.addSub({ endpoint: this, pattern, matches: compileSubject(pattern), handler, active: true, ...(options.queue ? { queue: options.queue } : {}) });
     this.mine.add(sub);
     return { unsubscribe: () => { this.mine.delete(sub); this.network.removeSub(sub); } };
   }
