@@ -1,13 +1,14 @@
 // The in-process bus: the single-node default and the simulator's network. A LocalNetwork joins any
 // number of endpoints (one per simulated node) and delivers through the injected clock, so a
 // VirtualClock decides when messages land. Faults are injectable: delay, drop, duplication, partitions.
-// Messages are encoded and decoded on the way, exactly as over NATS, so the sender's objects are never
-// shared and malformed input is rejected the same way; receivers of one message share its decoded,
-// frozen value (a broadcast to n nodes is parsed once, not n times).
+// Messages are encoded and decoded on the way, as over NATS (the same JSON envelope, without the UTF-8
+// step: nothing leaves the process), so the sender's objects are never shared and malformed input is
+// rejected the same way; receivers of one message share its decoded, frozen value (a broadcast to n
+// nodes is parsed once, not n times).
 import type { Clock } from '../clock.ts';
 import { BusClosedError, BusTimeoutError, NoRespondersError } from '../errors.ts';
 import type { Bus, BusHandler, BusStats, Json, SubscribeOptions, Subscription } from './bus.ts';
-import { decode, encode } from './envelope.ts';
+import { decode, decodeText, encodeText } from './envelope.ts';
 import { compileSubject, type SubjectPattern } from './subject-match.ts';
 
 export interface NetworkFaults {
@@ -23,9 +24,26 @@ export interface NetworkFaults {
 
 type Decoded = { data: Json } | null;
 
-function decodeFrozen(bytes: Uint8Array): Decoded {
-  const d = decode(bytes);
+/** A message as the network carries it: envelope text from `publish`, raw bytes from `publishRaw`. */
+type Wire = string | Uint8Array;
+
+function decodeFrozen(wire: Wire): Decoded {
+  const d = typeof wire === 'string' ? decodeText(wire) : decode(wire);
   return d ? { data: deepFreeze(d.data) } : null;
+}
+
+/**
+ * One message on its way to its receivers. Decoded once, when the first copy lands, and frozen:
+ * every receiver reads the same value and none can change what another sees (a handler that tries
+ * throws, and its bus counts it).
+ */
+class InFlight {
+  private decoded: Decoded | undefined;
+  constructor(readonly subject: string, private readonly wire: Wire, readonly replyTo: string | undefined) {}
+  read(): Decoded { return this.decoded === undefined ? (this.decoded = decodeFrozen(this.wire)) : this.decoded; }
+  land(due: readonly LocalSub[]): void {
+    for (const sub of due) if (sub.active && sub.endpoint.isOpen) sub.endpoint.receive(sub, this.subject, this.read(), this.replyTo);
+  }
 }
 
 function deepFreeze(v: Json): Json {
@@ -115,7 +133,7 @@ export class LocalNetwork {
   }
 
   /** @internal Routes one message; returns how many subscriptions it was addressed to (before faults). */
-  route(from: LocalBus, subject: string, bytes: Uint8Array, replyTo?: string): number {
+  route(from: LocalBus, subject: string, wire: Wire, replyTo?: string): number {
     const targets: LocalSub[] = [];
     let byQueue: Map<string, LocalSub[]> | undefined;
     for (const s of this.matching(subject)) {
@@ -137,7 +155,7 @@ export class LocalNetwork {
         targets.push(members[turn % members.length]!);
       }
     }
-    if (targets.length > 0) this.deliver(from, targets, subject, bytes, replyTo);
+    if (targets.length > 0) this.deliver(from, targets, subject, wire, replyTo);
     return targets.length;
   }
 
@@ -147,7 +165,7 @@ export class LocalNetwork {
    * so nothing else could fire between them): a broadcast to n nodes costs a timer per distinct
    * delay, not per node. Faults are drawn per delivery, in target order, as before.
    */
-  private deliver(from: LocalBus, targets: LocalSub[], subject: string, bytes: Uint8Array, replyTo?: string): void {
+  private deliver(from: LocalBus, targets: LocalSub[], subject: string, wire: Wire, replyTo?: string): void {
     const { dropRate = 0, duplicateRate = 0, random = Math.random, delayMs } = this.faults;
     let byDelay: Map<number, LocalSub[]> | undefined;
     for (const sub of targets) {
@@ -160,15 +178,8 @@ export class LocalNetwork {
       for (let i = 0; i < copies; i++) due.push(sub);
     }
     if (!byDelay) return;
-    // Decoded once, when the first copy lands, and frozen: every receiver reads the same value and
-    // none can change what another sees (a handler that tries throws, and its bus counts it).
-    let decoded: Decoded | undefined;
-    const read = (): Decoded => (decoded ??= decodeFrozen(bytes));
-    for (const [delay, due] of byDelay) {
-      this.clock.setTimeout(() => {
-        for (const sub of due) if (sub.active && sub.endpoint.isOpen) sub.endpoint.receive(sub, subject, read(), replyTo);
-      }, delay);
-    }
+    const message = new InFlight(subject, wire, replyTo);
+    for (const [delay, due] of byDelay) this.clock.setTimeout(() => message.land(due), delay);
   }
 }
 
@@ -184,7 +195,7 @@ export class LocalBus implements Bus {
   publish(subject: string, data: Json): void {
     if (!this.open) return;
     this.stats.published++;
-    this.network.route(this, subject, encode(data));
+    this.network.route(this, subject, encodeText(data));
   }
 
   /** Sends raw bytes as if a foreign or broken peer had: for tests of malformed input. */
@@ -215,7 +226,7 @@ export class LocalBus implements Bus {
       const sub = this.subscribe(inbox, (msg) => finish(() => resolve(msg.data)));
       const timer = clock.setTimeout(() => finish(() => reject(new BusTimeoutError(subject, timeoutMs))), timeoutMs);
       this.stats.published++;
-      const addressed = this.network.route(this, subject, encode(data), inbox);
+      const addressed = this.network.route(this, subject, encodeText(data), inbox);
       if (addressed === 0) finish(() => reject(new NoRespondersError(subject)));
     });
   }
@@ -224,15 +235,16 @@ export class LocalBus implements Bus {
   receive(sub: LocalSub, subject: string, decoded: Decoded, replyTo?: string): void {
     if (!decoded) { this.stats.malformed++; return; }
     this.stats.received++;
-    const respond = replyTo
-      ? (d: Json) => { if (this.open) this.network.route(this, replyTo, encode(d)); }
-      : undefined;
     try {
-      sub.handler({ subject, data: decoded.data, ...(respond ? { respond } : {}) });
+      sub.handler(replyTo === undefined ? { subject, data: decoded.data } : { subject, data: decoded.data, respond: this.responder(replyTo) });
     } catch {
       // A subscriber's bug must not take the bus down; subscribers validate and count their own input.
       this.stats.malformed++;
     }
+  }
+
+  private responder(replyTo: string): (d: Json) => void {
+    return (d) => { if (this.open) this.network.route(this, replyTo, encodeText(d)); };
   }
 
   async close(): Promise<void> {
