@@ -1,14 +1,16 @@
 // The in-process bus: the single-node default and the simulator's network. A LocalNetwork joins any
 // number of endpoints (one per simulated node) and delivers through the injected clock, so a
 // VirtualClock decides when messages land. Faults are injectable: delay, drop, duplication, partitions.
-// Messages are encoded and decoded on the way, as over NATS (the same JSON envelope, without the UTF-8
-// step: nothing leaves the process), so the sender's objects are never shared and malformed input is
-// rejected the same way; receivers of one message share its decoded, frozen value (a broadcast to n
-// nodes is parsed once, not n times).
+// A message is copied at publish as a JSON round trip would copy it (./json-copy.ts; values that are
+// not plain data take the real round trip through the NATS envelope), so the sender's objects are
+// never shared and what arrives is what NATS would deliver; raw bytes from publishRaw are decoded like
+// NATS input, so malformed input is rejected the same way. Receivers of one message share its
+// frozen value (a broadcast to n nodes is copied once, not n times).
 import type { Clock } from '../clock.ts';
 import { BusClosedError, BusTimeoutError, NoRespondersError } from '../errors.ts';
 import type { Bus, BusHandler, BusStats, Json, SubscribeOptions, Subscription } from './bus.ts';
 import { decode, decodeText, encodeText } from './envelope.ts';
+import { frozenJsonCopy, NOT_PLAIN } from './json-copy.ts';
 import { compileSubject, type SubjectPattern } from './subject-match.ts';
 
 export interface NetworkFaults {
@@ -24,23 +26,34 @@ export interface NetworkFaults {
 
 type Decoded = { data: Json } | null;
 
-/** A message as the network carries it: envelope text from `publish`, raw bytes from `publishRaw`. */
-type Wire = string | Uint8Array;
+/** A message as the network carries it: raw bytes from `publishRaw`, or what `carry` made of a payload. */
+type Wire = Uint8Array | { readonly decoded: Decoded };
 
-function decodeFrozen(wire: Wire): Decoded {
-  const d = typeof wire === 'string' ? decodeText(wire) : decode(wire);
-  return d ? { data: deepFreeze(d.data) } : null;
+/** A published payload as its receivers will read it, taken now (later changes by the sender do not travel). */
+function carry(data: Json): Wire {
+  const copy = frozenJsonCopy(data);
+  if (copy !== NOT_PLAIN) return { decoded: { data: copy } };
+  const d = decodeText(encodeText(data));
+  return { decoded: d ? { data: deepFreeze(d.data) } : null };
 }
 
 /**
- * One message on its way to its receivers. Decoded once, when the first copy lands, and frozen:
- * every receiver reads the same value and none can change what another sees (a handler that tries
- * throws, and its bus counts it).
+ * One message on its way to its receivers. Raw bytes are decoded once, when the first copy lands,
+ * and frozen: every receiver reads the same value and none can change what another sees (a handler
+ * that tries throws, and its bus counts it).
  */
 class InFlight {
   private decoded: Decoded | undefined;
   constructor(readonly subject: string, private readonly wire: Wire, readonly replyTo: string | undefined) {}
-  read(): Decoded { return this.decoded === undefined ? (this.decoded = decodeFrozen(this.wire)) : this.decoded; }
+  read(): Decoded {
+    if (this.decoded !== undefined) return this.decoded;
+    const w = this.wire;
+    if (w instanceof Uint8Array) {
+      const d = decode(w);
+      return (this.decoded = d ? { data: deepFreeze(d.data) } : null);
+    }
+    return (this.decoded = w.decoded);
+  }
   land(due: readonly LocalSub[]): void {
     for (const sub of due) if (sub.active && sub.endpoint.isOpen) sub.endpoint.receive(sub, this.subject, this.read(), this.replyTo);
   }
@@ -195,7 +208,7 @@ export class LocalBus implements Bus {
   publish(subject: string, data: Json): void {
     if (!this.open) return;
     this.stats.published++;
-    this.network.route(this, subject, encodeText(data));
+    this.network.route(this, subject, carry(data));
   }
 
   /** Sends raw bytes as if a foreign or broken peer had: for tests of malformed input. */
@@ -226,7 +239,7 @@ export class LocalBus implements Bus {
       const sub = this.subscribe(inbox, (msg) => finish(() => resolve(msg.data)));
       const timer = clock.setTimeout(() => finish(() => reject(new BusTimeoutError(subject, timeoutMs))), timeoutMs);
       this.stats.published++;
-      const addressed = this.network.route(this, subject, encodeText(data), inbox);
+      const addressed = this.network.route(this, subject, carry(data), inbox);
       if (addressed === 0) finish(() => reject(new NoRespondersError(subject)));
     });
   }
@@ -244,7 +257,7 @@ export class LocalBus implements Bus {
   }
 
   private responder(replyTo: string): (d: Json) => void {
-    return (d) => { if (this.open) this.network.route(this, replyTo, encodeText(d)); };
+    return (d) => { if (this.open) this.network.route(this, replyTo, carry(d)); };
   }
 
   async close(): Promise<void> {
