@@ -267,9 +267,12 @@ export async function simulateCluster(spec: SimSpec, run: SimRunOptions = {}): P
   const firstMs = clock.now();
   for (let t = firstMs + 1; t <= settleEnd; t++) {
     if (run.onProgress && (t - firstMs) % 1000 === 0 && t < settleEnd) run.onProgress(t - firstMs, settleEnd - firstMs);
-    while (faults.length && loadStart + faults[0]!.atMs <= t) await applyFault(faults.shift()!);
+    let busy = t === firstMs + 1; // continuations of the nodes' start may be waiting
+    while (faults.length && loadStart + faults[0]!.atMs <= t) { await applyFault(faults.shift()!); busy = true; }
+    const fired = clock.fired;
     clock.advanceTo(t);
-    await drain();
+    // Promise continuations run before the next millisecond; when nothing ran, none can be waiting.
+    if (busy || clock.fired !== fired) await drain();
     if (spec.mode === 'strict' && t >= loadStart && t < loadEnd) {
       for (const n of nodes) {
         if (n.crashed) continue;

@@ -3,8 +3,8 @@
 // answered exactly once by whichever comes first: the shared reply (pushed the moment its head
 // arrives; a joiner mid-body gets the body from its first byte), the slot's failure, its own
 // deadline (`maxClientWaitMs`, 504) or its client leaving. Keys whose replies turned out private pass
-// through on their own for a while (see coalesce-batch.ts). Before joining, the target's flight hooks
-// may answer from a stored reply (a cache; see flight-hooks.ts).
+// through on their own for a while (see coalesce-batch.ts). A response cache answers before this
+// (src/http/cache-front.ts).
 //
 // One waiter is one object with methods rather than a nest of closures: a burst of a thousand
 // requests is read in a handful of event-loop turns, and every allocation on this path shows.
@@ -16,7 +16,6 @@ import { batchHeaderValue, type WaiterTicket } from '../actors/batch-registry.ts
 import { WaiterOutcome } from '../actors/batching/batch-metrics.ts';
 import { BodyTee, type TeeListener } from '../actors/batching/body-tee.ts';
 import { isIdempotent, type CoalesceAnswer, type CoalesceDeps, type CoalesceWaiter } from '../actors/batching/coalesce-batch.ts';
-import type { FlightRequest, StoredReply } from '../actors/batching/flight-hooks.ts';
 import { endAfterFailure, OnceAdmission } from '../actors/batching/once-admission.ts';
 import { UsageWatch } from '../actors/batching/usage-watch.ts';
 import { WaiterGuard, type WaiterGuardHandlers } from '../actors/batching/waiter-guard.ts';
@@ -46,15 +45,6 @@ export async function coalesce(ctx: RequestContext, target: TargetRuntime, deps:
   const admitted = target.admitRequest(ctx, body);
   const client = new OnceAdmission(admitted instanceof Promise ? await admitted : admitted); // no await hop when nothing waits
   if (ctx.clientGone.aborted) { client.cancel(); return; }
-  const lookup = deps.hooks.lookup;
-  if (lookup) {
-    const request: FlightRequest = { method: ctx.method, path: ctx.upstreamPath, headers: req.headers, receivedAt: ctx.receivedAt };
-    let found: StoredReply | undefined | Promise<StoredReply | undefined>;
-    try { found = lookup(key, request); } catch { found = undefined; } // a broken lookup is a miss
-    const stored = found instanceof Promise ? await found.catch(() => undefined) : found;
-    if (ctx.clientGone.aborted) { client.cancel(); return; }
-    if (stored) { writeStored(ctx, stored, client); return; }
-  }
   const waiter = new Waiter(ctx, body, target, deps, client);
   if (deps.registry.isUncoalesced(key)) waiter.goAlone();
   else waiter.ticket = deps.registry.join(key, waiter, ctx.requestId);
@@ -68,13 +58,6 @@ function keyHeaders(all: IncomingHttpHeaders, names: readonly string[]): HeaderB
 }
 
 const hasAny = (o: Record<string, string>): boolean => { for (const _ in o) return true; return false; };
-
-/** A stored reply (a lookup hit): written whole; no flight, no upstream call. */
-function writeStored(ctx: RequestContext, stored: StoredReply, client: OnceAdmission): void {
-  ctx.res.writeHead(stored.status, { ...stored.headers, ...ctx.answerHeaders, ...client.headers, 'content-length': String(stored.body.length) });
-  ctx.res.end(ctx.method === 'HEAD' ? undefined : stored.body);
-  client.settle({});
-}
 
 class Waiter implements CoalesceWaiter, WaiterGuardHandlers, TeeListener {
   ticket: WaiterTicket | undefined;
