@@ -137,7 +137,7 @@ export class BatchRegistry<P, R> {
       this.send(slot, { type: 'waiter.joined', waiterId: own.id, at: now });
       return ticket;
     }
-    const cohort = slot.waiters.add(waiterId, payload);
+    const cohort = phase === JoinPhase.BeforeHead ? slot.waiters.addInFlight(waiterId, payload) : slot.waiters.add(waiterId, payload);
     this.emit({ type: 'waiter.joined', slotId: slot.slotId, waiterId, key, phase });
     if (phase === JoinPhase.BeforeHead) {
       slot.size += 1; // answered by a call it did not make; uncounted again if it leaves first

@@ -333,6 +333,25 @@ registry('joins in flight: before the head they wait for the reply, during the b
     ['waiting', 'before_head', 'before_head', 'during_body', 'waiting']);
 });
 
+registry('joiners in flight over many turns share the call: it is aborted only when the last of them has left', async () => {
+  const h = harness({ maxWaitMs: 0, joinInFlight: true });
+  const lead = h.join('k', 'a');
+  await settle();
+  const joiners = ['b', 'c', 'd'].map((id) => { const t = h.join('k', id); turns.runTurn(); return t; }); // one a turn, as a steady stream brings them
+  lead.leave(); joiners[0]!.leave(); joiners[2]!.leave();
+  assert.is(h.calls[0]!.signal.aborted, false, 'one client still waits');
+  joiners[1]!.leave();
+  assert.is(h.calls[0]!.signal.aborted, true, 'every client left');
+  const late = h.join('k', 'e'); // a call being aborted takes nobody new
+  await settle();
+  assert.is(h.calls.length, 2);
+  h.calls[0]!.reject('aborted'); h.calls[1]!.resolve('whole');
+  await settle();
+  assert.equal(Object.fromEntries(h.answers), { e: ['reply:whole:1'] });
+  late.leave();
+  assert.is(h.registry.liveSlots, 0);
+});
+
 registry('a body past the join bound, or a reply that cannot be shared, takes no joiners: the next join opens a new call', async () => {
   const h = harness({ maxWaitMs: 0, joinInFlight: true });
   h.join('k', 'a');
