@@ -186,7 +186,7 @@ export class StrictServer {
     const mark = `${key}\u0000${windowId}`;
     const undelivered = Math.max(0, book.received - item.received);
     if (item.want > undelivered) {
-      const granted = s.ledger.grant(node, key, windowId, item.want - undelivered, now);
+      const granted = s.ledger.grant(node, key, windowId, item.want - undelivered, now, item.aheadMs);
       book.received += granted;
       this.stats.unitsGranted += granted;
       this.waitFor(s, mark, node, item.want - undelivered - granted, now + (item.waitMs ?? WAITLIST_MS));

@@ -73,7 +73,7 @@ export class StrictWorld {
     const heartbeatMs = this.heartbeatMs = spec.heartbeatMs ?? 100;
     const timings = singletonTimings({ heartbeatMs, deadAfterMs: 5 * heartbeatMs });
     const limit = limitSchema.parse({
-      name: 'rps', limit: spec.limit, windowMs: spec.windowMs, mode: 'strict', edgeMs: spec.edgeMs ?? 5,
+      name: 'rps', limit: spec.limit, windowMs: spec.windowMs, mode: 'strict', ...(spec.edgeMs !== undefined ? { edgeMs: spec.edgeMs } : {}),
       prefetch: { predictWindowMs: 500, minPrefetch: 2, closeWaitMs: 100 },
     });
     const skew = spec.maxClockSkewMs ?? 20;
