@@ -155,6 +155,19 @@ export class StrictLedger {
     return this.books.get(key)?.get(windowId)?.leases.get(node)?.receivedTotal ?? 0;
   }
 
+  /** Every lease of every window kept, as book entries (a whole copy for a voter that has none). */
+  entries(): BookEntry[] {
+    const out: BookEntry[] = [];
+    for (const [key, windows] of this.books) {
+      const spec = this.specOf(key);
+      if (!spec) continue;
+      for (const [windowId, book] of windows) {
+        for (const [node, l] of book.leases) out.push({ key, windowId, limit: spec.limit, windowMs: spec.windowMs, node, received: l.receivedTotal, returned: l.returnedTotal });
+      }
+    }
+    return out;
+  }
+
   /** The leases changed since the last call, as book entries to replicate (running totals). */
   takeChanges(): BookEntry[] {
     const out: BookEntry[] = [];

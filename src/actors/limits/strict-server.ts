@@ -109,19 +109,24 @@ export class StrictServer {
     const takeover = this.singleton.takeover?.();
     for (const e of takeover?.seed ?? []) if (!specs.has(e.key)) specs.set(e.key, { limit: e.limit, windowMs: e.windowMs });
     const replication = this.singleton.replication?.();
+    const ledger = new StrictLedger({
+      specOf: (key) => specs.get(key),
+      maxClockSkewMs: this.skewMs,
+      // The fence covers the windows the predecessor may have leased from (those starting before its
+      // lease ended) that the voters' copies may not hold completely.
+      ...(s.predecessorKnown ? { takeoverAt: s.predecessorEndedBy ?? s.acquiredAt } : {}),
+      ...(takeover ? { seed: takeover.seed, completeFromAt: takeover.completeFromAt } : {}),
+    });
     this.session = {
       term: s.term,
       specs,
-      ledger: new StrictLedger({
-        specOf: (key) => specs.get(key),
-        maxClockSkewMs: this.skewMs,
-        // The fence covers the windows the predecessor may have leased from (those starting before its
-        // lease ended) that the voters' copies may not hold completely.
-        ...(s.predecessorKnown ? { takeoverAt: s.predecessorEndedBy ?? s.acquiredAt } : {}),
-        ...(takeover ? { seed: takeover.seed, completeFromAt: takeover.completeFromAt } : {}),
-      }),
+      ledger,
       replicator: replication && new BookReplicator(this.bus, this.clock, replication, {
         cluster: this.o.cluster, nodeId: this.singleton.nodeId, term: s.term, timeoutMs: this.o.replicateTimeoutMs ?? 250,
+        // What a voter that gets the whole books may count as complete: every window on a cold start
+        // (nothing came before), else what this holding's own copies were complete for.
+        all: () => ledger.entries(),
+        completeFrom: s.predecessorKnown ? takeover?.completeFromAt ?? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY,
       }),
       books: new Map(),
       exhausted: new Set(),
