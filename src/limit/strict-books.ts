@@ -74,8 +74,9 @@ export function completeFrom(upSince: readonly number[], quorum: number, skewMs:
   return sorted[quorum - 1]! + skewMs;
 }
 
+const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+
 export function checkEntry(e: BookEntry): void {
-  const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
   if (typeof e.key !== 'string' || e.key === '' || typeof e.node !== 'string' || e.node === '' || !Number.isSafeInteger(e.windowId)
     || !count(e.limit) || !Number.isSafeInteger(e.windowMs) || e.windowMs < 1 || !count(e.received) || !count(e.returned) || e.returned > e.received) {
     throw new InvalidArgumentError(`bad book entry ${JSON.stringify(e)}`);
