@@ -36,6 +36,7 @@ export class VirtualClock implements Clock {
   private time: number;
   private seq = 0;
   private live = 0;
+  private firedCount = 0;
   private readonly heap: PendingTimer[] = [];
 
   constructor(startAt = 0) { this.time = startAt; }
@@ -63,6 +64,9 @@ export class VirtualClock implements Clock {
   /** Number of timers not yet fired. */
   get pending(): number { return this.live; }
 
+  /** Number of timers fired so far: a driver that sees it unchanged after an advance knows nothing ran. */
+  get fired(): number { return this.firedCount; }
+
   /** When the earliest live timer is due, or undefined when none is set: lets a driver skip idle time. */
   get nextDueAt(): number | undefined { return this.peek()?.at; }
 
@@ -77,6 +81,7 @@ export class VirtualClock implements Clock {
       const fn = next.fn!;
       next.fn = undefined;
       this.live--;
+      this.firedCount++;
       this.time = Math.max(this.time, next.at);
       fn();
     }
@@ -100,31 +105,37 @@ export class VirtualClock implements Clock {
     return this.heap[0];
   }
 
+  // Sift with a hole instead of swaps: one write per level.
   private push(t: PendingTimer): void {
     const h = this.heap;
+    let i = h.length;
     h.push(t);
-    for (let i = h.length - 1; i > 0;) {
+    while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!before(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
+      const p = h[parent]!;
+      if (!before(t, p)) break;
+      h[i] = p;
       i = parent;
     }
+    h[i] = t;
   }
 
   private pop(): void {
     const h = this.heap;
     const last = h.pop()!;
-    if (h.length === 0) return;
-    h[0] = last;
-    for (let i = 0; ;) {
-      const l = 2 * i + 1, r = l + 1;
-      let m = i;
-      if (l < h.length && before(h[l]!, h[m]!)) m = l;
-      if (r < h.length && before(h[r]!, h[m]!)) m = r;
-      if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
+    const n = h.length;
+    if (n === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const m = r < n && before(h[r]!, h[l]!) ? r : l;
+      if (!before(h[m]!, last)) break;
+      h[i] = h[m]!;
       i = m;
     }
+    h[i] = last;
   }
 }
 

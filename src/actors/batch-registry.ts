@@ -7,17 +7,20 @@
 // is the executor's business: the registry only sees payloads.
 //
 // With `maxWaitMs: 0` the first request's call starts inside its `join`, on the same tick: no timer,
-// no turn waited. Nothing here outlives its answer: a slot lives from its first join to its last
+// no turn waited; with joins in flight too, that slot is a lone flight with no actor until a second
+// client joins it (lone-flight.ts: the actor's cost doubled a lone request's CPU). Nothing here outlives its answer: a slot lives from its first join to its last
 // answer (or the end of joins), a waiter from its join to its answer or leave, and timers exist only
 // while a slot is waiting.
-import { createActor, type Actor } from 'xstate';
-import type { TimerId } from '../clock.ts';
+import { createActor } from 'xstate';
 import type { BatchKey } from '../batch/index.ts';
 import { newId } from '../ids.ts';
-import { acceptsJoins, batchSlot, FlushReason } from '../machines/batch-slot.ts';
-import type { BatchSlotContext, BatchSlotMachine, BatchSlotOutput, SlotOutcome } from '../machines/batch-slot.ts';
+import { batchSlot, FlushReason } from '../machines/batch-slot.ts';
+import type { BatchSlotEvent, BatchSlotMachine, SlotOutcome, Waiter } from '../machines/batch-slot.ts';
+import { loneFlight, loneStep, promotedSnapshot, type LoneEffects } from './batching/lone-flight.ts';
 import { JoinPhase } from './batching/registry-types.ts';
-import type { BatchRegistryOptions, FanOutResult, ReplyFlight, RegistryEvent, SlotInfo, WaiterTicket } from './batching/registry-types.ts';
+import type { BatchRegistryOptions, RegistryEvent, WaiterTicket } from './batching/registry-types.ts';
+import { isActive, stateOf, takesJoins, Ticket, type SlotEntry } from './batching/slot-entry.ts';
+import { SlotCalls } from './batching/slot-calls.ts';
 import { SlotPolicyDriver } from './batching/slot-policy.ts';
 import { SlotWaiters } from './batching/slot-waiters.ts';
 import { UncoalescedKeys } from './batching/uncoalesced-keys.ts';
@@ -30,38 +33,6 @@ export type {
 export const DEFAULT_UNCOALESCED_TTL_MS = 10_000;
 export const DEFAULT_RATE_HALF_LIFE_MS = 250;
 
-interface SlotEntry<P> {
-  readonly slotId: string;
-  readonly key: BatchKey;
-  readonly createdAt: number;
-  readonly actor: Actor<BatchSlotMachine>;
-  readonly waiters: SlotWaiters<P>;
-  timer: TimerId | undefined;
-  /** The policy's hold timer (policies with `holdMs`). */
-  holdTimer: TimerId | undefined;
-  abort: AbortController | undefined;
-  asking: boolean;
-  /**
-   * Clients the call answers: those in it at flush, joiners in flight, less those sent upstream on
-   * their own. Grows as late joiners are served.
-   */
-  size: number;
-  /** Serves a waiter joining while the reply's body streams (from the executor's fan-out). */
-  lateJoin: ((waiter: P, slot: SlotInfo) => boolean) | undefined;
-}
-
-class Ticket<P> implements WaiterTicket {
-  private left = false;
-  constructor(readonly waiterId: string, private readonly slot: SlotEntry<P>, private readonly registry: BatchRegistry<P, unknown>) {}
-  get slotId(): string { return this.slot.slotId; }
-  get inCall(): boolean { return this.slot.waiters.inCall(this.waiterId); }
-  leave(): void {
-    if (this.left) return;
-    this.left = true;
-    this.registry.leaveSlot(this.slot, this.waiterId);
-  }
-}
-
 export class BatchRegistry<P, R> {
   private readonly open = new Map<BatchKey, SlotEntry<P>>();
   private readonly live = new Map<string, SlotEntry<P>>();
@@ -73,6 +44,10 @@ export class BatchRegistry<P, R> {
   private readonly listeners = new Set<(e: RegistryEvent) => void>();
   /** The flush policy's view of the slots: features, ticks, holds (slot-policy.ts). */
   private readonly policy: SlotPolicyDriver<SlotEntry<P>>;
+  /** Each flushed slot's call and its answers (slot-calls.ts). */
+  private readonly calls: SlotCalls<P, R>;
+  /** A first join flushes at once and may be joined in flight: it opens a lone flight, not an actor. */
+  private readonly lone: boolean;
   private closing = false;
   private idle: (() => void) | undefined;
   /** Since start, for the admin view: calls made, joins in flight by phase, calls saved. */
@@ -88,23 +63,34 @@ export class BatchRegistry<P, R> {
       hasOpenSlots: () => this.open.size > 0,
       closing: () => this.closing,
       onFault: (what, error) => this.o.hooks?.onFault?.(what, error),
+      onOutcome: o.hooks?.onOutcome,
+    });
+    this.calls = new SlotCalls<P, R>({
+      clock: o.clock, executor: o.executor, hooks: o.hooks, joinInFlight: o.joinInFlight ?? false, policy: this.policy,
+      send: (entry, event) => this.send(entry, event),
+      emit: (e) => this.emit(e),
+      freeKey: (entry) => { if (this.open.get(entry.key) === entry) this.open.delete(entry.key); },
+      clearTimers: (entry) => this.clearTimer(entry),
+      uncoalesce: (key) => this.uncoalesced.mark(key, this.o.clock.now()),
+      isActive,
     });
     this.uncoalesced = new UncoalescedKeys(o.uncoalescedTtlMs ?? DEFAULT_UNCOALESCED_TTL_MS);
+    this.lone = o.maxWaitMs === 0 && (o.joinInFlight ?? false) && (o.loneFlights ?? true);
     // One provided machine per registry (provide() rebuilds the state tree); actions find their slot by id.
     this.machine = batchSlot.provide({
       actions: {
-        callUpstream: ({ context }) => this.contained('callUpstream', () => this.startCall(context)),
+        callUpstream: ({ context }) => this.withSlot(context.slotId, (e) => this.calls.start(e, context.batch, context.flushReason ?? FlushReason.Size)),
         abortUpstream: ({ context }) => this.live.get(context.slotId)?.abort?.abort(),
         fanOutReply: ({ context, event }) => {
-          if (event.type === 'upstream.replied') this.fanOutReply(context, event.reply as R);
+          if (event.type === 'upstream.replied') this.withSlot(context.slotId, (e) => this.calls.fanOutReply(e, context.waiters, event.reply as R));
         },
         fanOutFailure: ({ context, event }) => {
-          if (event.type === 'upstream.failed') this.fanOutFailure(context, event.error);
+          if (event.type === 'upstream.failed') this.withSlot(context.slotId, (e) => this.calls.fanOutFailure(e, context.waiters, event.error));
         },
         serveJoiner: ({ context, event }) => {
-          if (event.type === 'waiter.joined') this.contained('serveJoiner', () => this.serveJoiner(context, event.waiterId));
+          if (event.type === 'waiter.joined') this.withSlot(context.slotId, (e) => this.calls.serveJoiner(e, event.waiterId));
         },
-        // Joins are only sent to slots that take them (acceptsJoins is checked first), so nothing is refused.
+        // Joins are only sent to slots that take them (takesJoins is checked first), so nothing is refused.
         refuseJoin: () => {},
       },
     });
@@ -134,14 +120,13 @@ export class BatchRegistry<P, R> {
   join(key: BatchKey, payload: P, waiterId: string = newId()): WaiterTicket {
     const now = this.o.clock.now();
     this.policy.arrived(key, now);
-    let entry = this.open.get(key);
-    let snapshot = entry?.actor.getSnapshot();
-    if (!entry || !snapshot || !acceptsJoins(snapshot)) {
-      entry = this.openSlot(key, now);
-      snapshot = entry.actor.getSnapshot();
+    let slot = this.open.get(key);
+    if (!slot || !takesJoins(slot)) {
+      if (this.lone) return this.openLone(key, payload, waiterId, now);
+      slot = this.openSlot(key, now);
     }
-    const slot = entry;
-    const phase = snapshot.value === 'waiting' ? 'waiting' : snapshot.value === 'serving' ? JoinPhase.BeforeHead : JoinPhase.DuringBody;
+    const state = stateOf(slot);
+    const phase = state === 'waiting' ? 'waiting' : state === 'serving' ? JoinPhase.BeforeHead : JoinPhase.DuringBody;
     const ticket = new Ticket(waiterId, slot, this);
     if (phase === JoinPhase.DuringBody) {
       // Answered at once, each on its own (a cohort would hide all but its first client from the machine).
@@ -149,10 +134,10 @@ export class BatchRegistry<P, R> {
       this.totals.joinedDuringBody++;
       this.emit({ type: 'waiter.joined', slotId: slot.slotId, waiterId, key, phase });
       this.o.hooks?.onJoinInFlight?.(phase);
-      slot.actor.send({ type: 'waiter.joined', waiterId: own.id, at: now });
+      this.send(slot, { type: 'waiter.joined', waiterId: own.id, at: now });
       return ticket;
     }
-    const cohort = slot.waiters.add(waiterId, payload);
+    const cohort = phase === JoinPhase.BeforeHead ? slot.waiters.addInFlight(waiterId, payload) : slot.waiters.add(waiterId, payload);
     this.emit({ type: 'waiter.joined', slotId: slot.slotId, waiterId, key, phase });
     if (phase === JoinPhase.BeforeHead) {
       slot.size += 1; // answered by a call it did not make; uncounted again if it leaves first
@@ -160,11 +145,11 @@ export class BatchRegistry<P, R> {
       this.o.hooks?.onJoinInFlight?.(phase);
     }
     if (cohort) {
-      slot.actor.send({ type: 'waiter.joined', waiterId: cohort.id, at: now });
+      this.send(slot, { type: 'waiter.joined', waiterId: cohort.id, at: now });
       // A join that flushed its slot closed the cohort already: nothing to end at the turn's end.
       if (slot.waiters.cohortOpen) this.closeCohortAfterTurn(slot);
     }
-    if (phase === 'waiting' && slot.actor.getSnapshot().value === 'waiting') {
+    if (phase === 'waiting' && stateOf(slot) === 'waiting') {
       // The size guard counts clients; the machine only sees cohorts (see slot-waiters.ts).
       if (slot.waiters.size >= this.o.maxBatchSize) this.flush(slot, FlushReason.Size);
       else if (this.closing) this.flush(slot, FlushReason.Shutdown);
@@ -176,12 +161,10 @@ export class BatchRegistry<P, R> {
   /** @internal A waiter answered elsewhere leaves its slot (through its ticket). */
   leaveSlot(slot: SlotEntry<P>, waiterId: string): void {
     if (!slot.waiters.has(waiterId)) return;
-    if (slot.actor.getSnapshot().value === 'serving' && !slot.waiters.inCall(waiterId)) slot.size -= 1;
+    if (stateOf(slot) === 'serving' && !slot.waiters.inCall(waiterId)) slot.size -= 1;
     const emptied = slot.waiters.remove(waiterId);
     this.emit({ type: 'waiter.left', slotId: slot.slotId, waiterId });
-    if (emptied !== undefined && slot.actor.getSnapshot().status === 'active') {
-      slot.actor.send({ type: 'waiter.left', waiterId: emptied });
-    }
+    if (emptied !== undefined && isActive(slot)) this.send(slot, { type: 'waiter.left', waiterId: emptied });
   }
 
   describe(): Record<string, unknown> {
@@ -191,7 +174,7 @@ export class BatchRegistry<P, R> {
     return {
       policy: this.o.policy.name, openSlots: this.open.size, liveSlots: this.live.size,
       // Clients still waiting for a head: a streaming slot's clients have theirs.
-      waiting: [...this.open.values()].reduce((n, e) => n + (e.actor.getSnapshot().value === 'streaming' ? 0 : e.waiters.size), 0),
+      waiting: [...this.open.values()].reduce((n, e) => n + (stateOf(e) === 'streaming' ? 0 : e.waiters.size), 0),
       uncoalescedKeys: this.uncoalesced.size, arrivalRatePerMs: this.policy.ratePerMs(now),
       upstreamP99Ms: Number.isNaN(p99) ? null : p99,
       // Since the target was built: slots that ended with a call, clients that joined one in flight
@@ -212,26 +195,39 @@ export class BatchRegistry<P, R> {
 
   // ---- slots ----
 
-  private openSlot(key: BatchKey, now: number): SlotEntry<P> {
-    const slotId = newId();
-    const actor = createActor(this.machine, {
-      input: {
-        slotId, maxBatchSize: this.o.maxBatchSize, createdAt: now, joinInFlight: this.o.joinInFlight ?? false,
-        flushOnJoin: this.o.maxWaitMs === 0,
-      },
-    });
+  private newEntry(key: BatchKey, now: number): SlotEntry<P> {
     const entry: SlotEntry<P> = {
-      slotId, key, createdAt: now, actor, waiters: new SlotWaiters<P>(), timer: undefined, holdTimer: undefined, abort: undefined, asking: false, size: 0,
-      lateJoin: undefined,
+      slotId: newId(), key, createdAt: now, actor: undefined, lone: undefined, waiters: new SlotWaiters<P>(), timer: undefined, holdTimer: undefined,
+      abort: undefined, asking: false, size: 0, lateJoin: undefined,
     };
     this.open.set(key, entry);
-    this.live.set(slotId, entry);
-    actor.subscribe({
-      complete: () => this.onDone(entry, actor.getSnapshot().output),
-      // Actions are contained, so this only guards against a fault in xstate itself.
-      error: (err) => { this.o.hooks?.onFault?.('slot', err); this.onDone(entry, undefined); },
-    });
-    actor.start();
+    this.live.set(entry.slotId, entry);
+    return entry;
+  }
+
+  /**
+   * The first request for a key with no hold: its call starts now, as the machine's `flushesOnJoin`
+   * would start it, but with no actor until a second client joins (lone-flight.ts says why).
+   */
+  private openLone(key: BatchKey, payload: P, waiterId: string, now: number): WaiterTicket {
+    const entry = this.newEntry(key, now);
+    const cohort = entry.waiters.add(waiterId, payload)!;
+    this.emit({ type: 'waiter.joined', slotId: entry.slotId, waiterId, key, phase: 'waiting' });
+    const waiter: Waiter = { waiterId: cohort.id, joinedAt: now };
+    const flight = loneFlight(waiter, this.o.maxBatchSize);
+    entry.lone = flight;
+    this.contained('callUpstream', () => this.calls.start(entry, [waiter], flight.flushReason));
+    return new Ticket(waiterId, entry, this);
+  }
+
+  private openSlot(key: BatchKey, now: number): SlotEntry<P> {
+    const entry = this.newEntry(key, now);
+    this.startActor(entry, createActor(this.machine, {
+      input: {
+        slotId: entry.slotId, maxBatchSize: this.o.maxBatchSize, createdAt: now, joinInFlight: this.o.joinInFlight ?? false,
+        flushOnJoin: this.o.maxWaitMs === 0,
+      },
+    }));
     if (this.o.maxWaitMs === 0) return entry; // no hold: its first join flushes it (flushOnJoin), on that request's own tick
     entry.timer = this.o.clock.setTimeout(() => {
       entry.timer = undefined;
@@ -244,119 +240,44 @@ export class BatchRegistry<P, R> {
     return entry;
   }
 
+  private startActor(entry: SlotEntry<P>, actor: SlotEntry<P>['actor'] & object): void {
+    entry.actor = actor;
+    actor.subscribe({
+      complete: () => this.onDone(entry, actor.getSnapshot().output?.outcome),
+      // Actions are contained, so this only guards against a fault in xstate itself.
+      error: (err) => { this.o.hooks?.onFault?.('slot', err); this.onDone(entry, undefined); },
+    });
+    actor.start();
+  }
+
+  /** Sends an event to the slot's actor, or steps its lone flight; a join to a lone flight promotes it first. */
+  private send(entry: SlotEntry<P>, event: BatchSlotEvent): void {
+    if (!entry.actor && event.type === 'waiter.joined') this.promote(entry);
+    if (entry.actor) { entry.actor.send(event); return; }
+    loneStep(entry.lone!, event, this.loneEffects(entry));
+  }
+
+  /** A second client joined a lone flight: from now on the slot machine runs it, from the state it is in. */
+  private promote(entry: SlotEntry<P>): void {
+    const flight = entry.lone!;
+    const input = { slotId: entry.slotId, maxBatchSize: this.o.maxBatchSize, createdAt: entry.createdAt, joinInFlight: true, flushOnJoin: true };
+    entry.lone = undefined;
+    // Restored, not started afresh: no entry action runs again (the call is already in the air).
+    this.startActor(entry, createActor(this.machine, { snapshot: promotedSnapshot(this.machine, flight, input), input }));
+  }
+
+  private loneEffects(entry: SlotEntry<P>): LoneEffects {
+    return {
+      abortUpstream: () => entry.abort?.abort(),
+      fanOutReply: (reply, waiters) => this.calls.fanOutReply(entry, waiters, reply as R),
+      fanOutFailure: (error, waiters) => this.calls.fanOutFailure(entry, waiters, error),
+      done: (outcome) => this.onDone(entry, outcome),
+    };
+  }
+
   private flush(entry: SlotEntry<P>, reason: FlushReason): void {
-    if (entry.actor.getSnapshot().status !== 'active') return;
-    entry.actor.send({ type: 'flush', reason, at: this.o.clock.now() });
-  }
-
-  /** Entering `serving`: freeze the batch, free the key for the next slot, start the one call. */
-  private startCall(context: BatchSlotContext): void {
-    const entry = this.live.get(context.slotId);
-    if (!entry) return;
-    const now = this.o.clock.now();
-    this.clearTimer(entry);
-    // Without joins in flight the key is free for the next slot now; with them, once joins end.
-    if (!this.o.joinInFlight && this.open.get(entry.key) === entry) this.open.delete(entry.key);
-    entry.waiters.closeCohort();
-    const batch = entry.waiters.expand(context.batch.map((w) => w.waiterId), true);
-    entry.size = batch.length;
-    const reason = context.flushReason ?? FlushReason.Size;
-    const info: SlotInfo = { slotId: entry.slotId, key: entry.key, size: entry.size };
-    this.o.hooks?.onFlush?.(reason, entry.size);
-    this.emit({ type: 'slot.flushed', slotId: entry.slotId, key: entry.key, reason, size: entry.size });
-    const observation = {
-      batchSize: entry.size, slotAgeMs: now - entry.createdAt, arrivalRatePerMs: this.policy.ratePerMs(now), key: entry.key, now,
-    };
-    this.contained('policy.observe', () => this.o.policy.observe?.(observation));
-    const holdSum = context.batch.reduce((sum, w) => sum + (now - w.joinedAt), 0);
-    const learns = this.o.policy.outcome !== undefined || this.o.hooks?.onOutcome !== undefined;
-    const outcome = (failed: boolean): void => {
-      const o = {
-        ...observation, upstreamMs: this.o.clock.now() - now, meanHoldMs: context.batch.length ? holdSum / context.batch.length : 0, failed, reason,
-      };
-      this.contained('policy.outcome', () => this.o.policy.outcome?.(o));
-      this.contained('onOutcome', () => this.o.hooks?.onOutcome?.(o));
-    };
-    const abort = new AbortController();
-    entry.abort = abort;
-    // A microtask later, so the call never runs inside the machine's transition and a throw is a rejection.
-    Promise.resolve()
-      .then(() => this.o.executor.call(batch, abort.signal, info))
-      .then(
-        (reply) => {
-          this.policy.recordLatency(this.o.clock.now() - now);
-          if (learns) outcome(false);
-          let joinable = false;
-          if (this.o.joinInFlight && this.o.executor.joinable) {
-            try { joinable = this.o.executor.joinable(reply); } catch (err) { this.o.hooks?.onFault?.('joinable', err); }
-          }
-          entry.actor.send({ type: 'upstream.replied', reply, joinable });
-        },
-        (error: unknown) => {
-          if (learns) outcome(true);
-          entry.actor.send({ type: 'upstream.failed', error });
-        },
-      );
-  }
-
-  private fanOutReply(context: BatchSlotContext, reply: R): void {
-    const entry = this.live.get(context.slotId);
-    if (!entry) return;
-    const present = this.presentOf(entry, context);
-    const info: SlotInfo = { slotId: entry.slotId, key: entry.key, size: entry.size };
-    const flight: ReplyFlight = {
-      ended: () => this.endJoins(entry, 'body.ended'),
-      overflowed: () => this.endJoins(entry, 'body.overflowed'),
-    };
-    let result: FanOutResult<P> | void = undefined;
-    try {
-      result = this.o.executor.fanOut(reply, present, info, flight);
-    } catch (err) {
-      // Answers are idempotent per waiter: those the fan-out reached keep theirs, the rest get the failure.
-      this.o.hooks?.onFault?.('fanOut', err);
-      this.contained('fail', () => this.o.executor.fail(err, present, info));
-      this.endJoins(entry, 'body.ended');
-    }
-    if (result?.uncoalesce) this.markUncoalesced(entry.key);
-    entry.size -= result?.alone ?? 0; // those calls were not saved
-    entry.lateJoin = result?.join;
-    this.emit({ type: 'slot.replied', slotId: entry.slotId, key: entry.key, size: entry.size, joinable: entry.lateJoin !== undefined });
-  }
-
-  /** A waiter joined while the body streams: the executor answers it with the head and the whole body. */
-  private serveJoiner(context: BatchSlotContext, cohortId: string): void {
-    const entry = this.live.get(context.slotId);
-    if (!entry) return;
-    const payload = entry.waiters.expand([cohortId])[0];
-    if (payload === undefined) return;
-    entry.size += 1;
-    const info: SlotInfo = { slotId: entry.slotId, key: entry.key, size: entry.size };
-    let served = false;
-    try {
-      served = entry.lateJoin?.(payload, info) ?? false;
-    } catch (err) {
-      this.o.hooks?.onFault?.('lateJoin', err);
-    }
-    if (served) return;
-    // Too late after all (the body just ended or outgrew the bound): this one makes its own call.
-    entry.size -= 1;
-    this.contained('alone', () => this.o.executor.alone?.(payload, info));
-  }
-
-  /** The reply's body ended or outgrew the join bound: no more joins; the slot is done. */
-  private endJoins(entry: SlotEntry<P>, type: 'body.ended' | 'body.overflowed'): void {
-    if (entry.actor.getSnapshot().status === 'active') entry.actor.send({ type });
-  }
-
-  private fanOutFailure(context: BatchSlotContext, error: unknown): void {
-    const entry = this.live.get(context.slotId);
-    if (!entry) return;
-    const info: SlotInfo = { slotId: entry.slotId, key: entry.key, size: entry.size };
-    this.contained('fail', () => this.o.executor.fail(error, this.presentOf(entry, context), info));
-  }
-
-  private presentOf(entry: SlotEntry<P>, context: BatchSlotContext): P[] {
-    return entry.waiters.expand(context.waiters.map((w) => w.waiterId));
+    if (!isActive(entry)) return;
+    this.send(entry, { type: 'flush', reason, at: this.o.clock.now() });
   }
 
   /** Joins within this event-loop turn share the slot's open cohort; the next turn starts a new one. */
@@ -371,7 +292,7 @@ export class BatchRegistry<P, R> {
     });
   }
 
-  private onDone(entry: SlotEntry<P>, output: BatchSlotOutput | undefined): void {
+  private onDone(entry: SlotEntry<P>, outcome: SlotOutcome | undefined): void {
     if (!this.live.has(entry.slotId)) return;
     this.clearTimer(entry);
     this.live.delete(entry.slotId);
@@ -380,13 +301,13 @@ export class BatchRegistry<P, R> {
     this.openCohorts.delete(entry);
     entry.abort = undefined;
     entry.lateJoin = undefined;
-    const outcome: SlotOutcome = output?.outcome ?? 'failed';
-    const calls = outcome === 'cancelled' ? 0 : 1;
+    const ended: SlotOutcome = outcome ?? 'failed';
+    const calls = ended === 'cancelled' ? 0 : 1;
     const saved = Math.max(0, entry.size - calls);
     this.totals.calls += calls;
     this.totals.callsSaved += saved;
-    this.o.hooks?.onSlotDone?.(outcome, saved);
-    this.emit({ type: 'slot.done', slotId: entry.slotId, key: entry.key, outcome, size: entry.size });
+    this.o.hooks?.onSlotDone?.(ended, saved);
+    this.emit({ type: 'slot.done', slotId: entry.slotId, key: entry.key, outcome: ended, size: entry.size });
     if (this.open.size === 0) this.policy.stop();
     if (this.live.size === 0 && this.idle) { const idle = this.idle; this.idle = undefined; idle(); }
   }
@@ -398,8 +319,9 @@ export class BatchRegistry<P, R> {
     entry.holdTimer = undefined;
   }
 
-  private markUncoalesced(key: BatchKey): void {
-    this.uncoalesced.mark(key, this.o.clock.now());
+  private withSlot(slotId: string, fn: (entry: SlotEntry<P>) => void): void {
+    const entry = this.live.get(slotId);
+    if (entry) this.contained('slot action', () => fn(entry));
   }
 
   private emit(e: RegistryEvent): void {

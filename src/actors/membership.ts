@@ -22,7 +22,7 @@ function parseHeartbeat(d: Json): Heartbeat | undefined {
   if (typeof node !== 'string' || node.length === 0 || node.length > 128) return undefined;
   if (typeof startedAt !== 'number' || !Number.isFinite(startedAt)) return undefined;
   if (url !== undefined && typeof url !== 'string') return undefined;
-  return { node, startedAt, ...(url ? { url } : {}) };
+  return url ? { node, startedAt, url } : { node, startedAt };
 }
 
 export class Membership {

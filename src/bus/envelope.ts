@@ -8,14 +8,30 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 export function encode(data: Json): Uint8Array {
-  return encoder.encode(JSON.stringify({ v: SCHEMA_VERSION, d: data }));
+  return encoder.encode(encodeText(data));
+}
+
+/** The envelope as text, before UTF-8: what the in-process bus carries (it has no wire to cross). */
+export function encodeText(data: Json): string {
+  return JSON.stringify({ v: SCHEMA_VERSION, d: data });
 }
 
 /** The payload, or undefined when the bytes are not a version-1 envelope. */
 export function decode(bytes: Uint8Array): { data: Json } | undefined {
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
+  return decodeText(text);
+}
+
+/** `decode` for an envelope already in text form. */
+export function decodeText(text: string): { data: Json } | undefined {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(decoder.decode(bytes));
+    parsed = JSON.parse(text);
   } catch {
     return undefined;
   }

@@ -1,13 +1,16 @@
 // The in-process bus: the single-node default and the simulator's network. A LocalNetwork joins any
 // number of endpoints (one per simulated node) and delivers through the injected clock, so a
 // VirtualClock decides when messages land. Faults are injectable: delay, drop, duplication, partitions.
-// Messages are encoded and decoded on the way, exactly as over NATS, so the sender's objects are never
-// shared and malformed input is rejected the same way; receivers of one message share its decoded,
-// frozen value (a broadcast to n nodes is parsed once, not n times).
+// A message is copied at publish as a JSON round trip would copy it (./json-copy.ts; values that are
+// not plain data take the real round trip through the NATS envelope), so the sender's objects are
+// never shared and what arrives is what NATS would deliver; raw bytes from publishRaw are decoded like
+// NATS input, so malformed input is rejected the same way. Receivers of one message share its
+// frozen value (a broadcast to n nodes is copied once, not n times).
 import type { Clock } from '../clock.ts';
 import { BusClosedError, BusTimeoutError, NoRespondersError } from '../errors.ts';
 import type { Bus, BusHandler, BusStats, Json, SubscribeOptions, Subscription } from './bus.ts';
-import { decode, encode } from './envelope.ts';
+import { decode, decodeText, encodeText } from './envelope.ts';
+import { frozenJsonCopy, NOT_PLAIN } from './json-copy.ts';
 import { compileSubject, type SubjectPattern } from './subject-match.ts';
 
 export interface NetworkFaults {
@@ -23,9 +26,37 @@ export interface NetworkFaults {
 
 type Decoded = { data: Json } | null;
 
-function decodeFrozen(bytes: Uint8Array): Decoded {
-  const d = decode(bytes);
-  return d ? { data: deepFreeze(d.data) } : null;
+/** A message as the network carries it: raw bytes from `publishRaw`, or what `carry` made of a payload. */
+type Wire = Uint8Array | { readonly decoded: Decoded };
+
+/** A published payload as its receivers will read it, taken now (later changes by the sender do not travel). */
+function carry(data: Json): Wire {
+  const copy = frozenJsonCopy(data);
+  if (copy !== NOT_PLAIN) return { decoded: { data: copy } };
+  const d = decodeText(encodeText(data));
+  return { decoded: d ? { data: deepFreeze(d.data) } : null };
+}
+
+/**
+ * One message on its way to its receivers. Raw bytes are decoded once, when the first copy lands,
+ * and frozen: every receiver reads the same value and none can change what another sees (a handler
+ * that tries throws, and its bus counts it).
+ */
+class InFlight {
+  private decoded: Decoded | undefined;
+  constructor(readonly subject: string, private readonly wire: Wire, readonly replyTo: string | undefined) {}
+  read(): Decoded {
+    if (this.decoded !== undefined) return this.decoded;
+    const w = this.wire;
+    if (w instanceof Uint8Array) {
+      const d = decode(w);
+      return (this.decoded = d ? { data: deepFreeze(d.data) } : null);
+    }
+    return (this.decoded = w.decoded);
+  }
+  land(due: readonly LocalSub[]): void {
+    for (const sub of due) if (sub.active && sub.endpoint.isOpen) sub.endpoint.receive(sub, this.subject, this.read(), this.replyTo);
+  }
 }
 
 function deepFreeze(v: Json): Json {
@@ -36,10 +67,22 @@ function deepFreeze(v: Json): Json {
   return v;
 }
 
-interface LocalSub { endpoint: LocalBus; pattern: string; matches: SubjectPattern; queue?: string; handler: BusHandler; active: boolean }
+interface LocalSub { endpoint: LocalBus; pattern: string; matches: SubjectPattern; queue?: string; handler: BusHandler; active: boolean; seq: number }
+
+const NONE: readonly LocalSub[] = [];
+const isWildcard = (pattern: string): boolean => pattern.includes('*') || pattern.includes('>');
 
 export class LocalNetwork {
-  private readonly subs: LocalSub[] = [];
+  /**
+   * Subscriptions by literal subject, and the few with wildcards in a list: a message looks up its
+   * subject instead of testing every subscription of every node (a 50-node simulation holds hundreds,
+   * and request inboxes come and go per request). `seq` is the order they were made in, which is the
+   * order a message reaches them.
+   */
+  private readonly literal = new Map<string, LocalSub[]>();
+  private readonly wildcard: LocalSub[] = [];
+  private count = 0;
+  private subSeq = 0;
   private groups: Map<string, number> | undefined;
   private readonly queueTurn = new Map<string, number>();
   private inboxSeq = 0;
@@ -58,7 +101,7 @@ export class LocalNetwork {
   heal(): void { this.groups = undefined; }
 
   /** Live subscriptions over all endpoints (read-only: tests check that stopped nodes leave none). */
-  get subscriptions(): number { return this.subs.length; }
+  get subscriptions(): number { return this.count; }
 
   reachable(a: string, b: string): boolean {
     if (!this.groups || a === b) return true;
@@ -66,34 +109,66 @@ export class LocalNetwork {
   }
 
   /** @internal */
-  addSub(sub: LocalSub): void { this.subs.push(sub); }
+  addSub(sub: Omit<LocalSub, 'seq'>): LocalSub {
+    const s = sub as LocalSub;
+    s.seq = this.subSeq++;
+    if (isWildcard(s.pattern)) this.wildcard.push(s);
+    else {
+      const list = this.literal.get(s.pattern);
+      if (list) list.push(s);
+      else this.literal.set(s.pattern, [s]);
+    }
+    this.count++;
+    return s;
+  }
+
   /** @internal */
   removeSub(sub: LocalSub): void {
+    if (!sub.active) return;
     sub.active = false;
-    const i = this.subs.indexOf(sub);
-    if (i >= 0) this.subs.splice(i, 1);
+    this.count--;
+    const list = isWildcard(sub.pattern) ? this.wildcard : this.literal.get(sub.pattern);
+    const i = list ? list.indexOf(sub) : -1;
+    if (i >= 0) list!.splice(i, 1);
+    if (list !== this.wildcard && list?.length === 0) this.literal.delete(sub.pattern);
   }
+
   /** @internal */
   newInbox(): string { return `_INBOX.local.${++this.inboxSeq}`; }
 
-  /** @internal Routes one message; returns how many subscriptions it was addressed to (before faults). */
-  route(from: LocalBus, subject: string, bytes: Uint8Array, replyTo?: string): number {
-    const targets: LocalSub[] = [];
-    const byQueue = new Map<string, LocalSub[]>();
+  /** Subscriptions whose pattern matches `subject`, in the order they were made. */
+  private matching(subject: string): readonly LocalSub[] {
+    const direct = this.literal.get(subject) ?? NONE;
+    if (this.wildcard.length === 0) return direct;
     const tokens = subject.split('.');
-    for (const s of this.subs) {
-      if (!s.endpoint.isOpen || !s.matches(tokens, subject) || !this.reachable(from.name, s.endpoint.name)) continue;
+    const wild = this.wildcard.filter((s) => s.matches(tokens, subject));
+    return wild.length === 0 ? direct : [...direct, ...wild].sort((a, b) => a.seq - b.seq);
+  }
+
+  /** @internal Routes one message; returns how many subscriptions it was addressed to (before faults). */
+  route(from: LocalBus, subject: string, wire: Wire, replyTo?: string): number {
+    const targets: LocalSub[] = [];
+    let byQueue: Map<string, LocalSub[]> | undefined;
+    for (const s of this.matching(subject)) {
+      if (!s.endpoint.isOpen || !this.reachable(from.name, s.endpoint.name)) continue;
       if (s.queue === undefined) targets.push(s);
-      else byQueue.set(s.queue, [...(byQueue.get(s.queue) ?? []), s]);
+      else {
+        byQueue ??= new Map();
+        const members = byQueue.get(s.queue);
+        if (members) members.push(s);
+        else byQueue.set(s.queue, [s]);
+      }
     }
-    for (const [queue, members] of byQueue) {
-      // Deterministic rotation among a queue group's members, as NATS spreads them.
-      const key = `${queue}\u0000${subject}`;
-      const turn = this.queueTurn.get(key) ?? 0;
-      this.queueTurn.set(key, turn + 1);
-      targets.push(members[turn % members.length]!);
+    if (byQueue) {
+      for (const [queue, members] of byQueue) {
+        // Deterministic rotation among a queue group's members, as NATS spreads them.
+        const key = `${queue}\u0000${subject}`;
+        const turn = this.queueTurn.get(key) ?? 0;
+        this.queueTurn.set(key, turn + 1);
+        targets.push(members[turn % members.length]!);
+      }
     }
-    this.deliver(from, targets, subject, bytes, replyTo);
+    if (targets.length > 0) this.deliver(from, targets, subject, wire, replyTo);
     return targets.length;
   }
 
@@ -103,7 +178,7 @@ export class LocalNetwork {
    * so nothing else could fire between them): a broadcast to n nodes costs a timer per distinct
    * delay, not per node. Faults are drawn per delivery, in target order, as before.
    */
-  private deliver(from: LocalBus, targets: LocalSub[], subject: string, bytes: Uint8Array, replyTo?: string): void {
+  private deliver(from: LocalBus, targets: LocalSub[], subject: string, wire: Wire, replyTo?: string): void {
     const { dropRate = 0, duplicateRate = 0, random = Math.random, delayMs } = this.faults;
     let byDelay: Map<number, LocalSub[]> | undefined;
     for (const sub of targets) {
@@ -116,15 +191,8 @@ export class LocalNetwork {
       for (let i = 0; i < copies; i++) due.push(sub);
     }
     if (!byDelay) return;
-    // Decoded once, when the first copy lands, and frozen: every receiver reads the same value and
-    // none can change what another sees (a handler that tries throws, and its bus counts it).
-    let decoded: Decoded | undefined;
-    const read = (): Decoded => (decoded ??= decodeFrozen(bytes));
-    for (const [delay, due] of byDelay) {
-      this.clock.setTimeout(() => {
-        for (const sub of due) if (sub.active && sub.endpoint.isOpen) sub.endpoint.receive(sub, subject, read(), replyTo);
-      }, delay);
-    }
+    const message = new InFlight(subject, wire, replyTo);
+    for (const [delay, due] of byDelay) this.clock.setTimeout(() => message.land(due), delay);
   }
 }
 
@@ -140,7 +208,7 @@ export class LocalBus implements Bus {
   publish(subject: string, data: Json): void {
     if (!this.open) return;
     this.stats.published++;
-    this.network.route(this, subject, encode(data));
+    this.network.route(this, subject, carry(data));
   }
 
   /** Sends raw bytes as if a foreign or broken peer had: for tests of malformed input. */
@@ -150,8 +218,7 @@ export class LocalBus implements Bus {
 
   subscribe(pattern: string, handler: BusHandler, options: SubscribeOptions = {}): Subscription {
     if (!this.open) throw new BusClosedError();
-    const sub: LocalSub = { endpoint: this, pattern, matches: compileSubject(pattern), handler, active: true, ...(options.queue ? { queue: options.queue } : {}) };
-    this.network.addSub(sub);
+    const sub = this.network.addSub({ endpoint: this, pattern, matches: compileSubject(pattern), handler, active: true, ...(options.queue ? { queue: options.queue } : {}) });
     this.mine.add(sub);
     return { unsubscribe: () => { this.mine.delete(sub); this.network.removeSub(sub); } };
   }
@@ -172,7 +239,7 @@ export class LocalBus implements Bus {
       const sub = this.subscribe(inbox, (msg) => finish(() => resolve(msg.data)));
       const timer = clock.setTimeout(() => finish(() => reject(new BusTimeoutError(subject, timeoutMs))), timeoutMs);
       this.stats.published++;
-      const addressed = this.network.route(this, subject, encode(data), inbox);
+      const addressed = this.network.route(this, subject, carry(data), inbox);
       if (addressed === 0) finish(() => reject(new NoRespondersError(subject)));
     });
   }
@@ -181,15 +248,16 @@ export class LocalBus implements Bus {
   receive(sub: LocalSub, subject: string, decoded: Decoded, replyTo?: string): void {
     if (!decoded) { this.stats.malformed++; return; }
     this.stats.received++;
-    const respond = replyTo
-      ? (d: Json) => { if (this.open) this.network.route(this, replyTo, encode(d)); }
-      : undefined;
     try {
-      sub.handler({ subject, data: decoded.data, ...(respond ? { respond } : {}) });
+      sub.handler(replyTo === undefined ? { subject, data: decoded.data } : { subject, data: decoded.data, respond: this.responder(replyTo) });
     } catch {
       // A subscriber's bug must not take the bus down; subscribers validate and count their own input.
       this.stats.malformed++;
     }
+  }
+
+  private responder(replyTo: string): (d: Json) => void {
+    return (d) => { if (this.open) this.network.route(this, replyTo, carry(d)); };
   }
 
   async close(): Promise<void> {

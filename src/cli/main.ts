@@ -1,15 +1,13 @@
 // The sluice command. Exits non-zero with a clear message on bad config; SIGTERM/SIGINT drain and
 // exit 0; SIGHUP re-reads the config file and applies it live (a file that fails validation is
 // refused and logged, and the running config stays).
+// The node (HTTP, NATS, metrics, logging) is imported only by `start`: `simulate` and the policy
+// commands would otherwise pay about a second of module loading for code they never run.
 import { applyOverrides, envOverrides, parseConfig, readConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { expandEnvVars } from '../config/env-vars.ts';
 import { SluiceError } from '../errors.ts';
-import { createNodeLog } from '../log/logger.ts';
-import { reloadFromFile } from '../reload/reload-file.ts';
-import { SluiceNode } from '../node.ts';
 import { parseCli, USAGE, type StartArgs } from './args.ts';
-import { startDemoUpstreams } from './demo.ts';
 
 /** The config as `start` builds it: the file (its `${VAR}`s expanded), then SLUICE_* variables, then flags. */
 function loadConfig(args: StartArgs): Config {
@@ -18,6 +16,9 @@ function loadConfig(args: StartArgs): Config {
 }
 
 async function start(args: StartArgs): Promise<void> {
+  const [{ createNodeLog }, { reloadFromFile }, { SluiceNode }, { startDemoUpstreams }] = await Promise.all([
+    import('../log/logger.ts'), import('../reload/reload-file.ts'), import('../node.ts'), import('./demo.ts'),
+  ]);
   const config = loadConfig(args);
   const logs = createNodeLog({ level: config.log.level, access: config.log.access });
   const demo = args.demo ? await startDemoUpstreams(config) : undefined;

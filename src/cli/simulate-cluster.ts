@@ -5,6 +5,11 @@
 // times. The outcome is per node (requests, granted, rejected) and per window (granted against the
 // limit). Time moves 1 ms at a time, and promise continuations run between steps, so request/reply
 // over the bus behaves as it would on a real clock. Used by `sluice simulate`, tests and the bench.
+//
+// The oracle owes nothing to the code under test (issue #12): each granted request calls a simulated
+// upstream that it reaches a seeded travel time later, and the upstream counts calls by the
+// wall-clock window they land in, computed here from windowMs (never the limiter's window id); every
+// request's answers are counted too, so a request answered twice or never shows.
 import { LocalNetwork, type LocalBus } from '../bus/local-bus.ts';
 import { VirtualClock } from '../clock.ts';
 import { limitSchema, type LimitConfig } from '../config/schema.ts';
@@ -12,7 +17,6 @@ import { asNodeId, type NodeId } from '../crdt/node-id.ts';
 import { ApproximateLimiter, defaultStaleMs } from '../limit/approximate-limiter.ts';
 import type { Decision } from '../limit/decision.ts';
 import type { PrefetchConfig } from '../limit/prefetch.ts';
-import { windowIdAt } from '../limit/windows.ts';
 import { Membership } from '../actors/membership.ts';
 import { Singleton, singletonTimings, successorWithinMs } from '../actors/singleton.ts';
 import { StrictServer } from '../actors/limits/strict-server.ts';
@@ -51,6 +55,12 @@ export interface SimSpec {
   /** Approximate mode's gossip interval. */
   syncMs?: number;
   maxClockSkewMs?: number;
+  /** Travel time of a granted call to the upstream, uniform in [min, max] ms. Default 1..3. */
+  upstreamMs?: { min: number; max: number };
+  /** The strict limit's `edgeMs` (limits[].edgeMs); unset, the config default. */
+  edgeMs?: number;
+  /** Extra requests per node in each of the first and last 100 ms of every window (edges). Default 0. */
+  edgeRequests?: number;
 }
 
 export interface NodeOutcome {
@@ -58,7 +68,7 @@ export interface NodeOutcome {
   requests: number;
   granted: number;
   rejected: number;
-  /** One upstream call per granted request: no batching in the simulation. */
+  /** Calls from this node that reached the upstream (one per granted request: no batching here). */
   upstreamCalls: number;
   /** Strict: share of decisions made without waiting on the bus. */
   localRatio: number;
@@ -68,10 +78,15 @@ export interface NodeOutcome {
 export interface WindowOutcome {
   /** Window start, ms after the load started. */
   startMs: number;
+  /** Calls the upstream received in this window, by when they arrived there: what the limit bounds. */
+  upstream: number;
+  /** Requests answered "allowed" while this window ran (by the simulation's clock). */
   granted: number;
   demanded: number;
-  /** Granted by each node, in the order of SimOutcome.nodes. */
-  grantedByNode: number[];
+  /** Requests that arrived in the first or last 100 ms of this window. */
+  edgeDemanded: number;
+  /** Upstream calls in this window from each node, in the order of SimOutcome.nodes. */
+  upstreamByNode: number[];
   /**
    * A holder crash or isolation touched this window: it fell between the fault and the time a
    * successor holds plus the clock-skew fence, so the successor treats it as spent but for returns.
@@ -81,6 +96,8 @@ export interface WindowOutcome {
 
 export interface SimOutcome {
   spec: SimSpec;
+  /** Requests sent, and how they were answered: once each is the promise. */
+  answers: { requests: number; once: number; never: number; moreThanOnce: number };
   nodes: NodeOutcome[];
   windows: WindowOutcome[];
   /** Holder changes seen by the node that saw most (strict). */
@@ -101,6 +118,7 @@ const DEFAULT_HEARTBEAT_MS = 100;
 
 interface SimNode {
   id: string;
+  upstreamCalls: number;
   bus: LocalBus;
   membership: Membership;
   admit: (cost: number, now: number) => Decision | Promise<Decision>;
@@ -137,7 +155,12 @@ export async function simulateCluster(spec: SimSpec, run: SimRunOptions = {}): P
   });
   const limit: LimitConfig = limitSchema.parse({
     name: 'sim', limit: spec.limit, windowMs: spec.windowMs, mode: spec.mode, prefetch: spec.prefetch ?? {},
+    ...(spec.edgeMs !== undefined ? { edgeMs: spec.edgeMs } : {}),
   });
+  // The oracle's own random streams, apart from the bus's, so adding it changes no decision.
+  const travelRandom = seeded(((spec.seed ?? 1) * 7919 + 17) >>> 0);
+  const edgeRandom = seeded(((spec.seed ?? 1) * 104_729 + 31) >>> 0);
+  const travel = spec.upstreamMs ?? { min: 1, max: 3 };
   const ids = Array.from({ length: spec.nodes }, (_, i) => `n${String(i + 1).padStart(spec.nodes >= 10 ? 2 : 1, '0')}`);
   const nodes = ids.map((id) => (spec.mode === 'strict' ? strictNode(id) : approximateNode(id)));
 
@@ -152,7 +175,7 @@ export async function simulateCluster(spec: SimSpec, run: SimRunOptions = {}): P
     singleton.start();
     server.start();
     return {
-      id, bus, membership, singleton, enforcer, requests: 0, granted: 0, rejected: 0, crashed: false,
+      id, bus, membership, singleton, enforcer, requests: 0, granted: 0, rejected: 0, upstreamCalls: 0, crashed: false,
       admit: (cost, now) => enforcer.admit('target', cost, now),
       stop: async () => { await enforcer.close(); server.stop(); singleton.stop(); membership.stop(); },
     };
@@ -181,7 +204,7 @@ export async function simulateCluster(spec: SimSpec, run: SimRunOptions = {}): P
     timer = clock.setTimeout(gossip, Math.floor(random() * syncMs));
     membership.start();
     return {
-      id, bus, membership, requests: 0, granted: 0, rejected: 0, crashed: false,
+      id, bus, membership, requests: 0, granted: 0, rejected: 0, upstreamCalls: 0, crashed: false,
       admit: (cost, now) => limiter.admit('target', cost, now),
       stop: async () => { clock.clearTimeout(timer); sub.unsubscribe(); membership.stop(); },
     };
@@ -191,32 +214,58 @@ export async function simulateCluster(spec: SimSpec, run: SimRunOptions = {}): P
   const warmupMs = spec.mode === 'strict' ? timings.graceMs + 3 * timings.renewMs : 2 * (spec.syncMs ?? 100);
   const loadStart = Math.ceil((epoch + warmupMs) / spec.windowMs) * spec.windowMs;
   const loadEnd = loadStart + Math.round(spec.seconds * 1000);
+  const W = spec.windowMs;
   const granted = new Map<number, number>();
   const demanded = new Map<number, number>();
+  const edgeDemanded = new Map<number, number>();
   const faultedWindows = new Set<number>();
   const bump = (m: Map<number, number>, k: number) => m.set(k, (m.get(k) ?? 0) + 1);
+  const windowAt = (t: number) => Math.floor(t / W);
 
-  const byNode = new Map<number, number[]>();
-  const record = (node: SimNode, d: Decision) => {
-    if (!d.allowed) { node.rejected++; return; }
+  // The upstream stub: counts each call by the wall-clock window it arrives in.
+  const upstream = new Map<number, number[]>();
+  const reachUpstream = (node: SimNode) => {
+    const at = clock.now() + travel.min + Math.floor(travelRandom() * (travel.max - travel.min + 1));
+    clock.setTimeout(() => {
+      const w = windowAt(clock.now());
+      let row = upstream.get(w);
+      if (!row) upstream.set(w, (row = nodes.map(() => 0)));
+      row[nodes.indexOf(node)]!++;
+      node.upstreamCalls++;
+    }, at - clock.now());
+  };
+  // Answers per request: every request must get exactly one.
+  const answerCounts: number[] = [];
+  const answer = (node: SimNode, id: number, allowed: boolean) => {
+    answerCounts[id]!++;
+    if (!allowed) { node.rejected++; return; }
     node.granted++;
-    bump(granted, d.windowId);
-    let row = byNode.get(d.windowId);
-    if (!row) byNode.set(d.windowId, (row = nodes.map(() => 0)));
-    row[nodes.indexOf(node)]!++;
+    bump(granted, windowAt(clock.now()));
+    reachUpstream(node);
   };
   const arrive = (node: SimNode) => {
     if (node.crashed) return;
     const now = clock.now();
     node.requests++;
-    bump(demanded, windowIdAt(now, spec.windowMs));
+    const id = answerCounts.push(0) - 1;
+    bump(demanded, windowAt(now));
+    const phase = now - windowAt(now) * W;
+    if (phase < 100 || phase >= W - 100) bump(edgeDemanded, windowAt(now));
     const r = node.admit(1, now);
-    if (r instanceof Promise) r.then((d) => record(node, d), () => { node.rejected++; });
-    else record(node, r);
+    if (r instanceof Promise) r.then((d) => answer(node, id, d.allowed), () => answer(node, id, false));
+    else answer(node, id, r.allowed);
   };
   nodes.forEach((node, i) => scheduleArrivals(node, i));
 
   function scheduleArrivals(node: SimNode, i: number): void {
+    // Edge requests: in the first and last 100 ms of every window, where a call may land in the next.
+    for (let w = windowAt(loadStart); w * W < loadEnd; w++) {
+      for (let k = 0; k < (spec.edgeRequests ?? 0); k++) {
+        for (const at of [w * W + Math.floor(edgeRandom() * 100), (w + 1) * W - 100 + Math.floor(edgeRandom() * 100)]) {
+          if (at >= loadStart && at < loadEnd) clock.setTimeout(() => arrive(node), at - clock.now());
+        }
+      }
+    }
     const rate = Array.isArray(spec.rate) ? (spec.rate as number[])[i] ?? 0 : (spec.rate as number);
     if (!(rate > 0)) return;
     const arrivals = spec.arrivals ?? 'even';
@@ -245,10 +294,11 @@ export async function simulateCluster(spec: SimSpec, run: SimRunOptions = {}): P
   }
 
   const holderNode = () => nodes.find((n) => !n.crashed && n.singleton?.session());
-  const applyFault = async (f: SimFault) => {
+  // `at`: the millisecond the fault takes effect (applied just before the clock reaches it).
+  const applyFault = async (f: SimFault, at: number) => {
     if (f.kind === 'heal') { network.heal(); return; }
-    const until = clock.now() + (spec.mode === 'strict' ? successorWithinMs(timings) + 2 * skewMs : 0);
-    for (let w = windowIdAt(clock.now(), spec.windowMs); w <= windowIdAt(until, spec.windowMs); w++) faultedWindows.add(w);
+    const until = at + (spec.mode === 'strict' ? successorWithinMs(timings) + 2 * skewMs : 0);
+    for (let w = windowAt(at); w <= windowAt(until); w++) faultedWindows.add(w);
     const holder = holderNode();
     if (!holder) return;
     if (f.kind === 'isolate-holder') {
@@ -267,9 +317,12 @@ export async function simulateCluster(spec: SimSpec, run: SimRunOptions = {}): P
   const firstMs = clock.now();
   for (let t = firstMs + 1; t <= settleEnd; t++) {
     if (run.onProgress && (t - firstMs) % 1000 === 0 && t < settleEnd) run.onProgress(t - firstMs, settleEnd - firstMs);
-    while (faults.length && loadStart + faults[0]!.atMs <= t) await applyFault(faults.shift()!);
+    let busy = t === firstMs + 1; // continuations of the nodes' start may be waiting
+    while (faults.length && loadStart + faults[0]!.atMs <= t) { await applyFault(faults.shift()!, t); busy = true; }
+    const fired = clock.fired;
     clock.advanceTo(t);
-    await drain();
+    // Promise continuations run before the next millisecond; when nothing ran, none can be waiting.
+    if (busy || clock.fired !== fired) await drain();
     if (spec.mode === 'strict' && t >= loadStart && t < loadEnd) {
       for (const n of nodes) {
         if (n.crashed) continue;
@@ -283,19 +336,25 @@ export async function simulateCluster(spec: SimSpec, run: SimRunOptions = {}): P
   for (const n of nodes) if (!n.crashed) await n.stop();
   await drain();
 
-  const firstWindow = windowIdAt(loadStart, spec.windowMs);
-  const lastWindow = windowIdAt(loadEnd - 1, spec.windowMs);
+  const firstWindow = windowAt(loadStart);
+  // Through the last window a call landed in: one sent late in the load may land after it.
+  const lastWindow = Math.max(windowAt(loadEnd - 1), ...upstream.keys());
   const windows: WindowOutcome[] = [];
   for (let w = firstWindow; w <= lastWindow; w++) {
+    const byNode = upstream.get(w) ?? nodes.map(() => 0);
     windows.push({
-      startMs: w * spec.windowMs - loadStart, granted: granted.get(w) ?? 0, demanded: demanded.get(w) ?? 0,
-      grantedByNode: byNode.get(w) ?? nodes.map(() => 0), faulted: faultedWindows.has(w),
+      startMs: w * W - loadStart, upstream: byNode.reduce((a, b) => a + b, 0), granted: granted.get(w) ?? 0,
+      demanded: demanded.get(w) ?? 0, edgeDemanded: edgeDemanded.get(w) ?? 0, upstreamByNode: byNode, faulted: faultedWindows.has(w),
     });
   }
   return {
     spec,
+    answers: {
+      requests: answerCounts.length, once: answerCounts.filter((n) => n === 1).length,
+      never: answerCounts.filter((n) => n === 0).length, moreThanOnce: answerCounts.filter((n) => n > 1).length,
+    },
     nodes: nodes.map((n) => ({
-      id: n.id, requests: n.requests, granted: n.granted, rejected: n.rejected, upstreamCalls: n.granted,
+      id: n.id, requests: n.requests, granted: n.granted, rejected: n.rejected, upstreamCalls: n.upstreamCalls,
       localRatio: n.enforcer ? localRatio(n.enforcer.stats) : 1, crashed: n.crashed,
     })),
     windows,

@@ -1,6 +1,6 @@
 // `sluice simulate`: a whole cluster in one process on the virtual clock (./simulate-cluster.ts),
-// printing per node the requests, granted, rejected and upstream calls, per window granted against
-// the limit as a text chart, and optionally an SVG chart file. The defaults are seed 002's experiment:
+// printing per node the requests, granted, rejected and upstream calls, per window the calls that
+// reached the upstream against the limit as a text chart, and optionally an SVG chart file. The defaults are seed 002's experiment:
 // 2 nodes, 20 requests/s, 120 requests per node spread evenly over 10 s.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -22,6 +22,10 @@ export const SIMULATE_USAGE = `usage: sluice simulate [options]
   --crash-holder-at MS    crash the singleton holder MS after the load starts
   --isolate-holder-at MS  cut the holder off from every other node
   --heal-at MS         end the partition
+  --edge-ms MS         strict: limits[].edgeMs, no permit spent in a window's first or last MS
+  --edge-requests N    extra requests per node in the first and last 100 ms of every window (default 0)
+  --upstream-ms MIN-MAX  travel time of a granted call to the upstream, which counts calls by the
+                       window they land in (default 1-3)
   --seed N             random seed (default 1)
   --chart FILE         also write an SVG chart
   --json               print the outcome as JSON instead of tables`;
@@ -29,7 +33,7 @@ export const SIMULATE_USAGE = `usage: sluice simulate [options]
 type Options = Record<string, string | boolean | undefined>;
 
 const VALUE_FLAGS = ['nodes', 'seconds', 'limit', 'window-ms', 'mode', 'rate', 'requests', 'arrivals', 'delay-ms', 'drop',
-  'crash-holder-at', 'isolate-holder-at', 'heal-at', 'seed', 'chart'] as const;
+  'crash-holder-at', 'isolate-holder-at', 'heal-at', 'seed', 'chart', 'edge-ms', 'edge-requests', 'upstream-ms'] as const;
 
 /** Reads `simulate`'s own flags (values after a space or `=`); unknown flags are errors. */
 export function parseSimulateArgs(argv: string[]): Options {
@@ -71,7 +75,7 @@ export function progressOn(stream: { isTTY?: boolean; write(s: string): unknown 
 }
 
 const KNOWN = new Set(['nodes', 'seconds', 'limit', 'window-ms', 'mode', 'rate', 'requests', 'arrivals', 'delay-ms', 'drop',
-  'crash-holder-at', 'isolate-holder-at', 'heal-at', 'seed', 'chart', 'json', 'help']);
+  'crash-holder-at', 'isolate-holder-at', 'heal-at', 'seed', 'chart', 'edge-ms', 'edge-requests', 'upstream-ms', 'json', 'help']);
 
 /** Reads the options; every bad value is named with what was expected. */
 export function specFrom(o: Options): SimSpec {
@@ -87,9 +91,8 @@ export function specFrom(o: Options): SimSpec {
     if (o.rate !== undefined) bad('requests', o.requests, 'either --requests or --rate, not both');
     rate = list(o, 'requests', nodes).map((n) => n / seconds);
   } else rate = o.rate === undefined ? 12 : list(o, 'rate', nodes);
-  const delay = str(o, 'delay-ms', '1-5');
-  const m = /^(\d+)(?:-(\d+))?$/.exec(delay);
-  if (!m || Number(m[2] ?? m[1]) < Number(m[1])) bad('delay-ms', delay, 'MS or MIN-MAX, e.g. 1-20');
+  const delayMs = range(o, 'delay-ms', '1-5');
+  const upstreamMs = range(o, 'upstream-ms', '1-3');
   const faults: SimFault[] = [];
   for (const [flag, kind] of [['crash-holder-at', 'crash-holder'], ['isolate-holder-at', 'isolate-holder'], ['heal-at', 'heal']] as const) {
     if (o[flag] !== undefined) faults.push({ atMs: num(o, flag, 0, 0, seconds * 1000), kind });
@@ -98,9 +101,11 @@ export function specFrom(o: Options): SimSpec {
     mode, nodes, seconds, rate, faults, arrivals: arrivals as Arrivals,
     limit: int(o, 'limit', 20, 1, 1e9),
     windowMs: int(o, 'window-ms', 1000, 10, 3_600_000),
-    delayMs: { min: Number(m![1]), max: Number(m![2] ?? m![1]) },
+    delayMs, upstreamMs,
     dropRate: num(o, 'drop', 0, 0, 1),
     seed: int(o, 'seed', 1, 0, 2 ** 31),
+    ...(o['edge-ms'] !== undefined ? { edgeMs: int(o, 'edge-ms', 0, 0, 3_600_000) } : {}),
+    edgeRequests: int(o, 'edge-requests', 0, 0, 1_000),
   };
 }
 
@@ -112,20 +117,27 @@ export function report(o: SimOutcome): string {
     node: n.id + (n.crashed ? ' (crashed)' : ''), requests: n.requests, granted: n.granted, rejected: n.rejected, 'upstream calls': n.upstreamCalls,
     'share of granted': pct(n.granted / Math.max(1, total.granted)), ...(s.mode === 'strict' ? { 'local decisions': pct(n.localRatio) } : {}),
   }));
-  rows.push({ node: 'total', requests: total.requests, granted: total.granted, rejected: total.rejected, 'upstream calls': total.granted, 'share of granted': '100%', ...(s.mode === 'strict' ? { 'local decisions': '' } : {}) });
-  const over = o.windows.filter((w) => w.granted > s.limit);
+  const calls = o.nodes.reduce((a, n) => a + n.upstreamCalls, 0);
+  rows.push({ node: 'total', requests: total.requests, granted: total.granted, rejected: total.rejected, 'upstream calls': calls, 'share of granted': '100%', ...(s.mode === 'strict' ? { 'local decisions': '' } : {}) });
+  const over = o.windows.filter((w) => w.upstream > s.limit);
   const busy = o.windows.filter((w) => !w.faulted && w.demanded >= s.limit);
-  const use = busy.length ? busy.reduce((a, w) => a + w.granted / s.limit, 0) / busy.length : undefined;
+  const use = busy.length ? busy.reduce((a, w) => a + w.upstream / s.limit, 0) / busy.length : undefined;
+  const a = o.answers;
   const arrivals = s.arrivals ?? 'even';
   const lines = [
     `sluice simulate: ${s.nodes} nodes, ${s.mode}, limit ${s.limit} per ${s.windowMs} ms, ${s.seconds} s of ${arrivals} load, ` +
       `bus delay ${s.delayMs?.min ?? 1}-${s.delayMs?.max ?? 5} ms${s.dropRate ? `, ${pct(s.dropRate)} lost` : ''}, seed ${s.seed ?? 1}`,
+    `upstream reached ${s.upstreamMs?.min ?? 1}-${s.upstreamMs?.max ?? 3} ms after a grant and counts calls by the window they land in` +
+      (s.edgeRequests ? `; ${s.edgeRequests} extra requests per node in the first and last 100 ms of each window` : '') +
+      (s.mode === 'strict' && s.edgeMs !== undefined ? `; edgeMs ${s.edgeMs}` : ''),
     '',
     table(rows),
     '',
-    `windows: ${o.windows.length}, most granted in one ${Math.max(0, ...o.windows.map((w) => w.granted))} (limit ${s.limit}), ` +
+    `windows: ${o.windows.length}, most calls at the upstream in one ${Math.max(0, ...o.windows.map((w) => w.upstream))} (limit ${s.limit}), ` +
       (over.length ? `OVER THE LIMIT in ${over.length}` : 'never over the limit') +
       (use !== undefined ? `; use of the limit where demand reached it: ${pct(use)}` : ''),
+    a.once === a.requests ? `answers: each of ${a.requests} requests answered once`
+      : `answers: ${a.requests} requests, ${a.once} answered once, ${a.never} NEVER ANSWERED, ${a.moreThanOnce} ANSWERED MORE THAN ONCE`,
     ...failoverLines(o),
     ...(s.mode === 'strict'
       ? [`singleton changes: ${o.holderChanges}, longest time a node knew no holder: ${o.withoutHolderMs} ms, lease asks: ${o.leaseAsks}, ` +
@@ -146,7 +158,7 @@ function failoverLines(o: SimOutcome): string[] {
   if (!hit.length) return [];
   const faults = (o.spec.faults ?? []).filter((f) => f.kind !== 'heal').map((f) => `${f.kind} at ${f.atMs} ms`).join(', ');
   return [`across the failover (${faults}): ` + hit.map((w) =>
-    `window at ${w.startMs} ms granted ${w.granted} / ${o.spec.limit} (${pct(w.granted / o.spec.limit)}, ${w.demanded} demanded)`).join('; ')];
+    `window at ${w.startMs} ms: ${w.upstream} / ${o.spec.limit} calls at the upstream (${pct(w.upstream / o.spec.limit)}, ${w.demanded} demanded)`).join('; ')];
 }
 
 function table(rows: Array<Record<string, string | number>>): string {
@@ -160,6 +172,14 @@ const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
 
 function bad(flag: string, value: unknown, expected: string): never {
   throw new InvalidConfigError([{ path: `--${flag}`, value, expected }], 'command line');
+}
+
+/** `MS` or `MIN-MAX`. */
+function range(o: Options, flag: string, def: string): { min: number; max: number } {
+  const text = str(o, flag, def);
+  const m = /^(\d+)(?:-(\d+))?$/.exec(text);
+  if (!m || Number(m[2] ?? m[1]) < Number(m[1])) bad(flag, text, 'MS or MIN-MAX, e.g. 1-20');
+  return { min: Number(m[1]), max: Number(m[2] ?? m[1]) };
 }
 
 function str(o: Options, flag: string, def: string): string {

@@ -17,8 +17,13 @@ export type MembershipChange =
   /** `silentMs`: for a silent member, how long since its last heartbeat when it was dropped. */
   | { type: 'member.left'; id: string; reason: 'goodbye' | 'silent'; silentMs?: number };
 
+type Entry = { -readonly [K in keyof MemberInfo]: MemberInfo[K] };
+
 export class MemberTable {
-  private readonly members = new Map<string, MemberInfo>();
+  /** Entries are updated in place (a 50-node cluster hears 500 heartbeats a second); `peers()` hands out copies. */
+  private readonly members = new Map<string, Entry>();
+  /** liveIds() sorted, kept until a node joins or leaves. */
+  private sortedIds: string[] | undefined;
 
   constructor(readonly selfId: string, private readonly deadAfterMs: number) {}
 
@@ -27,14 +32,22 @@ export class MemberTable {
     if (id === this.selfId) return undefined;
     const known = this.members.get(id);
     if (known && startedAt < known.startedAt) return undefined; // an older life of a restarted node
+    if (known) {
+      known.startedAt = startedAt;
+      known.lastSeenAt = now;
+      known.url = url;
+      return undefined;
+    }
     this.members.set(id, { id, startedAt, lastSeenAt: now, url });
-    return known ? undefined : { type: 'member.joined', id };
+    this.sortedIds = undefined;
+    return { type: 'member.joined', id };
   }
 
   goodbye(id: string, startedAt: number): MembershipChange | undefined {
     const known = this.members.get(id);
     if (!known || startedAt < known.startedAt) return undefined;
     this.members.delete(id);
+    this.sortedIds = undefined;
     return { type: 'member.left', id, reason: 'goodbye' };
   }
 
@@ -44,6 +57,7 @@ export class MemberTable {
     for (const m of this.members.values()) {
       if (now - m.lastSeenAt > this.deadAfterMs) {
         this.members.delete(m.id);
+        this.sortedIds = undefined;
         out.push({ type: 'member.left', id: m.id, reason: 'silent', silentMs: now - m.lastSeenAt });
       }
     }
@@ -52,10 +66,11 @@ export class MemberTable {
 
   /** Live node ids including this node, sorted: every node computes the same list from the same view. */
   liveIds(): string[] {
-    return [this.selfId, ...this.members.keys()].sort();
+    this.sortedIds ??= [this.selfId, ...this.members.keys()].sort();
+    return this.sortedIds.slice();
   }
 
-  peers(): MemberInfo[] { return [...this.members.values()]; }
+  peers(): MemberInfo[] { return [...this.members.values()].map((m) => ({ ...m })); }
 
   get size(): number { return this.members.size + 1; }
 }

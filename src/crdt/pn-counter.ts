@@ -46,9 +46,25 @@ export function encode(c: PNCounter): EncodedPNCounter {
   return c.n.size === 0 ? { p: g.encode(c.p) } : { p: g.encode(c.p), n: g.encode(c.n) };
 }
 
+/**
+ * Decoded forms of frozen wire values. The in-process bus hands every receiver of a broadcast the same
+ * frozen value, so in a 50-node simulation each full state would be read 49 times; a frozen value
+ * cannot change, and a decoded counter is never modified (merge copies), so one reading serves all.
+ */
+const frozenDecoded = new WeakMap<object, PNCounter | null>();
+
 /** Reads a wire form back; `undefined` for anything malformed (see g-counter's `decode`). Unknown fields are malformed too. */
 export function decode(wire: unknown): PNCounter | undefined {
   if (!isPlainObject(wire)) return undefined;
+  if (!Object.isFrozen(wire)) return decodeObject(wire);
+  const known = frozenDecoded.get(wire);
+  if (known !== undefined) return known ?? undefined;
+  const decoded = decodeObject(wire);
+  frozenDecoded.set(wire, decoded ?? null);
+  return decoded;
+}
+
+function decodeObject(wire: Record<string, unknown>): PNCounter | undefined {
   for (const k of Object.keys(wire)) if (k !== 'p' && k !== 'n') return undefined;
   const p = g.decode(wire.p);
   const n = wire.n === undefined ? g.zero : g.decode(wire.n);

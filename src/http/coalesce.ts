@@ -3,8 +3,8 @@
 // answered exactly once by whichever comes first: the shared reply (pushed the moment its head
 // arrives; a joiner mid-body gets the body from its first byte), the slot's failure, its own
 // deadline (`maxClientWaitMs`, 504) or its client leaving. Keys whose replies turned out private pass
-// through on their own for a while (see coalesce-batch.ts). Before joining, the target's flight hooks
-// may answer from a stored reply (a cache; see flight-hooks.ts).
+// through on their own for a while (see coalesce-batch.ts). A response cache answers before this
+// (src/http/cache-front.ts).
 //
 // One waiter is one object with methods rather than a nest of closures: a burst of a thousand
 // requests is read in a handful of event-loop turns, and every allocation on this path shows.
@@ -16,7 +16,6 @@ import { batchHeaderValue, type WaiterTicket } from '../actors/batch-registry.ts
 import { WaiterOutcome } from '../actors/batching/batch-metrics.ts';
 import { BodyTee, type TeeListener } from '../actors/batching/body-tee.ts';
 import { isIdempotent, type CoalesceAnswer, type CoalesceDeps, type CoalesceWaiter } from '../actors/batching/coalesce-batch.ts';
-import type { FlightRequest, StoredReply } from '../actors/batching/flight-hooks.ts';
 import { endAfterFailure, OnceAdmission } from '../actors/batching/once-admission.ts';
 import { UsageWatch } from '../actors/batching/usage-watch.ts';
 import { WaiterGuard, type WaiterGuardHandlers } from '../actors/batching/waiter-guard.ts';
@@ -46,15 +45,6 @@ export async function coalesce(ctx: RequestContext, target: TargetRuntime, deps:
   const admitted = target.admitRequest(ctx, body);
   const client = new OnceAdmission(admitted instanceof Promise ? await admitted : admitted); // no await hop when nothing waits
   if (ctx.clientGone.aborted) { client.cancel(); return; }
-  const lookup = deps.hooks.lookup;
-  if (lookup) {
-    const request: FlightRequest = { method: ctx.method, path: ctx.upstreamPath, headers: req.headers, receivedAt: ctx.receivedAt };
-    let found: StoredReply | undefined | Promise<StoredReply | undefined>;
-    try { found = lookup(key, request); } catch { found = undefined; } // a broken lookup is a miss
-    const stored = found instanceof Promise ? await found.catch(() => undefined) : found;
-    if (ctx.clientGone.aborted) { client.cancel(); return; }
-    if (stored) { writeStored(ctx, stored, client); return; }
-  }
   const waiter = new Waiter(ctx, body, target, deps, client);
   if (deps.registry.isUncoalesced(key)) waiter.goAlone();
   else waiter.ticket = deps.registry.join(key, waiter, ctx.requestId);
@@ -68,13 +58,6 @@ function keyHeaders(all: IncomingHttpHeaders, names: readonly string[]): HeaderB
 }
 
 const hasAny = (o: Record<string, string>): boolean => { for (const _ in o) return true; return false; };
-
-/** A stored reply (a lookup hit): written whole; no flight, no upstream call. */
-function writeStored(ctx: RequestContext, stored: StoredReply, client: OnceAdmission): void {
-  ctx.res.writeHead(stored.status, { ...stored.headers, ...ctx.answerHeaders, ...client.headers, 'content-length': String(stored.body.length) });
-  ctx.res.end(ctx.method === 'HEAD' ? undefined : stored.body);
-  client.settle({});
-}
 
 class Waiter implements CoalesceWaiter, WaiterGuardHandlers, TeeListener {
   ticket: WaiterTicket | undefined;
@@ -98,12 +81,12 @@ class Waiter implements CoalesceWaiter, WaiterGuardHandlers, TeeListener {
     if (!this.guard.claim()) return;
     const own = this.ownHeaders();
     if (a.kind === 'failed') {
-      sendProblem(this.ctx.res, a.error, this.instance(), { ...own, 'x-sluice-batch': batchHeaderValue(a.slot) });
+      sendProblem(this.ctx.res, a.error, this.instance(), Object.assign(own, { 'x-sluice-batch': batchHeaderValue(a.slot) }));
       endAfterFailure(this.client, a.error);
       this.deps.count(WaiterOutcome.Failed);
       return;
     }
-    this.ctx.res.writeHead(a.status, hasAny(own) ? { ...a.headers, ...own } : a.headers);
+    this.ctx.res.writeHead(a.status, hasAny(own) ? Object.assign({}, a.headers, own) : a.headers);
     this.usage = a.usage;
     a.tee.attach(this.ctx.res, this);
     this.deps.count(WaiterOutcome.Replied);
@@ -137,8 +120,12 @@ class Waiter implements CoalesceWaiter, WaiterGuardHandlers, TeeListener {
     if (this.ticket?.inCall || this.ownCall) this.client.settle({}); else this.client.cancel();
   }
 
+  /**
+   * A fresh object each time (callers add to it). Object.assign, not spread: on this path V8's
+   * spread of one object into another took microseconds each (see hot-path note in coalesce-batch.ts).
+   */
   private ownHeaders(): Record<string, string> {
-    return { ...this.ctx.answerHeaders, ...this.client.headers };
+    return Object.assign({}, this.ctx.answerHeaders, this.client.headers);
   }
 
   private instance(): string { return (this.ctx.req.url ?? '/').split('?')[0]!; }
@@ -171,7 +158,7 @@ class Waiter implements CoalesceWaiter, WaiterGuardHandlers, TeeListener {
     if (!guard.claim()) { drain(reply.body); admission.settle({}); return; }
     this.deps.count(WaiterOutcome.Alone);
     const watch = target.limits.countsTokens ? new UsageWatch(headerValue(reply.headers, 'content-type')) : undefined;
-    writeHead(ctx.res, reply.status, reply.headers, { ...this.ownHeaders(), ...admission.headers });
+    writeHead(ctx.res, reply.status, reply.headers, Object.assign(this.ownHeaders(), admission.headers));
     const tee = new BodyTee(reply.body, {
       ...(watch ? { onChunk: (c: Buffer) => watch.push(c) } : {}),
       onEnd: () => admission.settle({ tokens: watch?.total() }),

@@ -84,8 +84,9 @@ export function completeFromBounds(bounds: readonly number[], quorum: number): n
   return [...bounds].sort((a, b) => a - b)[quorum - 1]!;
 }
 
+const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+
 export function checkEntry(e: BookEntry): void {
-  const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
   if (typeof e.key !== 'string' || e.key === '' || typeof e.node !== 'string' || e.node === '' || !Number.isSafeInteger(e.windowId)
     || !count(e.limit) || !Number.isSafeInteger(e.windowMs) || e.windowMs < 1 || !count(e.received) || !count(e.returned) || e.returned > e.received) {
     throw new InvalidArgumentError(`bad book entry ${JSON.stringify(e)}`);

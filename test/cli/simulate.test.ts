@@ -35,7 +35,8 @@ simulate("reproduces seed 002's experiment: a per-node table, never over the lim
   assert.ok(rows.total!.granted <= 200 && rows.total!.granted >= 190, `granted ${rows.total!.granted}`);
   assert.is(rows.total!.granted + rows.total!.rejected, 240);
   assert.match(r.out, 'never over the limit');
-  assert.match(r.out, /granted per window[^\n]*\n +0\.0s █+/);
+  assert.match(r.out, /calls at the upstream per window[^\n]*\n +0\.0s █+/);
+  assert.match(r.out, 'answers: each of 240 requests answered once');
   assert.match(readFileSync(svg, 'utf8'), /^<svg[^>]*>[\s\S]*stroke-dasharray[\s\S]*<\/svg>$/);
 });
 
@@ -70,7 +71,7 @@ simulate('approximate mode runs the gossip core and reports its over-admission',
 });
 
 simulate('the same seed gives the same outcome, a different seed another (Poisson load, lost messages, a holder crash)', async () => {
-  const spec = (seed: number) => ({ ...specFrom({}), nodes: 5, seconds: 4, arrivals: 'poisson' as const, rate: 15, dropRate: 0.05, seed,
+  const spec = (seed: number) => ({ ...specFrom({}), nodes: 5, seconds: 4, arrivals: 'poisson' as const, rate: 15, dropRate: 0.05, seed, edgeRequests: 1,
     faults: [{ atMs: 1_500, kind: 'crash-holder' as const }] });
   const strip = ({ tookMs: _t, ...rest }: Awaited<ReturnType<typeof simulateCluster>>) => JSON.stringify(rest);
   const [a, b, c] = [await simulateCluster(spec(7)), await simulateCluster(spec(7)), await simulateCluster(spec(8))];
@@ -79,6 +80,28 @@ simulate('the same seed gives the same outcome, a different seed another (Poisso
   assert.is.not(strip(a), strip(c));
   const approx = (seed: number) => simulateCluster({ ...spec(seed), mode: 'approximate', faults: [] });
   assert.is(strip(await approx(3)), strip(await approx(3)));
+});
+
+simulate('the upstream counts calls by the window they land in, from its own clock: a call travelling a whole window lands in the next', async () => {
+  const W = 1_000;
+  const run = (travel: number) => simulateCluster({ ...specFrom({}), mode: 'approximate', nodes: 3, seconds: 4, limit: 20, rate: [9, 3, 0], seed: 5,
+    upstreamMs: { min: travel, max: travel } });
+  const [now, late] = [await run(0), await run(W)];
+  // Same decisions (the oracle's randomness is its own), counted one window later at the upstream.
+  assert.equal(late.nodes.map((n) => n.granted), now.nodes.map((n) => n.granted));
+  // The late run reports one window more: the one its last calls land in.
+  assert.equal(late.windows.map((w) => w.granted), [...now.windows.map((w) => w.granted), 0]);
+  assert.equal(now.windows.map((w) => w.upstream), now.windows.map((w) => w.granted));
+  assert.equal(late.windows.map((w) => w.upstream), [0, ...now.windows.map((w) => w.granted)]);
+  assert.equal(late.windows.at(-1)!.upstreamByNode.reduce((a, b) => a + b, 0), late.windows.at(-1)!.upstream);
+  assert.equal(late.answers, { requests: 48, once: 48, never: 0, moreThanOnce: 0 });
+});
+
+simulate('requests at window edges: the first and last 100 ms of every window get their share', async () => {
+  const o = await simulateCluster({ ...specFrom({}), seconds: 3, rate: 2, edgeRequests: 2 });
+  // Per window and node: 2 even requests (n1 at 0 and 500 ms, n2 41 ms later: one of them in the first
+  // 100 ms) and 2 in each edge.
+  assert.equal(o.windows.map((w) => [w.demanded, w.edgeDemanded]), [[12, 10], [12, 10], [12, 10]]);
 });
 
 simulate('a progress line is drawn on a terminal only, and erased at the end', async () => {

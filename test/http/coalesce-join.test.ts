@@ -11,7 +11,6 @@ import { Agent, request } from 'undici';
 import { VirtualClock } from '../../src/clock.ts';
 import type { SluiceNode } from '../../src/node.ts';
 import type { BatchRegistry, RegistryEvent } from '../../src/actors/batch-registry.ts';
-import type { CompletedFlight } from '../../src/actors/batching/flight-hooks.ts';
 import { UpstreamStub, deferred } from '../support/upstream-stub.ts';
 import { startNode } from '../support/nodes.ts';
 
@@ -29,7 +28,7 @@ joining.before(async () => {
   });
   node = await startNode({
     node: { id: 'join-1' },
-    targets: [target('j'), target('bound', { maxJoinBytes: BOUND }), target('wait', { maxClientWaitMs: 1_000 }), target('hooks')],
+    targets: [target('j'), target('bound', { maxJoinBytes: BOUND }), target('wait', { maxClientWaitMs: 1_000 })],
   }, { clock });
 });
 joining.after(async () => { await node.stop(); await up.close(); await agent.close(); });
@@ -292,28 +291,6 @@ joining('each waiter keeps its own deadline: a joiner past maxClientWaitMs gets 
   assert.is(b.status, 200);
   assert.is(b.body.toString(), 'late but fine');
   assert.is(up.calls, 1);
-});
-
-joining('flight hooks: a lookup hit answers with no call; a completed flight reports its whole body', async () => {
-  const batching = node.targets.get('hooks')!.batching!;
-  assert.is(batching.mode, 'coalesce');
-  if (batching.mode !== 'coalesce') return;
-  const completed: CompletedFlight[] = [];
-  batching.useFlightHooks({
-    lookup: (_key, req) => (req.path === '/stored' ? { status: 203, headers: { 'content-type': 'text/plain', 'x-from': 'hook' }, body: Buffer.from('kept') } : undefined),
-    completed: (f) => { completed.push(f); },
-  });
-  const hit = await get('/hooks/stored');
-  assert.equal([hit.status, hit.body.toString(), hit.headers['x-from'], hit.headers['x-sluice-node']], [203, 'kept', 'hook', 'join-1']);
-  assert.is(up.calls, 0);
-  const done = events('hooks', (e) => e.type === 'slot.done');
-  const miss = await get('/hooks/fresh');
-  await done;
-  assert.is(miss.body.toString(), 'body of /fresh');
-  assert.is(up.calls, 1);
-  assert.is(completed.length, 1);
-  assert.equal([completed[0]!.status, completed[0]!.body?.toString(), completed[0]!.request.path, completed[0]!.size], [200, 'body of /fresh', '/fresh', 1]);
-  batching.useFlightHooks({});
 });
 
 joining('every client is answered exactly once: the answered counter matches the requests sent', async () => {

@@ -14,7 +14,6 @@ import { BatchMetrics } from './batch-metrics.ts';
 import { sharePolicyState, type PolicyShare } from './policy-share.ts';
 import { telemetryPublisher } from './policy-telemetry.ts';
 import { coalesceExecutor, type CoalesceDeps } from './coalesce-batch.ts';
-import type { FlightHooks } from './flight-hooks.ts';
 import { mergeExecutor, type MergeDeps } from './merge-batch.ts';
 
 interface BatchingBase {
@@ -32,8 +31,6 @@ interface BatchingBase {
 export interface CoalesceBatching extends BatchingBase {
   readonly mode: 'coalesce';
   readonly coalesce: CoalesceDeps;
-  /** Plugs a cache (or any lookup / fill) into this target's flights; see flight-hooks.ts. Replaces the last. */
-  useFlightHooks(hooks: FlightHooks): void;
 }
 
 export interface MergeBatching extends BatchingBase {
@@ -51,12 +48,12 @@ export function createBatching(target: TargetCalls, deps: TargetDeps): Batching 
   const count = metrics.answeredCounter(target.name, mode);
   const onFault = (what: string, error: unknown): void =>
     deps.log?.('batching fault contained', { target: target.name, what, error: String((error as Error)?.stack ?? error) });
-  // Labelled children made once per value, not per slot: prom-client hashes a label object on every call.
-  const byReason = memo((reason: string) => metrics.flushes.labels(target.name, mode, reason));
-  const byOutcome = memo((outcome: string) => metrics.slots.labels(target.name, mode, outcome));
-  const byPhase = memo((phase: string) => metrics.joinsInFlight.labels(target.name, mode, phase));
-  const sizes = metrics.batchSize.labels(target.name, mode);
-  const saved = metrics.callsSaved.labels(target.name, mode);
+  // Labelled children made once per value, not per slot: each holds its series (hot-metrics.ts).
+  const byReason = memo((reason: string) => metrics.flushes.child({ target: target.name, mode, reason }));
+  const byOutcome = memo((outcome: string) => metrics.slots.child({ target: target.name, mode, outcome }));
+  const byPhase = memo((phase: string) => metrics.joinsInFlight.child({ target: target.name, mode, phase }));
+  const sizes = metrics.batchSize.child({ target: target.name, mode });
+  const saved = metrics.callsSaved.child({ target: target.name, mode });
   const hooks: BatchRegistryHooks = {
     onFlush: (reason, size) => {
       byReason(reason).inc();
@@ -101,23 +98,19 @@ export function createBatching(target: TargetCalls, deps: TargetDeps): Batching 
     };
   };
   if (mode === 'coalesce') {
-    let flightHooks: FlightHooks = {};
     const registry = new BatchRegistry({
       ...common,
       joinInFlight: true,
       executor: coalesceExecutor(target, {
-        clock: deps.clock, maxJoinBytes: batch.maxJoinBytes, hooks: () => flightHooks, onFault,
+        maxJoinBytes: batch.maxJoinBytes, onFault,
         fleet: batch.scope === 'cluster' ? deps.fleet : undefined,
       }),
     });
     const keyHeaders = [...target.config.vary, ...(target.config.public ? [] : CREDENTIAL_HEADERS)];
     const coalesce: CoalesceDeps = {
-      registry, count, clock: deps.clock, keyHeaders, get hooks() { return flightHooks; },
+      registry, count, clock: deps.clock, keyHeaders,
     };
-    return {
-      mode, coalesce, ...base(registry as unknown as BatchRegistry<unknown, unknown>),
-      useFlightHooks: (h) => { flightHooks = h; },
-    };
+    return { mode, coalesce, ...base(registry as unknown as BatchRegistry<unknown, unknown>) };
   }
   const strategy: Promise<MergeStrategy> = loadMergeStrategy(batch.merge);
   strategy.catch(() => {}); // reported to each request that needs it (a 500 naming the module)

@@ -26,9 +26,20 @@ export interface BodyTeeOptions {
   readonly keepBytes?: number;
   /** The body passed `keepBytes`: late sinks can no longer attach. Called at most once, never after `onEnd`. */
   readonly onOverflow?: () => void;
+  /** Runs the next batch of sink ends on a later turn (see ENDS_PER_TURN). Default setImmediate. */
+  readonly nextTurn?: (fn: () => void) => void;
 }
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Sinks ended per event-loop turn once the body has ended. Ending a response is one write syscall;
+ * a hot key's call may answer a hundred clients, and a request that reached its socket while all of
+ * them were being ended in one turn found the flight over and waited a whole new call (the steady
+ * hot-key bench's p99). Between batches the node reads what arrived, and those requests still join
+ * (they are written the kept body and ended at once).
+ */
+export const ENDS_PER_TURN = 16;
 
 /** Told once when its sink has the whole body (`true`) or was cut or left (`false`). */
 export interface TeeListener { bodyDone(complete: boolean): void }
@@ -82,6 +93,8 @@ export class BodyTee {
   private readonly sinks = new Set<Sink>();
   private started = false;
   private finished = false;
+  /** The body ended whole and its sinks are being ended, a batch a turn: late sinks may still attach. */
+  private ending = false;
   private paused = false;
   private readonly maxBuffered: number;
   /** What has passed, while within `keepBytes`; undefined once past it. */
@@ -96,7 +109,7 @@ export class BodyTee {
   get sinkCount(): number { return this.sinks.size; }
 
   /** A sink may still attach: before `start()`, or while the body streams within `keepBytes`. */
-  get attachable(): boolean { return !this.started || (!this.finished && this.kept !== undefined); }
+  get attachable(): boolean { return !this.started || ((!this.finished || this.ending) && this.kept !== undefined); }
 
   /** The whole body, once it ended complete within `keepBytes`; else undefined. */
   get body(): Buffer | undefined {
@@ -114,6 +127,7 @@ export class BodyTee {
     this.sinks.add(sink);
     let ready = true;
     for (const chunk of this.kept!) ready = out.write(chunk);
+    if (this.ending) { out.end(); return; } // the whole body is kept: this one is done
     if (ready) this.resumeSource(); // a sink that can take more: the source need not wait
     else sink.waitForDrain();
   }
@@ -171,7 +185,19 @@ export class BodyTee {
     if (this.finished) return;
     this.finished = true;
     this.complete = true;
-    for (const sink of this.sinks) sink.out.end();
+    this.ending = true;
+    this.endFrom([...this.sinks], 0);
+  }
+
+  /** Ends the sinks of `list` from `from`, ENDS_PER_TURN a turn; `onEnd` once all are. */
+  private endFrom(list: readonly Sink[], from: number): void {
+    const to = Math.min(list.length, from + ENDS_PER_TURN);
+    for (let i = from; i < to; i++) {
+      const { out } = list[i]!;
+      if (!out.destroyed && !out.writableEnded) out.end();
+    }
+    if (to < list.length) { (this.o.nextTurn ?? setImmediate)(() => this.endFrom(list, to)); return; }
+    this.ending = false;
     this.o.onEnd?.(true);
   }
 

@@ -112,6 +112,12 @@ export interface BatchRegistryOptions<P, R> {
   readonly maxWaitMs: number;
   /** Identical requests join the call in flight until its reply is complete (coalesce). Default false. */
   readonly joinInFlight?: boolean;
+  /**
+   * With joins in flight and no hold, a slot whose call has one client is a lone flight, not an
+   * actor, until a second client joins (lone-flight.ts). Default true; false keeps every slot an
+   * actor from its first join (the registry test compares the two).
+   */
+  readonly loneFlights?: boolean;
   readonly maxBatchSize: number;
   readonly policy: SlotPolicy;
   readonly executor: BatchExecutor<P, R>;

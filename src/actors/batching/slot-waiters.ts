@@ -5,6 +5,10 @@
 // place: the registry counts clients for the size guard, and a cohort leaves the machine only when its
 // last client has left, so "the call is aborted when every waiter has left" still means every client.
 //
+// Clients joining a call already in flight, before its head, all share one cohort however many turns
+// they arrive over (a steady stream brings one a turn): the machine takes one event for them all
+// instead of one each, which had made every such join copy the slot's waiter list (O(n²) per call).
+//
 // Order is kept: cohorts in the order they joined, clients within a cohort in the order they came.
 
 export interface Cohort {
@@ -23,6 +27,8 @@ export class SlotWaiters<P> {
   private readonly byId = new Map<string, Held<P>>();
   private readonly cohorts = new Map<string, Cohort>();
   private open: Cohort | undefined;
+  /** The cohort of clients that joined the call in flight before its head. */
+  private flight: Cohort | undefined;
   private seq = 0;
 
   /** Clients still waiting (not answered elsewhere). */
@@ -41,6 +47,22 @@ export class SlotWaiters<P> {
     }
     this.open.members.add(waiterId);
     this.byId.set(waiterId, { payload, cohort: this.open, inCall: false });
+    return fresh;
+  }
+
+  /**
+   * Adds a client joining the call in flight before its head to the flight's cohort, opening it when
+   * there is none. Returns the cohort when it is new: the machine must then be told it joined.
+   */
+  addInFlight(waiterId: string, payload: P): Cohort | undefined {
+    let fresh: Cohort | undefined;
+    if (!this.flight) {
+      fresh = { id: `c${this.seq++}`, members: new Set() };
+      this.cohorts.set(fresh.id, fresh);
+      this.flight = fresh;
+    }
+    this.flight.members.add(waiterId);
+    this.byId.set(waiterId, { payload, cohort: this.flight, inCall: false });
     return fresh;
   }
 
@@ -67,6 +89,7 @@ export class SlotWaiters<P> {
     if (held.cohort.members.size > 0) return undefined;
     this.cohorts.delete(held.cohort.id);
     if (this.open === held.cohort) this.open = undefined;
+    if (this.flight === held.cohort) this.flight = undefined;
     return held.cohort.id;
   }
 
@@ -93,5 +116,6 @@ export class SlotWaiters<P> {
     this.byId.clear();
     this.cohorts.clear();
     this.open = undefined;
+    this.flight = undefined;
   }
 }

@@ -3,15 +3,16 @@
 // fan-out to exactly the waiters still present, uncoalesced keys, and no slot or timer left behind.
 import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
+import fc from 'fast-check';
 import { ManualScheduler, VirtualClock } from '../../../src/clock.ts';
 import { FlushDecision, timerPolicy } from '../../../src/batch/index.ts';
 import type { BatchKey, FlushFeatures } from '../../../src/batch/index.ts';
 import { BatchRegistry } from '../../../src/actors/batch-registry.ts';
 import type { BatchExecutor, RegistryEvent, ReplyFlight, SlotInfo, SlotPolicy } from '../../../src/actors/batch-registry.ts';
 
-interface Call { batch: string[]; signal: AbortSignal; slot: SlotInfo; resolve: (r: string) => void; reject: (e: unknown) => void }
+interface Call { batch: string[]; signal: AbortSignal; slot: SlotInfo; resolve: (r: string) => void; reject: (e: unknown) => void; settled?: boolean }
 
-function harness(o: { maxWaitMs?: number; maxBatchSize?: number; policy?: SlotPolicy; privateReply?: (r: string) => boolean; joinInFlight?: boolean } = {}) {
+function harness(o: { maxWaitMs?: number; maxBatchSize?: number; policy?: SlotPolicy; privateReply?: (r: string) => boolean; joinInFlight?: boolean; loneFlights?: boolean } = {}) {
   const clock = new VirtualClock(1_000);
   /** The last streaming reply's flight: the test ends its body. */
   const flights: ReplyFlight[] = [];
@@ -37,7 +38,7 @@ function harness(o: { maxWaitMs?: number; maxBatchSize?: number; policy?: SlotPo
   const done: string[] = [];
   const saved: number[] = [];
   const registry = new BatchRegistry<string, string>({
-    clock, afterTurn: turns.schedule, executor, joinInFlight: o.joinInFlight ?? false, maxWaitMs: o.maxWaitMs ?? 20, maxBatchSize: o.maxBatchSize ?? 4, policy: o.policy ?? timerPolicy,
+    clock, afterTurn: turns.schedule, executor, joinInFlight: o.joinInFlight ?? false, ...(o.loneFlights === undefined ? {} : { loneFlights: o.loneFlights }), maxWaitMs: o.maxWaitMs ?? 20, maxBatchSize: o.maxBatchSize ?? 4, policy: o.policy ?? timerPolicy,
     hooks: { onFlush: (reason) => flushes.push(reason), onSlotDone: (outcome, s) => { done.push(outcome); saved.push(s); } },
   });
   const events: RegistryEvent[] = [];
@@ -332,6 +333,25 @@ registry('joins in flight: before the head they wait for the reply, during the b
     ['waiting', 'before_head', 'before_head', 'during_body', 'waiting']);
 });
 
+registry('joiners in flight over many turns share the call: it is aborted only when the last of them has left', async () => {
+  const h = harness({ maxWaitMs: 0, joinInFlight: true });
+  const lead = h.join('k', 'a');
+  await settle();
+  const joiners = ['b', 'c', 'd'].map((id) => { const t = h.join('k', id); turns.runTurn(); return t; }); // one a turn, as a steady stream brings them
+  lead.leave(); joiners[0]!.leave(); joiners[2]!.leave();
+  assert.is(h.calls[0]!.signal.aborted, false, 'one client still waits');
+  joiners[1]!.leave();
+  assert.is(h.calls[0]!.signal.aborted, true, 'every client left');
+  const late = h.join('k', 'e'); // a call being aborted takes nobody new
+  await settle();
+  assert.is(h.calls.length, 2);
+  h.calls[0]!.reject('aborted'); h.calls[1]!.resolve('whole');
+  await settle();
+  assert.equal(Object.fromEntries(h.answers), { e: ['reply:whole:1'] });
+  late.leave();
+  assert.is(h.registry.liveSlots, 0);
+});
+
 registry('a body past the join bound, or a reply that cannot be shared, takes no joiners: the next join opens a new call', async () => {
   const h = harness({ maxWaitMs: 0, joinInFlight: true });
   h.join('k', 'a');
@@ -367,6 +387,75 @@ registry('timer flushes and cohort ends run on the injected scheduler, not the r
   turns.runTurn();
   await Promise.resolve();
   assert.equal(h.calls.map((c) => c.batch), [['a']]);
+});
+
+// A lone flight (one client, no hold: no actor until a second client joins) must behave exactly as
+// the slot machine does. The machine is the reference (its model-based test walks it): the same
+// random script of joins, leaves, replies (shareable, streaming, private), failures and body ends
+// runs against a registry with lone flights and one without, and every answer, registry event,
+// hook call, call batch and abort must match.
+type Op =
+  | { t: 'join' } | { t: 'leave'; i: number } | { t: 'settle' }
+  | { t: 'reply'; i: number; kind: 'stream' | 'whole' | 'private' } | { t: 'fail'; i: number }
+  | { t: 'end'; i: number; overflow: boolean };
+const op: fc.Arbitrary<Op> = fc.oneof(
+  { arbitrary: fc.constant<Op>({ t: 'join' }), weight: 4 },
+  fc.record({ t: fc.constant('leave' as const), i: fc.nat(40) }),
+  fc.constant<Op>({ t: 'settle' }),
+  fc.record({ t: fc.constant('reply' as const), i: fc.nat(10), kind: fc.constantFrom('stream' as const, 'whole' as const, 'private' as const) }),
+  fc.record({ t: fc.constant('fail' as const), i: fc.nat(10) }),
+  fc.record({ t: fc.constant('end' as const), i: fc.nat(10), overflow: fc.boolean() }),
+);
+
+async function play(ops: readonly Op[], loneFlights: boolean, maxBatchSize: number) {
+  const h = harness({ maxWaitMs: 0, joinInFlight: true, maxBatchSize, loneFlights, privateReply: (r) => r.startsWith('private') });
+  const tickets: Array<ReturnType<typeof h.join>> = [];
+  let n = 0;
+  for (const o of ops) {
+    const pending = h.calls.filter((c) => !c.settled);
+    if (o.t === 'join') tickets.push(h.join('k', `w${n++}`));
+    else if (o.t === 'leave' && tickets.length) tickets[o.i % tickets.length]!.leave();
+    else if (o.t === 'settle') await settle();
+    else if (o.t === 'reply' && pending.length) { const c = pending[o.i % pending.length]!; c.settled = true; c.resolve(`${o.kind}-${h.calls.indexOf(c)}`); }
+    else if (o.t === 'fail' && pending.length) { const c = pending[o.i % pending.length]!; c.settled = true; c.reject(`boom-${h.calls.indexOf(c)}`); }
+    else if (o.t === 'end' && h.flights.length) { const f = h.flights[o.i % h.flights.length]!; if (o.overflow) f.overflowed(); else f.ended(); }
+    await Promise.resolve();
+  }
+  await settle();
+  // Slot ids are random: name each by the order it first appeared.
+  const ids = new Map<string, number>();
+  const slot = (id: string): number => { if (!ids.has(id)) ids.set(id, ids.size); return ids.get(id)!; };
+  return {
+    answers: Object.fromEntries(h.answers),
+    events: h.events.map((e) => JSON.stringify({ ...e, slotId: slot(e.slotId) })),
+    flushes: h.flushes, done: h.done, saved: h.saved,
+    calls: h.calls.map((c) => ({ batch: c.batch, aborted: c.signal.aborted, size: c.slot.size, slot: slot(c.slot.slotId) })),
+    live: h.registry.liveSlots, described: h.registry.describe(),
+  };
+}
+
+registry('a lone flight answers, counts and reports exactly as the slot machine does (random scripts, both ways)', async () => {
+  await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 30 }), fc.constantFrom(1, 4), async (ops, maxBatchSize) => {
+    const lone = await play(ops, true, maxBatchSize);
+    const actors = await play(ops, false, maxBatchSize);
+    assert.equal(lone, actors);
+  }), { numRuns: 150 });
+});
+
+registry('a lone flight is promoted to a slot actor when a second client joins, before the head or during the body', async () => {
+  for (const when of ['before head', 'during body'] as const) {
+    const h = harness({ maxWaitMs: 0, joinInFlight: true });
+    h.join('k', 'a');
+    await Promise.resolve();
+    if (when === 'during body') { h.calls[0]!.resolve('stream-1'); await settle(); }
+    h.join('k', 'b');
+    if (when === 'before head') { h.calls[0]!.resolve('stream-1'); await settle(); }
+    h.flights[0]!.ended();
+    assert.equal(Object.fromEntries(h.answers), when === 'before head'
+      ? { a: ['reply:stream-1:2'], b: ['reply:stream-1:2'] }
+      : { a: ['reply:stream-1:1'], b: ['late:stream-1:2'] }, when);
+    assert.equal([h.calls.length, h.done, h.saved, h.registry.liveSlots], [1, ['replied'], [1], 0], when);
+  }
 });
 
 registry.run();

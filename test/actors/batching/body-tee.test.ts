@@ -5,6 +5,7 @@ import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { PassThrough, Writable } from 'node:stream';
 import { BodyTee } from '../../../src/actors/batching/body-tee.ts';
+import { ManualScheduler } from '../../../src/clock.ts';
 
 class Sink extends Writable {
   chunks: string[] = [];
@@ -172,6 +173,30 @@ tee('without keepBytes a sink may attach after start only until the first byte h
   source.write('x');
   await tick();
   assert.not.ok(t.attachable);
+});
+
+tee('many sinks are ended a batch a turn once the body ends; one attaching meanwhile gets the whole body and ends', async () => {
+  const source = new PassThrough();
+  const turns = new ManualScheduler();
+  let ended = 0;
+  const t = new BodyTee(source, { keepBytes: 1024, nextTurn: turns.schedule, onEnd: (ok) => { if (ok) ended++; } });
+  const sinks = Array.from({ length: 40 }, () => new Sink());
+  for (const k of sinks) t.attach(k);
+  t.start();
+  source.end('body');
+  await tick();
+  const endedSinks = (): number => sinks.filter((k) => k.writableEnded).length;
+  assert.ok(endedSinks() > 0 && endedSinks() < 40, `a first batch, not all 40 (${endedSinks()})`);
+  assert.is(ended, 0, 'the body counts as ended once every sink is');
+  assert.ok(t.attachable, 'a request read between batches still joins');
+  const late = new Sink();
+  t.attach(late);
+  assert.equal([late.chunks, late.writableEnded], [['body'], true]);
+  while (turns.pending > 0) turns.runTurn();
+  assert.is(endedSinks(), 40);
+  assert.is(ended, 1);
+  assert.is(t.attachable, false, 'after the last batch, a new call');
+  assert.ok(sinks.every((k) => k.chunks.join('') === 'body'));
 });
 
 tee.run();

@@ -1,7 +1,9 @@
 // Strict limits across whole simulated clusters (LocalBus + VirtualClock, the real actors): exact in
 // every window through uneven and bursty load, bus delay, message loss, a holder crash and a holder
 // cut off by a partition; and when demand exceeds the limit, the limit is used (leases strand little).
-// Issue #6.
+// Issue #6. Counted where grants land (issue #12): each granted call reaches a simulated upstream
+// 1-3 ms later and is counted by the window it lands in; requests come at window edges too, and the
+// limit keeps edgeMs (5) above that travel time, as docs/limits.md asks.
 import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { simulateCluster, type SimOutcome, type SimSpec } from '../../../src/cli/simulate-cluster.ts';
@@ -10,11 +12,12 @@ import { check, uneven } from './strict-support.ts';
 const cluster = suite('strict limits in a simulated cluster');
 
 const base = (o: Partial<SimSpec>): SimSpec => ({
-  mode: 'strict', nodes: 3, seconds: 5, limit: 150, windowMs: 1_000, rate: 100, delayMs: { min: 1, max: 20 }, ...o,
+  mode: 'strict', nodes: 3, seconds: 5, limit: 150, windowMs: 1_000, rate: 100, delayMs: { min: 1, max: 20 },
+  upstreamMs: { min: 1, max: 3 }, edgeMs: 5, edgeRequests: 2, ...o,
 });
 
 cluster("seed 002's experiment: 2 nodes, 20/s, 120 + 120 requests over 10 s: at most 200 granted, shared", async () => {
-  const o = await simulateCluster(base({ nodes: 2, seconds: 10, limit: 20, rate: 12, arrivals: 'even', delayMs: { min: 5, max: 5 } }));
+  const o = await simulateCluster(base({ nodes: 2, seconds: 10, limit: 20, rate: 12, arrivals: 'even', delayMs: { min: 5, max: 5 }, edgeRequests: 0 }));
   check(o, 'seed 002');
   const [a, b] = o.nodes as [SimOutcome['nodes'][0], SimOutcome['nodes'][0]];
   assert.equal([a.requests, b.requests], [120, 120]);
@@ -59,8 +62,20 @@ cluster('10 nodes, a partition isolates the holder (then heals): never over the 
   assert.ok(use.mean >= 0.9, `used ${use.mean.toFixed(3)} outside the failover`);
 });
 
+cluster('demand that fills windows late, requests at the edges, calls taking up to 10 ms: with edgeMs 10 no window gets more than the limit at the upstream', async () => {
+  // With edgeMs 0 these seeds put a 21st call into a window: one granted in a window's last ms lands in
+  // the next (see the report of this change). The travel time is what edgeMs must cover.
+  for (const seed of [4, 5, 6]) {
+    const o = await simulateCluster(base({ nodes: 2, seconds: 10, limit: 20, rate: 12, arrivals: 'poisson', delayMs: { min: 1, max: 5 },
+      upstreamMs: { min: 0, max: 10 }, edgeMs: 10, seed }));
+    const use = check(o, `seed ${seed}`);
+    assert.ok(use.mean >= 0.9, `seed ${seed}: used ${use.mean.toFixed(3)}`);
+  }
+});
+
 cluster('under the limit, every request is granted', async () => {
-  const o = await simulateCluster(base({ nodes: 3, limit: 300, rate: uneven(3, 200), arrivals: 'poisson', seed: 6 }));
+  // edgeMs refuses the edges by design; without it, under the limit nothing at all is refused.
+  const o = await simulateCluster(base({ nodes: 3, limit: 300, rate: uneven(3, 200), arrivals: 'poisson', seed: 6, edgeMs: 0 }));
   for (const n of o.nodes) assert.equal([n.granted, n.rejected], [n.requests, 0], `${n.id}: ${n.granted} granted, ${n.rejected} refused of ${n.requests}`);
 });
 

@@ -101,14 +101,24 @@ export function uneven(nodes: number, total: number): number[] {
   return w.map((x) => (x / sum) * total);
 }
 
-/** Every request answered once; every window: granted ≤ limit. Returns the use of the limit in windows with excess demand and no fault. */
+/**
+ * The oracle of issue #12, on the simulation's own counts (none taken from the limiter): every request
+ * answered exactly once; in every window, the calls that reached the simulated upstream — counted by
+ * the wall-clock window they landed in — at most the limit. Returns the use of the limit (upstream
+ * calls / limit) in windows with excess demand and no fault.
+ */
 export function check(o: SimOutcome, label: string): { mean: number; min: number } {
   const { limit } = o.spec;
+  const a = o.answers;
+  assert.is(a.once, a.requests, `${label}: ${a.requests} requests, ${a.never} never answered, ${a.moreThanOnce} answered more than once`);
   // Every request the simulation sent got exactly one decision, crashed nodes included.
   for (const n of o.nodes) assert.is(n.granted + n.rejected, n.requests, `${label}: ${n.id} answered ${n.granted} + ${n.rejected} of ${n.requests} requests`);
-  for (const w of o.windows) assert.ok(w.granted <= limit, `${label}: window at ${w.startMs} ms granted ${w.granted} > ${limit}`);
-  const busy = o.windows.filter((w) => !w.faulted && w.demanded >= 1.2 * limit).map((w) => w.granted / limit);
+  assert.is(o.windows.reduce((s, w) => s + w.upstream, 0), o.nodes.reduce((s, n) => s + n.granted, 0), `${label}: every granted call reached the upstream`);
+  for (const w of o.windows) assert.ok(w.upstream <= limit, `${label}: window at ${w.startMs} ms: ${w.upstream} calls at the upstream > ${limit}`);
+  if (o.spec.edgeRequests) {
+    for (const w of o.windows.filter((x) => x.demanded > 0)) assert.ok(w.edgeDemanded > 0, `${label}: no request at the edges of window ${w.startMs}`);
+  }
+  const busy = o.windows.filter((w) => !w.faulted && w.demanded >= 1.2 * limit).map((w) => w.upstream / limit);
   assert.ok(busy.length > 0, `${label}: no window had excess demand`);
   return { mean: busy.reduce((a, b) => a + b, 0) / busy.length, min: Math.min(...busy) };
 }
-

@@ -1,3 +1,0 @@
-// Moved to src/proxy/headers.ts (shared by src/actors and src/http without an import cycle);
-// kept so code written against the old path still compiles. Import from src/proxy.
-export * from '../proxy/headers.ts';
