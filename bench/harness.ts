@@ -17,11 +17,15 @@ export function startProcess(args: string[], env: Record<string, string> = {}): 
   children.push(proc);
   return new Promise((resolve, reject) => {
     let out = '';
-    proc.stdout!.on('data', (d) => {
+    const collect = (d: Buffer) => {
       out += d;
       const m = /"port":(\d+)/.exec(out) ?? /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) resolve({ port: Number(m[1]), proc });
-    });
+      if (!m) return;
+      // From here on only drained: a node writing access lines would otherwise grow `out` by megabytes a second.
+      proc.stdout!.off('data', collect).resume();
+      resolve({ port: Number(m[1]), proc });
+    };
+    proc.stdout!.on('data', collect);
     proc.on('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${out}`)));
   });
 }
@@ -89,15 +93,18 @@ export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Ma
  * machine: on a small shared box one run swings ±30%, the medians of several far less.
  */
 export async function alternate(a: { url: string; pid: number }, b: { url: string; pid: number }, rounds: number, durationS: number): Promise<[Measured[], Measured[]]> {
-  await load(a.url, { durationS: 2 });
-  await load(b.url, { durationS: 2 });
-  const ra: Measured[] = [];
-  const rb: Measured[] = [];
+  const [ra, rb] = await alternateAll([a, b], rounds, durationS);
+  return [ra!, rb!];
+}
+
+/** `alternate` for any number of servers: each round measures every server once, in the same order. */
+export async function alternateAll(servers: Array<{ url: string; pid: number }>, rounds: number, durationS: number): Promise<Measured[][]> {
+  for (const s of servers) await load(s.url, { durationS: 2 });
+  const results: Measured[][] = servers.map(() => []);
   for (let i = 0; i < rounds; i++) {
-    ra.push(await loadWithCpu(a.url, a.pid, { durationS }));
-    rb.push(await loadWithCpu(b.url, b.pid, { durationS }));
+    for (const [k, s] of servers.entries()) results[k]!.push(await loadWithCpu(s.url, s.pid, { durationS }));
   }
-  return [ra, rb];
+  return results;
 }
 
 /** One table row of medians over rounds. */
