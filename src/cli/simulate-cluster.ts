@@ -10,6 +10,7 @@
 // upstream that it reaches a seeded travel time later, and the upstream counts calls by the
 // wall-clock window they land in, computed here from windowMs (never the limiter's window id); every
 // request's answers are counted too, so a request answered twice or never shows.
+import { promiseHooks } from 'node:v8';
 import { LocalNetwork, type LocalBus } from '../bus/local-bus.ts';
 import { VirtualClock } from '../clock.ts';
 import { limitSchema, type LimitConfig } from '../config/schema.ts';
@@ -315,22 +316,31 @@ export async function simulateCluster(spec: SimSpec, run: SimRunOptions = {}): P
   let withoutHolderMs = 0;
   const gapSince = new Map<string, number>();
   const firstMs = clock.now();
-  for (let t = firstMs + 1; t <= settleEnd; t++) {
-    if (run.onProgress && (t - firstMs) % 1000 === 0 && t < settleEnd) run.onProgress(t - firstMs, settleEnd - firstMs);
-    let busy = t === firstMs + 1; // continuations of the nodes' start may be waiting
-    while (faults.length && loadStart + faults[0]!.atMs <= t) { await applyFault(faults.shift()!, t); busy = true; }
-    const fired = clock.fired;
-    clock.advanceTo(t);
-    // Promise continuations run before the next millisecond; when nothing ran, none can be waiting.
-    if (busy || clock.fired !== fired) await drain();
-    if (spec.mode === 'strict' && t >= loadStart && t < loadEnd) {
-      for (const n of nodes) {
-        if (n.crashed) continue;
-        if (n.singleton!.holder()) gapSince.delete(n.id);
-        else if (!gapSince.has(n.id)) gapSince.set(n.id, t);
-        else withoutHolderMs = Math.max(withoutHolderMs, t - gapSince.get(n.id)!);
+  // Promise continuations must run before the next millisecond, which takes an event-loop turn. A
+  // millisecond in which no promise was made or settled left none waiting, so it skips the turn
+  // (approximate mode makes no promises at all; the turn was most of its run time).
+  let promiseEvents = 0;
+  const count = () => { promiseEvents++; };
+  const stopCounting = promiseHooks.createHook({ init: count, settled: count });
+  try {
+    for (let t = firstMs + 1; t <= settleEnd; t++) {
+      if (run.onProgress && (t - firstMs) % 1000 === 0 && t < settleEnd) run.onProgress(t - firstMs, settleEnd - firstMs);
+      let busy = t === firstMs + 1; // continuations of the nodes' start may be waiting
+      while (faults.length && loadStart + faults[0]!.atMs <= t) { await applyFault(faults.shift()!, t); busy = true; }
+      const seen = promiseEvents;
+      clock.advanceTo(t);
+      if (busy || promiseEvents !== seen) await drain();
+      if (spec.mode === 'strict' && t >= loadStart && t < loadEnd) {
+        for (const n of nodes) {
+          if (n.crashed) continue;
+          if (n.singleton!.holder()) gapSince.delete(n.id);
+          else if (!gapSince.has(n.id)) gapSince.set(n.id, t);
+          else withoutHolderMs = Math.max(withoutHolderMs, t - gapSince.get(n.id)!);
+        }
       }
     }
+  } finally {
+    stopCounting();
   }
   run.onProgress?.(settleEnd - firstMs, settleEnd - firstMs);
   for (const n of nodes) if (!n.crashed) await n.stop();

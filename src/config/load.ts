@@ -2,11 +2,16 @@
 // Precedence: flags > environment (SLUICE_*) > file > defaults. Every error names the path, the
 // value found and what was expected.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { InvalidConfigError, type ConfigIssue } from '../errors.ts';
 import { configSchema, targetSchema, type Config, type TargetConfig } from './schema.ts';
+
+// The YAML parser is loaded with the first YAML file: commands that read none (`sluice simulate`,
+// which loads this module for its flags) skip a few hundred ms of module loading.
+const require = createRequire(import.meta.url);
+const parseYaml = (text: string): unknown => (require('yaml') as typeof import('yaml')).parse(text);
 
 export interface Overrides {
   port?: number;
