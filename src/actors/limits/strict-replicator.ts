@@ -8,6 +8,7 @@ import type { Bus, Json } from '../../bus/bus.ts';
 import { subjectFor } from '../../bus/bus.ts';
 import type { Clock, TimerId } from '../../clock.ts';
 import type { BookEntry } from '../../limit/strict-books.ts';
+import { windowIdAt } from '../../limit/windows.ts';
 import type { Replication } from '../singleton.ts';
 
 /** Entries per request: a copy of a whole window of many keys goes in several. */
@@ -33,7 +34,13 @@ interface VoterState {
   /** The voter's start time as it reported it: a change means it restarted and lost its copy. */
   since: number | undefined;
 }
-interface Waiter { version: number; resolve: (ok: boolean) => void }
+interface Waiter { version: number; resolve: (ok: boolean) => void; at: number }
+
+/**
+ * A push not held by a quorum within this many request timeouts is answered false (the node hears
+ * "not holder" and asks again): without a majority, waiting answers and unsent entries must not pile up.
+ */
+const GIVE_UP_TIMEOUTS = 12;
 
 export interface ReplicatorStats { requests: number; refusals: number; failures: number }
 
@@ -83,7 +90,8 @@ export class BookReplicator {
       this.scheduleFlush(0);
     }
     if (this.committed() >= this.version) return Promise.resolve(true);
-    return new Promise((resolve) => this.waiters.push({ version: this.version, resolve }));
+    this.giveUpStale();
+    return new Promise((resolve) => this.waiters.push({ version: this.version, resolve, at: this.clock.now() }));
   }
 
   /** Stops replicating; every waiting push resolves false. */
@@ -123,8 +131,25 @@ export class BookReplicator {
     this.flushTimer = this.clock.setTimeout(() => { this.flushTimer = undefined; this.flush(); }, ms);
   }
 
+  // Bounds what a holder without a majority keeps: answers waiting too long are given up (false: no
+  // grant goes out, the books still count it — under-granting only), and entries of windows over for
+  // a whole window are dropped (no node can spend in them; voters prune them from their copies).
+  private giveUpStale(): void {
+    const now = this.clock.now();
+    const horizon = now - GIVE_UP_TIMEOUTS * this.o.timeoutMs;
+    if (this.waiters.length && this.waiters[0]!.at < horizon) {
+      const keep: Waiter[] = [];
+      for (const w of this.waiters) (w.at < horizon ? w.resolve(false) : keep.push(w));
+      this.waiters = keep;
+    }
+    for (const st of this.voters.values()) {
+      for (const [k, p] of st.pending) if (p.entry.windowId < windowIdAt(now, p.entry.windowMs) - 1) st.pending.delete(k);
+    }
+  }
+
   private flush(): void {
     if (this.stopped) return;
+    this.giveUpStale();
     const now = this.clock.now();
     let retryIn = Number.POSITIVE_INFINITY;
     for (const v of this.r.voters()) {
