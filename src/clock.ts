@@ -36,7 +36,6 @@ export class VirtualClock implements Clock {
   private time: number;
   private seq = 0;
   private live = 0;
-  private firedCount = 0;
   private readonly heap: PendingTimer[] = [];
 
   constructor(startAt = 0) { this.time = startAt; }
@@ -64,9 +63,6 @@ export class VirtualClock implements Clock {
   /** Number of timers not yet fired. */
   get pending(): number { return this.live; }
 
-  /** Number of timers fired so far: a driver that sees it unchanged after an advance knows nothing ran. */
-  get fired(): number { return this.firedCount; }
-
   /** When the earliest live timer is due, or undefined when none is set: lets a driver skip idle time. */
   get nextDueAt(): number | undefined { return this.peek()?.at; }
 
@@ -81,7 +77,6 @@ export class VirtualClock implements Clock {
       const fn = next.fn!;
       next.fn = undefined;
       this.live--;
-      this.firedCount++;
       this.time = Math.max(this.time, next.at);
       fn();
     }

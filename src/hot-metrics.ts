@@ -38,12 +38,18 @@ abstract class HotMetric<L extends string, S> {
     return { name: this.name, help: this.help, type: this.type, values, aggregator: 'sum' };
   }
 
+  /** Forgets every series. A child made before keeps counting into a series no longer rendered. */
   reset(): void { this.series.clear(); }
 }
 
 export class HotCounter<L extends string> extends HotMetric<L, { n: number }> {
   protected readonly type = 'counter';
   inc(labels: Record<L, string>, by = 1): void { this.stateFor(labels).n += by; }
+  /** The series for one label set, looked up once: a per-request `inc` then costs an addition. */
+  child(labels: Record<L, string>): { inc(by?: number): void } {
+    const s = this.stateFor(labels);
+    return { inc: (by = 1) => { s.n += by; } };
+  }
   protected initial() { return { n: 0 }; }
   protected render(labels: Record<L, string>, s: { n: number }): MetricValue[] { return [{ value: s.n, labels }]; }
 }
@@ -63,6 +69,19 @@ export class HotHistogram<L extends string> extends HotMetric<L, HistogramState>
     s.count++;
     const b = this.buckets;
     for (let i = 0; i < b.length; i++) if (value <= b[i]!) { s.counts[i]!++; return; }
+  }
+
+  /** The series for one label set, looked up once. */
+  child(labels: Record<L, string>): { observe(value: number): void } {
+    const s = this.stateFor(labels);
+    const b = this.buckets;
+    return {
+      observe: (value) => {
+        s.sum += value;
+        s.count++;
+        for (let i = 0; i < b.length; i++) if (value <= b[i]!) { s.counts[i]!++; return; }
+      },
+    };
   }
 
   protected initial(): HistogramState { return { counts: this.buckets.map(() => 0), sum: 0, count: 0 }; }

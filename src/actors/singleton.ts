@@ -10,7 +10,7 @@ import type { Clock, TimerId } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { Election, type HolderAnnouncement, type HolderSession, type HolderView, type VoteReply, type VoteRequest } from '../cluster/election.ts';
 import type { NodeMetrics } from '../metrics.ts';
-import { BookCopy, completeFrom, mergeCopies, parseEntries, type BookEntry } from '../limit/strict-books.ts';
+import { BookCopy, completeFromBounds, mergeCopies, parseEntries, type BookEntry } from '../limit/strict-books.ts';
 import type { Membership } from './membership.ts';
 
 /** What the strict limiter's server and clients need from the singleton. */
@@ -78,7 +78,12 @@ export interface SingletonOptions extends SingletonTimings {
   maxClockSkewMs?: number | undefined;
 }
 
-interface Copy { entries: readonly BookEntry[]; upSince: number }
+/**
+ * A voter's copy as a candidate got it: when the voter (re)started (our clock), and the last holder
+ * that sent it its whole books (term, and from which window start that holder's books were complete).
+ */
+interface Copy { entries: readonly BookEntry[]; upSince: number; synced?: Synced | undefined }
+interface Synced { term: number; completeFrom: number }
 
 export class Singleton implements SingletonView {
   readonly election: Election;
@@ -92,6 +97,8 @@ export class Singleton implements SingletonView {
   booksRefused = 0;
   private readonly startedAt: number;
   private copies: { term: number; byVoter: Map<string, Copy> } = { term: 0, byVoter: new Map() };
+  /** The latest holder that sent this voter its whole books (since this node started). */
+  private synced: Synced | undefined;
   private takeoverOf: Takeover | undefined;
   private suspect = false;
   private readonly subs: Subscription[] = [];
@@ -126,7 +133,7 @@ export class Singleton implements SingletonView {
     this.subs.push(this.bus.subscribe(this.subject('abstain'), (m) => this.onAbstain(m.data)));
     this.subs.push(this.bus.subscribe(this.subject(`books.${this.nodeId}`), (m) => {
       const ok = this.onBooks(m.data);
-      if (ok !== undefined) m.respond?.({ ok, term: this.election.standingTerm });
+      if (ok !== undefined) m.respond?.({ ok, term: this.election.standingTerm, since: this.startedAt });
     }));
     this.unwatch = this.membership.onChange((c) => {
       if (c.type === 'member.left' && c.reason === 'goodbye') this.election.memberLeft(c.id);
@@ -159,7 +166,10 @@ export class Singleton implements SingletonView {
       const copies = this.copies.term === s.term ? [...this.copies.byVoter.values()] : [];
       const seed = mergeCopies(copies.map((c) => c.entries));
       const skew = this.o.maxClockSkewMs ?? 0;
-      this.takeoverOf = { term: s.term, seed, completeFromAt: completeFrom(copies.map((c) => c.upSince), this.election.quorum(), skew) };
+      // A copy surely holds a window's grants if its voter was up since before the window began, or if
+      // the holder just before us sent it its whole books and those were complete for the window.
+      const bound = (c: Copy) => Math.min(c.upSince + skew, c.synced && c.synced.term >= s.term - 1 ? c.synced.completeFrom : Number.POSITIVE_INFINITY);
+      this.takeoverOf = { term: s.term, seed, completeFromAt: completeFromBounds(copies.map(bound), this.election.quorum()) };
       this.books.merge(seed);
     }
     return this.takeoverOf;
@@ -202,7 +212,7 @@ export class Singleton implements SingletonView {
     const now = this.clock.now();
     this.election.setMembers(now, this.membership.liveIds());
     const req = this.election.tick(now);
-    if (req?.books) this.keepCopy(req.term, this.nodeId, { entries: this.books.all(), upSince: this.startedAt });
+    if (req?.books) this.keepCopy(req.term, this.nodeId, { entries: this.books.all(), upSince: this.startedAt, synced: this.synced });
     if (req) this.bus.publish(this.subject('vote'), { ...req });
     this.suspect = this.election.clockSuspect(now);
     if (this.suspect) this.bus.publish(this.subject('abstain'), { node: this.nodeId });
@@ -221,7 +231,11 @@ export class Singleton implements SingletonView {
     // A copy goes with a vote for a candidate that has not won yet: taken now, in the same step as the
     // promise, it holds everything this voter accepted under older terms (it accepts none after).
     const out: Record<string, Json> = { ...reply };
-    if (reply.granted && req.books) { out.books = this.books.all() as unknown as Json; out.upForMs = now - this.startedAt; }
+    if (reply.granted && req.books) {
+      out.books = this.books.all() as unknown as Json;
+      out.upForMs = now - this.startedAt;
+      if (this.synced) out.synced = { term: this.synced.term, completeFrom: Number.isFinite(this.synced.completeFrom) ? this.synced.completeFrom : null };
+    }
     this.bus.publish(this.subject(`ballot.${req.candidate}`), out);
     this.changed();
   }
@@ -234,7 +248,7 @@ export class Singleton implements SingletonView {
       const entries = parseEntries(o.books);
       if (!entries || typeof o.upForMs !== 'number' || !(o.upForMs >= 0)) { this.malformed++; return; }
       // Our clock: the voter had been up at least this long when we read its reply.
-      this.keepCopy(reply.term, reply.voter, { entries, upSince: this.clock.now() - o.upForMs });
+      this.keepCopy(reply.term, reply.voter, { entries, upSince: this.clock.now() - o.upForMs, synced: parseSynced(o.synced) });
     }
     const before = this.election.leaseEndsAt;
     this.election.onVoteReply(reply, this.clock.now());
@@ -268,8 +282,12 @@ export class Singleton implements SingletonView {
     const o = fields(d);
     const entries = o ? parseEntries(o.entries) : undefined;
     if (!o || !isId(o.holder) || !isTerm(o.term) || !entries) { this.malformed++; return undefined; }
+    const full = o.full === true ? parseSynced({ term: o.term, completeFrom: o.completeFrom ?? null }) : undefined;
+    if (o.full !== undefined && !full) { this.malformed++; return undefined; }
     if (!this.election.acceptBooks(o.holder, o.term, this.clock.now())) { this.booksRefused++; return false; }
     this.books.merge(entries);
+    // The whole books of this term's holder: this copy now holds everything it held.
+    if (full && (!this.synced || full.term >= this.synced.term)) this.synced = full;
     return true;
   }
 
@@ -321,6 +339,13 @@ const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as nu
 
 function fields(d: Json): Record<string, Json> | undefined {
   return typeof d === 'object' && d !== null && !Array.isArray(d) ? d : undefined;
+}
+
+/** `{ term, completeFrom }` (completeFrom null: every window), or undefined. */
+function parseSynced(d: Json | undefined): Synced | undefined {
+  const o = d === undefined ? undefined : fields(d);
+  if (!o || !isTerm(o.term) || (o.completeFrom !== null && (typeof o.completeFrom !== 'number' || !Number.isFinite(o.completeFrom)))) return undefined;
+  return { term: o.term, completeFrom: o.completeFrom === null ? Number.NEGATIVE_INFINITY : o.completeFrom };
 }
 
 function parseVoteRequest(d: Json): VoteRequest | undefined {

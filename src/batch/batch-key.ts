@@ -46,11 +46,24 @@ export function mergeKey(req: Omit<KeyedRequest, 'body'>, opts: KeyOptions = {})
   return digest(['merge', ...sharedParts(req, opts)]);
 }
 
+const NO_VARY: readonly string[] = [];
+/** The key's header names for a `vary` list (a target's, so the same array every request), sorted once. */
+const namesFor = new WeakMap<readonly string[], { shared: readonly string[]; private: readonly string[] }>();
+
+function keyHeaderNames(opts: KeyOptions): readonly string[] {
+  const vary = opts.vary ?? NO_VARY;
+  let names = namesFor.get(vary);
+  if (!names) {
+    const lower = vary.map((n) => n.toLowerCase());
+    names = { shared: [...new Set(lower)].sort(), private: [...new Set([...lower, ...CREDENTIAL_HEADERS])].sort() };
+    namesFor.set(vary, names);
+  }
+  return opts.public ? names.shared : names.private;
+}
+
 function sharedParts(req: Omit<KeyedRequest, 'body'>, opts: KeyOptions): unknown[] {
-  const names = new Set((opts.vary ?? []).map((n) => n.toLowerCase()));
-  if (!opts.public) for (const n of CREDENTIAL_HEADERS) names.add(n);
   const byName = headerIndex(req.headers);
-  const headers = [...names].sort().map((n) => [n, byName.get(n) ?? null]);
+  const headers = keyHeaderNames(opts).map((n) => [n, byName.get(n) ?? null]);
   const query = req.query?.startsWith('?') ? req.query.slice(1) : req.query ?? '';
   return [req.method.toUpperCase(), req.path, query, headers];
 }

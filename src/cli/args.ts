@@ -2,7 +2,8 @@
 // `sluice simulate …`. Flags override the environment, which overrides the file.
 import { parseArgs } from 'node:util';
 import { InvalidConfigError } from '../errors.ts';
-import { portFrom, splitList, type Overrides } from '../config/load.ts';
+import { portFrom, splitList } from '../config/cli-values.ts';
+import type { Overrides } from '../config/load.ts';
 
 export interface StartArgs { command: 'start'; configPath: string | undefined; overrides: Overrides; demo: boolean }
 export interface SimulateArgs { command: 'simulate'; options: Record<string, string | boolean | undefined> }

@@ -1,24 +1,22 @@
 // The sluice command. Exits non-zero with a clear message on bad config; SIGTERM/SIGINT drain and
 // exit 0; SIGHUP re-reads the config file and applies it live (a file that fails validation is
 // refused and logged, and the running config stays).
-// The node (HTTP, NATS, metrics, logging) is imported only by `start`: `simulate` and the policy
-// commands would otherwise pay about a second of module loading for code they never run.
-import { applyOverrides, envOverrides, parseConfig, readConfigFile } from '../config/load.ts';
-import type { Config } from '../config/schema.ts';
-import { expandEnvVars } from '../config/env-vars.ts';
+// The config loader and the node (HTTP, NATS, metrics, logging) are imported only by `start`:
+// `simulate` and the policy commands would otherwise pay over a second of module loading for code
+// they never run.
 import { SluiceError } from '../errors.ts';
 import { parseCli, USAGE, type StartArgs } from './args.ts';
 
-/** The config as `start` builds it: the file (its `${VAR}`s expanded), then SLUICE_* variables, then flags. */
-function loadConfig(args: StartArgs): Config {
-  const raw = args.configPath ? expandEnvVars(readConfigFile(args.configPath), process.env, args.configPath) : {};
-  return parseConfig(applyOverrides(raw, envOverrides(process.env), args.overrides), args.configPath ?? 'config');
-}
-
 async function start(args: StartArgs): Promise<void> {
-  const [{ createNodeLog }, { reloadFromFile }, { SluiceNode }, { startDemoUpstreams }] = await Promise.all([
+  const [{ applyOverrides, envOverrides, parseConfig, readConfigFile }, { expandEnvVars }, { createNodeLog }, { reloadFromFile }, { SluiceNode }, { startDemoUpstreams }] = await Promise.all([
+    import('../config/load.ts'), import('../config/env-vars.ts'),
     import('../log/logger.ts'), import('../reload/reload-file.ts'), import('../node.ts'), import('./demo.ts'),
   ]);
+  /** The config as `start` builds it: the file (its `${VAR}`s expanded), then SLUICE_* variables, then flags. */
+  const loadConfig = (a: StartArgs) => {
+    const raw = a.configPath ? expandEnvVars(readConfigFile(a.configPath), process.env, a.configPath) : {};
+    return parseConfig(applyOverrides(raw, envOverrides(process.env), a.overrides), a.configPath ?? 'config');
+  };
   const config = loadConfig(args);
   const logs = createNodeLog({ level: config.log.level, access: config.log.access });
   const demo = args.demo ? await startDemoUpstreams(config) : undefined;

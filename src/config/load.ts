@@ -2,11 +2,19 @@
 // Precedence: flags > environment (SLUICE_*) > file > defaults. Every error names the path, the
 // value found and what was expected.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { InvalidConfigError, type ConfigIssue } from '../errors.ts';
 import { configSchema, targetSchema, type Config, type TargetConfig } from './schema.ts';
+import { portFrom, splitList } from './cli-values.ts';
+
+export { portFrom, splitList };
+
+// The YAML parser is loaded with the first YAML file: commands that read none (`sluice simulate`,
+// which loads this module for its flags) skip a few hundred ms of module loading.
+const require = createRequire(import.meta.url);
+const parseYaml = (text: string): unknown => (require('yaml') as typeof import('yaml')).parse(text);
 
 export interface Overrides {
   port?: number;
@@ -52,13 +60,6 @@ export function envOverrides(env: NodeJS.ProcessEnv): Overrides {
   return o;
 }
 
-export function portFrom(text: string, path: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n > 65535) throw new InvalidConfigError([{ path, value: text, expected: 'a port number 0-65535' }]);
-  return n;
-}
-
-export const splitList = (s: string): string[] => s.split(',').map((x) => x.trim()).filter(Boolean);
 
 /** Applies overrides onto raw (unvalidated) file content, so the schema checks the merged result. */
 export function applyOverrides(raw: unknown, ...layers: Overrides[]): unknown {

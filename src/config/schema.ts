@@ -146,6 +146,12 @@ export const limitSchema = z.strictObject({
    * plus the call's travel time. Default 0 (windows by this node's clock only).
    */
   edgeMs: ms(0),
+  /**
+   * Strict: a call lands at the upstream at most this long after it is admitted (clock skew to the
+   * upstream + travel). One admitted that close to its window's end (or within maxClockSkewMs after its
+   * start) is charged to both windows it may land in. Default: cluster.maxClockSkewMs + 100.
+   */
+  landingMs: z.number().int().nonnegative().optional(),
 });
 
 export const paceSchema = z.strictObject({

@@ -74,6 +74,16 @@ export function completeFrom(upSince: readonly number[], quorum: number, skewMs:
   return sorted[quorum - 1]! + skewMs;
 }
 
+/**
+ * The same, from one bound per copy (the window start from which that copy is complete, by whichever
+ * reason): a window is complete when a quorum of copies are; +Infinity with fewer than `quorum` copies.
+ */
+export function completeFromBounds(bounds: readonly number[], quorum: number): number {
+  if (!Number.isSafeInteger(quorum) || quorum < 1) throw new InvalidArgumentError(`quorum must be an integer ≥ 1, got ${quorum}`);
+  if (bounds.length < quorum) return Number.POSITIVE_INFINITY;
+  return [...bounds].sort((a, b) => a - b)[quorum - 1]!;
+}
+
 const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
 
 export function checkEntry(e: BookEntry): void {

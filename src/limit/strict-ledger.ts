@@ -77,6 +77,14 @@ export interface StrictLedgerOptions {
 
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 250;
 
+/**
+ * A node may lease a window up to this long before it starts (never more than half a window): near an
+ * edge a call is charged to the next window too (src/actors/limits/strict-landing.ts), so its lease
+ * must be there before the edge. The fence covers windows a predecessor may have leased that early.
+ */
+export const MAX_AHEAD_MS = 2_000;
+export const aheadCap = (windowMs: number): number => Math.min(MAX_AHEAD_MS, Math.floor(windowMs / 2));
+
 interface NodeLease {
   receivedTotal: number;
   returnedTotal: number;
@@ -147,6 +155,19 @@ export class StrictLedger {
     return this.books.get(key)?.get(windowId)?.leases.get(node)?.receivedTotal ?? 0;
   }
 
+  /** Every lease of every window kept, as book entries (a whole copy for a voter that has none). */
+  entries(): BookEntry[] {
+    const out: BookEntry[] = [];
+    for (const [key, windows] of this.books) {
+      const spec = this.specOf(key);
+      if (!spec) continue;
+      for (const [windowId, book] of windows) {
+        for (const [node, l] of book.leases) out.push({ key, windowId, limit: spec.limit, windowMs: spec.windowMs, node, received: l.receivedTotal, returned: l.returnedTotal });
+      }
+    }
+    return out;
+  }
+
   /** The leases changed since the last call, as book entries to replicate (running totals). */
   takeChanges(): BookEntry[] {
     const out: BookEntry[] = [];
@@ -168,13 +189,13 @@ export class StrictLedger {
    * Leases up to `asked` units of `key`'s window `windowId` to `node`; returns the units granted
    * (0 when the window is spent, fenced and empty, not current within the clock skew, or the key unknown).
    */
-  grant(node: string, key: string, windowId: number, asked: number, now: number): number {
+  grant(node: string, key: string, windowId: number, asked: number, now: number, aheadMs = 0): number {
     checkNode(node);
     checkWindowId(windowId);
     checkUnits('asked', asked);
     const at = this.advance(now);
     const spec = this.spec(key);
-    if (!spec || asked === 0 || !this.accepts(windowId, spec.windowMs, at)) return 0;
+    if (!spec || asked === 0 || !this.accepts(windowId, spec.windowMs, at, aheadMs)) return 0;
     this.pruneKey(key, at);
     const book = this.bookFor(key, windowId, spec.windowMs);
     const granted = Math.min(asked, availableIn(book, spec.limit));
@@ -312,12 +333,14 @@ export class StrictLedger {
     return this.lastNow;
   }
 
-  private accepts(windowId: number, windowMs: number, at: number): boolean {
-    return windowId >= Math.floor((at - this.skewMs) / windowMs) && windowId <= Math.floor((at + this.skewMs) / windowMs);
+  private accepts(windowId: number, windowMs: number, at: number, aheadMs: number): boolean {
+    const ahead = Math.min(Math.max(0, aheadMs), aheadCap(windowMs));
+    return windowId >= Math.floor((at - this.skewMs) / windowMs) && windowId <= Math.floor((at + this.skewMs + ahead) / windowMs);
   }
 
+  // A predecessor leased only windows starting by its lease's end + skew + the lead a node may ask ahead.
   private isFenced(windowId: number, windowMs: number): boolean {
-    return windowId * windowMs <= this.fenceUntilAt && windowId * windowMs < this.completeFromAt;
+    return windowId * windowMs <= this.fenceUntilAt + aheadCap(windowMs) && windowId * windowMs < this.completeFromAt;
   }
 
   private bookFor(key: string, windowId: number, windowMs: number): WindowBook {

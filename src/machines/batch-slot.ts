@@ -15,6 +15,11 @@
 // injected clock and provides the effects (`callUpstream`, `abortUpstream`, `fanOut*`,
 // `serveJoiner`) with `.provide()`. That keeps it small enough for model-based tests to walk every
 // path (STACK.md).
+//
+// One case runs without an actor: a coalesce slot with no hold whose call has one client (most
+// requests, when nothing coalesces). The registry moves it by this machine's one-waiter transitions
+// (src/actors/batching/lone-flight.ts, held to this machine by a random-script test) and restores an
+// actor in its state the moment a second client joins.
 import { assign, setup } from 'xstate';
 import type { SnapshotFrom } from 'xstate';
 import { InvalidArgumentError } from '../errors.ts';

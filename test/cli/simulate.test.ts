@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode } from '../../src/errors.ts';
 import { parseSimulateArgs, progressOn, report, specFrom } from '../../src/cli/simulate.ts';
-import { simulateCluster } from '../../src/cli/simulate-cluster.ts';
+import { simLimit, simulateCluster } from '../../src/cli/simulate-cluster.ts';
+import { limitSchema } from '../../src/config/schema.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/sluice.js', import.meta.url));
 const simulate = suite('sluice simulate', { timeoutMs: 60_000 }); // each test spawns node with tsx
@@ -102,6 +103,16 @@ simulate('requests at window edges: the first and last 100 ms of every window ge
   // Per window and node: 2 even requests (n1 at 0 and 500 ms, n2 41 ms later: one of them in the first
   // 100 ms) and 2 in each edge.
   assert.equal(o.windows.map((w) => [w.demanded, w.edgeDemanded]), [[12, 10], [12, 10], [12, 10]]);
+});
+
+simulate("the simulated limit is what the config loader makes of the same input (limitSchema's defaults)", () => {
+  for (const spec of [{ limit: 20, windowMs: 1_000, mode: 'strict' as const }, { limit: 7, windowMs: 250, mode: 'approximate' as const, edgeMs: 5 },
+    { limit: 500, windowMs: 1_000, mode: 'strict' as const, prefetch: { minPrefetch: 2, closeWaitMs: 100 } }]) {
+    const parsed = limitSchema.parse({ name: 'sim', limit: spec.limit, windowMs: spec.windowMs, mode: spec.mode, prefetch: spec.prefetch ?? {},
+      ...(spec.edgeMs !== undefined ? { edgeMs: spec.edgeMs } : {}) });
+    // A key added to limitSchema with a default must be added to simLimit (src/cli/simulate-cluster.ts) too.
+    assert.equal(simLimit(spec), parsed);
+  }
 });
 
 simulate('a progress line is drawn on a terminal only, and erased at the end', async () => {

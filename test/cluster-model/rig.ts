@@ -101,7 +101,7 @@ export class ClusterRig {
   readonly clock: VirtualClock;
   readonly network: LocalNetwork;
   readonly requests: Req[] = [];
-  /** Upstream calls by the window they land in (called at once when admitted): the counting sink. */
+  /** Upstream calls by the window they land in (0..MAX_DELAY_MS after admission): the counting sink. */
   readonly sink = { a: new Map<number, number>(), s: new Map<number, number>() };
   /** Times (virtual) at which something may make approximate deltas go missing or late, for the bound. */
   readonly disturbances: number[] = [];
@@ -248,8 +248,11 @@ export class ClusterRig {
       limits.admitUpstreamCall({ requests: 1, tokens: 0 }).then(
         (adm) => {
           this.answer(req, 'admitted');
-          const w = Math.floor(this.clock.now() / WINDOW_MS);
-          this.sink[t].set(w, (this.sink[t].get(w) ?? 0) + 1);
+          // The call travels to the upstream (0..MAX_DELAY_MS); the sink counts it by the window it lands in.
+          this.clock.setTimeout(() => {
+            const w = Math.floor(this.clock.now() / WINDOW_MS);
+            this.sink[t].set(w, (this.sink[t].get(w) ?? 0) + 1);
+          }, Math.floor(this.random() * (MAX_DELAY_MS + 1)));
           adm.settle({});
         },
         (err: { code?: string }) => this.answer(req, err?.code === 'SLUICE_RATE_LIMITED' ? 'refused' : 'error'),
@@ -278,6 +281,8 @@ export class ClusterRig {
 
   /** Moves virtual time to `at`, letting promise continuations run at each instant a timer fired. */
   async runUntil(at: number): Promise<void> {
+    // What was started at the current instant (an admission's answer) finishes at it, before time moves.
+    await new Promise<void>((r) => setImmediate(r));
     for (;;) {
       const next = this.clock.nextDueAt;
       if (next === undefined || next > at) break;

@@ -29,6 +29,12 @@ import { startSluiceProcess, type SluiceProcess } from '../support/sluice-proces
 const faults = suite('real faults on 3 node processes and a 3-server NATS cluster integration', { timeoutMs: 300_000 });
 
 const WINDOW_MS = 1_000;
+/**
+ * limits[].landingMs: a call admitted this close to a window's end is charged to the next window too.
+ * The default (skew + 2% of the window) assumes a fast upstream; here every hop is a process on a
+ * shared 2-core box whose event loops lag, so the test says how long its calls may take to land.
+ */
+const LANDING_MS = 250;
 const HEARTBEAT_MS = 200;
 const DEAD_AFTER_MS = 1_000;
 const SYNC_MS = 100;
@@ -68,7 +74,7 @@ function configFor(id: string, i: number): Record<string, unknown> {
     cluster: { name: `faults${process.pid}`, heartbeatMs: HEARTBEAT_MS, deadAfterMs: DEAD_AFTER_MS, syncMs: SYNC_MS, maxClockSkewMs: 20 },
     nats: { servers },
     targets: [
-      { name: 's', prefix: '/s', replicas: [upS.url], batch: { mode: 'none' }, limits: [{ name: 'strict', limit: LIMIT, windowMs: WINDOW_MS, mode: 'strict' }] },
+      { name: 's', prefix: '/s', replicas: [upS.url], batch: { mode: 'none' }, limits: [{ name: 'strict', limit: LIMIT, windowMs: WINDOW_MS, mode: 'strict', landingMs: LANDING_MS }] },
       { name: 'a', prefix: '/a', replicas: [upA.url], batch: { mode: 'none' }, limits: [{ name: 'approx', limit: LIMIT, windowMs: WINDOW_MS }] },
     ],
   };
@@ -238,12 +244,8 @@ faults('kill a NATS server, SIGKILL a node and the holder, SIGSTOP one past dead
     return m;
   };
   const strict = perWindow('/s');
-  // A grant can only land later than it was decided (forwarded late on a busy machine), never
-  // earlier. So two necessary conditions of "≤ limit per window", checked where calls land:
-  // - calls landing in w, less those whose client request was sent before w began (the only ones
-  //   that can carry an earlier window's permit), fit w's limit;
-  // - from the first window on (nothing was granted before it), calls landing in windows first..k
-  //   are at most (k − first + 1) × limit, for every k.
+  // Strict: at most the limit in every wall-clock window, counted where the calls land (edge
+  // requests included). Calls sent in the window before the one they land in are reported.
   const carried = new Map<number, number>();
   for (const a of arrivals) {
     const w = Math.floor(a.at / WINDOW_MS);
@@ -321,7 +323,7 @@ faults('kill a NATS server, SIGKILL a node and the holder, SIGSTOP one past dead
 
   assert.is(lost.length, 0, 'every request to a node that was not killed got an HTTP answer');
   for (const w of windows) {
-    assert.ok((strict.get(w) ?? 0) - (carried.get(w) ?? 0) <= LIMIT, `strict window ${w - start / WINDOW_MS}: ${strict.get(w)} calls, ${carried.get(w) ?? 0} sent before it; limit ${LIMIT}`);
+    assert.ok((strict.get(w) ?? 0) <= LIMIT, `strict window ${w - start / WINDOW_MS}: ${strict.get(w)} calls (${carried.get(w) ?? 0} sent before it); limit ${LIMIT}`);
     assert.ok((approx.get(w) ?? 0) <= approxBound(w), `approximate window ${w - start / WINDOW_MS}: ${approx.get(w)} calls; bound ${approxBound(w)}`);
   }
   let landed = 0;

@@ -21,7 +21,12 @@ import { startSluiceProcess } from '../support/sluice-process.ts';
 const failover = suite('strict limit failover across 3 node processes on a NATS cluster integration', { timeoutMs: 90_000 });
 
 const LIMIT = 12;
-const WINDOW_MS = 2_000;
+/**
+ * Real-clock windows on a shared, loaded 2-core machine: 2 s left the successor (up to 5 heartbeats
+ * after the kill, plus process lag) a few hundred ms of the failover window to spend it in, so the
+ * "â‰¥ 0.9 L" check failed now and then under load. 4 s windows leave it seconds; the checks are the same.
+ */
+const WINDOW_MS = 4_000;
 const HEARTBEAT_MS = 200;
 const CLUSTER = { name: `strict${process.pid}`, heartbeatMs: HEARTBEAT_MS, deadAfterMs: 1_200, syncMs: 100, maxClockSkewMs: 20, voters: ['a', 'b', 'c'] };
 
@@ -44,10 +49,10 @@ function startSluice(id: string, server: string): Promise<Node> {
     nats: { servers: [server] },
     targets: [{
       name: 'paid', prefix: '/paid', replicas: [up.url], batch: { mode: 'none' }, retry: { attempts: 1 },
-      // edgeMs: a call admitted near a window's end must land upstream before it ends; on this shared
+      // landingMs: a call admitted near a window's end may land upstream in the next one; on this shared
       // 2-core machine under load the proxy's delay and the stub's own (it runs in this busy process)
-      // reach hundreds of ms.
-      limits: [{ name: 'rps', limit: LIMIT, windowMs: WINDOW_MS, mode: 'strict', edgeMs: 300, onLimit: 'queue', maxQueueMs: 400, prefetch: { predictWindowMs: 200, minPrefetch: 2, closeWaitMs: 100 } }],
+      // reach hundreds of ms. Such calls are charged to both windows (no refusals at the edges).
+      limits: [{ name: 'rps', limit: LIMIT, windowMs: WINDOW_MS, mode: 'strict', landingMs: 300, onLimit: 'queue', maxQueueMs: 400, prefetch: { predictWindowMs: 200, minPrefetch: 2, closeWaitMs: 100 } }],
     }],
   });
   void started.then((n) => procs.push(n.proc), () => {});
@@ -136,16 +141,15 @@ failover('killing the holder mid-window: the window is still used (â‰¥ 0.9 L, â‰
   const survivors = nodes.filter((n) => n !== holder);
 
   // Load through every node from the next window start, for four windows; the holder's node takes
-  // load in the first two, until 600 ms before the third (so no queued request of its own leases from
+  // load in the first two, until 1 s before the third (so no queued request of its own leases from
   // the third: a dead node's unused leases are the one loss the design allows, and with a small L they
-  // would dominate the measure), the
-  // survivors in all four. The holder is killed 400 ms into the third.
+  // would dominate the measure), the survivors in all four. The holder is killed 1 s into the third.
   const start = (Math.floor(Date.now() / WINDOW_MS) + 1) * WINDOW_MS;
   const endAt = start + 4 * WINDOW_MS;
-  const killAt = start + 2 * WINDOW_MS + 400;
+  const killAt = start + 2 * WINDOW_MS + 1_000;
   const tallies = new Map(nodes.map((n) => [n.id, { sent: 0, answered: 0, ok: 0, limited: 0, other: 0, dropped: 0 } as Tally]));
   await new Promise((r) => setTimeout(r, start - Date.now())); // waiting for the window start: pacing, not synchronising
-  const running = nodes.flatMap((n) => [1, 2, 3, 4].map(() => load(n, endAt, tallies.get(n.id)!, () => n !== holder || Date.now() < start + 2 * WINDOW_MS - 600)));
+  const running = nodes.flatMap((n) => [1, 2, 3, 4].map(() => load(n, endAt, tallies.get(n.id)!, () => n !== holder || Date.now() < start + 2 * WINDOW_MS - 1_000)));
   await new Promise((r) => setTimeout(r, killAt - Date.now()));
   const mark = seen.length;
   holder.proc.kill('SIGKILL');
@@ -163,6 +167,7 @@ failover('killing the holder mid-window: the window is still used (â‰¥ 0.9 L, â‰
   const perWindow = new Map<number, number>();
   for (const t of arrivals) if (t >= start && t < endAt) perWindow.set(Math.floor(t / WINDOW_MS), (perWindow.get(Math.floor(t / WINDOW_MS)) ?? 0) + 1);
   const counts = Array.from({ length: 4 }, (_, i) => perWindow.get(start / WINDOW_MS + i) ?? 0);
+  console.log(`strict failover: calls per window at the upstream ${counts} (limit ${LIMIT}); successor ${successor} granted after ${beats} of its heartbeats`);
   for (const [i, n] of counts.entries()) assert.ok(n <= LIMIT, `window ${i} sent ${n} calls upstream; limit ${LIMIT} (all: ${counts})`);
   assert.ok(counts[2]! >= 0.9 * LIMIT, `the failover window is used: ${counts}; holder ${holder.id}, successor ${successor} after ${beats} heartbeats; ${JSON.stringify([...tallies])}`);
   for (const s of survivors) {

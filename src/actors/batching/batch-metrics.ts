@@ -1,7 +1,8 @@
 // Batching metrics of one node, shared by every target's registry: how slots flushed and ended, how
 // big batches were, how many upstream calls batching saved and how each waiter was answered. One
 // instance per NodeMetrics (cached), so replacing a target never registers a metric twice.
-import { Counter, Histogram } from 'prom-client';
+import { Counter } from 'prom-client';
+import { HotCounter, HotHistogram } from '../../hot-metrics.ts';
 import type { NodeMetrics } from '../../metrics.ts';
 
 /** How one waiting client was answered; every waiter ends in exactly one of these. */
@@ -35,42 +36,32 @@ export class BatchMetrics {
     return m;
   }
 
-  readonly flushes: Counter<'target' | 'mode' | 'reason'>;
-  readonly slots: Counter<'target' | 'mode' | 'outcome'>;
-  readonly batchSize: Histogram<'target' | 'mode'>;
-  readonly callsSaved: Counter<'target' | 'mode'>;
-  readonly joinsInFlight: Counter<'target' | 'mode' | 'phase'>;
-  readonly answered: Counter<'target' | 'mode' | 'outcome'>;
+  readonly flushes: HotCounter<'target' | 'mode' | 'reason'>;
+  readonly slots: HotCounter<'target' | 'mode' | 'outcome'>;
+  readonly batchSize: HotHistogram<'target' | 'mode'>;
+  readonly callsSaved: HotCounter<'target' | 'mode'>;
+  readonly joinsInFlight: HotCounter<'target' | 'mode' | 'phase'>;
+  readonly answered: HotCounter<'target' | 'mode' | 'outcome'>;
   readonly policyFallbacks: Counter<'target'>;
   private readonly sources = new Set<LiveSlotSource>();
 
   private constructor(metrics: NodeMetrics) {
     const registers = [metrics.registry];
-    this.flushes = new Counter({
-      name: 'sluice_batch_flushes_total', help: 'Batch slots flushed into an upstream call, by trigger',
-      labelNames: ['target', 'mode', 'reason'] as const, registers,
-    });
-    this.slots = new Counter({
-      name: 'sluice_batch_slots_total', help: 'Batch slots ended, by outcome (cancelled: every waiter left before flush)',
-      labelNames: ['target', 'mode', 'outcome'] as const, registers,
-    });
-    this.batchSize = new Histogram({
-      name: 'sluice_batch_size', help: 'Waiters in one batched upstream call',
-      labelNames: ['target', 'mode'] as const, buckets: SIZE_BUCKETS, registers,
-    });
-    this.callsSaved = new Counter({
-      name: 'sluice_batch_upstream_calls_saved_total', help: 'Upstream calls batching avoided (waiters served by a call they did not make)',
-      labelNames: ['target', 'mode'] as const, registers,
-    });
-    this.joinsInFlight = new Counter({
-      name: 'sluice_batch_joins_in_flight_total',
-      help: 'Requests that joined an upstream call already in flight, by phase (before_head: waited for the head; during_body: got the head and the body from its first byte)',
-      labelNames: ['target', 'mode', 'phase'] as const, registers,
-    });
-    this.answered = new Counter({
-      name: 'sluice_batch_waiters_answered_total', help: 'Batched client requests answered, by outcome',
-      labelNames: ['target', 'mode', 'outcome'] as const, registers,
-    });
+    // Updated once or more per request (a slot per request when nothing coalesces): hot metrics,
+    // whose children skip prom-client's per-update label hashing (src/hot-metrics.ts).
+    const registry = metrics.registry;
+    this.flushes = new HotCounter('sluice_batch_flushes_total', 'Batch slots flushed into an upstream call, by trigger',
+      ['target', 'mode', 'reason'] as const, registry);
+    this.slots = new HotCounter('sluice_batch_slots_total', 'Batch slots ended, by outcome (cancelled: every waiter left before flush)',
+      ['target', 'mode', 'outcome'] as const, registry);
+    this.batchSize = new HotHistogram('sluice_batch_size', 'Waiters in one batched upstream call', ['target', 'mode'] as const, SIZE_BUCKETS, registry);
+    this.callsSaved = new HotCounter('sluice_batch_upstream_calls_saved_total',
+      'Upstream calls batching avoided (waiters served by a call they did not make)', ['target', 'mode'] as const, registry);
+    this.joinsInFlight = new HotCounter('sluice_batch_joins_in_flight_total',
+      'Requests that joined an upstream call already in flight, by phase (before_head: waited for the head; during_body: got the head and the body from its first byte)',
+      ['target', 'mode', 'phase'] as const, registry);
+    this.answered = new HotCounter('sluice_batch_waiters_answered_total', 'Batched client requests answered, by outcome',
+      ['target', 'mode', 'outcome'] as const, registry);
     this.policyFallbacks = new Counter({
       name: 'sluice_batch_policy_fallbacks_total', help: 'Agent policy asks that got no usable answer in time (the guards decided)',
       labelNames: ['target'] as const, registers,
@@ -87,7 +78,7 @@ export class BatchMetrics {
     const children = new Map<WaiterOutcome, { inc(): void }>();
     return (outcome) => {
       let c = children.get(outcome);
-      if (!c) { c = this.answered.labels(target, mode, outcome); children.set(outcome, c); }
+      if (!c) { c = this.answered.child({ target, mode, outcome }); children.set(outcome, c); }
       c.inc();
     };
   }

@@ -48,12 +48,12 @@ export function createBatching(target: TargetCalls, deps: TargetDeps): Batching 
   const count = metrics.answeredCounter(target.name, mode);
   const onFault = (what: string, error: unknown): void =>
     deps.log?.('batching fault contained', { target: target.name, what, error: String((error as Error)?.stack ?? error) });
-  // Labelled children made once per value, not per slot: prom-client hashes a label object on every call.
-  const byReason = memo((reason: string) => metrics.flushes.labels(target.name, mode, reason));
-  const byOutcome = memo((outcome: string) => metrics.slots.labels(target.name, mode, outcome));
-  const byPhase = memo((phase: string) => metrics.joinsInFlight.labels(target.name, mode, phase));
-  const sizes = metrics.batchSize.labels(target.name, mode);
-  const saved = metrics.callsSaved.labels(target.name, mode);
+  // Labelled children made once per value, not per slot: each holds its series (hot-metrics.ts).
+  const byReason = memo((reason: string) => metrics.flushes.child({ target: target.name, mode, reason }));
+  const byOutcome = memo((outcome: string) => metrics.slots.child({ target: target.name, mode, outcome }));
+  const byPhase = memo((phase: string) => metrics.joinsInFlight.child({ target: target.name, mode, phase }));
+  const sizes = metrics.batchSize.child({ target: target.name, mode });
+  const saved = metrics.callsSaved.child({ target: target.name, mode });
   const hooks: BatchRegistryHooks = {
     onFlush: (reason, size) => {
       byReason(reason).inc();

@@ -22,7 +22,7 @@ export interface SlotEntry<P> {
   timer: TimerId | undefined;
   /** The policy's hold timer (policies with `holdMs`). */
   holdTimer: TimerId | undefined;
-  abort: AbortController | undefined;
+  abort: { abort(): void } | undefined;
   asking: boolean;
   /**
    * Clients the call answers: those in it at flush, joiners in flight, less those sent upstream on

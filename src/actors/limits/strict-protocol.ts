@@ -22,6 +22,8 @@ export interface SyncItem {
   readonly want: number;
   /** How long the node keeps wanting what it was not granted, ms (its close wait): the holder's waitlist horizon. */
   readonly waitMs?: number | undefined;
+  /** Asking for a window that starts up to this long from now, ms (the landing zone of a window edge: ./strict-landing.ts). */
+  readonly aheadMs?: number | undefined;
 }
 
 export interface SyncRequest { readonly node: string; readonly items: readonly SyncItem[] }
@@ -65,9 +67,11 @@ function parseItem(d: Json | undefined): SyncItem | undefined {
   if (!o || !isKey(o.key) || !isCount(o.limit) || !isCount(o.windowMs) || o.windowMs < 1 || !Number.isSafeInteger(o.windowId)
     || !isCount(o.received) || !isCount(o.returned) || !isCount(o.want) || o.returned > o.received) return undefined;
   if (o.waitMs !== undefined && (!isCount(o.waitMs) || o.waitMs > 600_000)) return undefined;
+  if (o.aheadMs !== undefined && (!isCount(o.aheadMs) || o.aheadMs > 600_000)) return undefined;
   return {
     key: o.key, limit: o.limit, windowMs: o.windowMs, windowId: o.windowId as number, received: o.received, returned: o.returned, want: o.want,
     ...(o.waitMs !== undefined ? { waitMs: o.waitMs } : {}),
+    ...(o.aheadMs !== undefined ? { aheadMs: o.aheadMs } : {}),
   };
 }
 

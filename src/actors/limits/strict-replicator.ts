@@ -8,6 +8,7 @@ import type { Bus, Json } from '../../bus/bus.ts';
 import { subjectFor } from '../../bus/bus.ts';
 import type { Clock, TimerId } from '../../clock.ts';
 import type { BookEntry } from '../../limit/strict-books.ts';
+import { windowIdAt } from '../../limit/windows.ts';
 import type { Replication } from '../singleton.ts';
 
 /** Entries per request: a copy of a whole window of many keys goes in several. */
@@ -19,11 +20,27 @@ export interface ReplicatorOptions {
   term: number;
   /** Longest wait for one request to a voter, ms; then it is sent again with whatever is new. */
   timeoutMs: number;
+  /** Every entry of the holder's books: the first update of a term to each voter (and to a voter that restarted) carries all of them. */
+  all?: () => readonly BookEntry[];
+  /** Windows starting at or after this epoch ms are complete in the holder's books (-Infinity: all). */
+  completeFrom?: number;
 }
 
 interface Pending { entry: BookEntry; version: number }
-interface VoterState { pending: Map<string, Pending>; acked: number; inFlight: boolean; retryAt: number }
-interface Waiter { version: number; resolve: (ok: boolean) => void }
+interface VoterState {
+  pending: Map<string, Pending>; acked: number; inFlight: boolean; retryAt: number;
+  /** The voter must get the whole books (new term, or it restarted) before it counts as synced. */
+  needFull: boolean;
+  /** The voter's start time as it reported it: a change means it restarted and lost its copy. */
+  since: number | undefined;
+}
+interface Waiter { version: number; resolve: (ok: boolean) => void; at: number }
+
+/**
+ * A push not held by a quorum within this many request timeouts is answered false (the node hears
+ * "not holder" and asks again): without a majority, waiting answers and unsent entries must not pile up.
+ */
+const GIVE_UP_TIMEOUTS = 12;
 
 export interface ReplicatorStats { requests: number; refusals: number; failures: number }
 
@@ -38,7 +55,24 @@ export class BookReplicator {
   /** Smoothed round trip to the voters, ms: a lost request is sent again after a few of them. */
   private srttMs: number | undefined;
 
-  constructor(private readonly bus: Bus, private readonly clock: Clock, private readonly r: Replication, private readonly o: ReplicatorOptions) {}
+  constructor(private readonly bus: Bus, private readonly clock: Clock, private readonly r: Replication, private readonly o: ReplicatorOptions) {
+    // Every voter gets the whole books first: a voter that holds them is synced with this term, and a
+    // successor may count its copy complete (docs/strict-limits.md, "Books", start-up).
+    if (o.all) {
+      for (const v of r.voters()) this.voter(v);
+      this.scheduleFlush(0);
+    }
+  }
+
+  // Queues every entry for `st` and marks that the request carrying the last of them completes the copy.
+  private fullTo(st: VoterState): void {
+    if (!this.o.all) return;
+    st.needFull = true;
+    for (const e of this.o.all()) {
+      const k = `${e.key}\u0000${e.windowId}\u0000${e.node}`;
+      if (!st.pending.has(k)) st.pending.set(k, { entry: e, version: this.version });
+    }
+  }
 
   /**
    * Replicates `entries` (none: only waits for what is already pushed). Resolves true once a quorum of
@@ -56,7 +90,8 @@ export class BookReplicator {
       this.scheduleFlush(0);
     }
     if (this.committed() >= this.version) return Promise.resolve(true);
-    return new Promise((resolve) => this.waiters.push({ version: this.version, resolve }));
+    this.giveUpStale();
+    return new Promise((resolve) => this.waiters.push({ version: this.version, resolve, at: this.clock.now() }));
   }
 
   /** Stops replicating; every waiting push resolves false. */
@@ -70,8 +105,9 @@ export class BookReplicator {
     let st = this.voters.get(id);
     if (!st) {
       // A voter we had not heard of (membership grew): it starts with nothing acknowledged.
-      st = { pending: new Map(), acked: 0, inFlight: false, retryAt: 0 };
+      st = { pending: new Map(), acked: 0, inFlight: false, retryAt: 0, needFull: false, since: undefined };
       this.voters.set(id, st);
+      this.fullTo(st);
     }
     return st;
   }
@@ -95,13 +131,30 @@ export class BookReplicator {
     this.flushTimer = this.clock.setTimeout(() => { this.flushTimer = undefined; this.flush(); }, ms);
   }
 
+  // Bounds what a holder without a majority keeps: answers waiting too long are given up (false: no
+  // grant goes out, the books still count it — under-granting only), and entries of windows over for
+  // a whole window are dropped (no node can spend in them; voters prune them from their copies).
+  private giveUpStale(): void {
+    const now = this.clock.now();
+    const horizon = now - GIVE_UP_TIMEOUTS * this.o.timeoutMs;
+    if (this.waiters.length && this.waiters[0]!.at < horizon) {
+      const keep: Waiter[] = [];
+      for (const w of this.waiters) (w.at < horizon ? w.resolve(false) : keep.push(w));
+      this.waiters = keep;
+    }
+    for (const st of this.voters.values()) {
+      for (const [k, p] of st.pending) if (p.entry.windowId < windowIdAt(now, p.entry.windowMs) - 1) st.pending.delete(k);
+    }
+  }
+
   private flush(): void {
     if (this.stopped) return;
+    this.giveUpStale();
     const now = this.clock.now();
     let retryIn = Number.POSITIVE_INFINITY;
     for (const v of this.r.voters()) {
       const st = this.voter(v);
-      if (st.inFlight || st.pending.size === 0) continue;
+      if (st.inFlight || (st.pending.size === 0 && !st.needFull)) continue;
       if (st.retryAt > now) { retryIn = Math.min(retryIn, st.retryAt - now); continue; }
       this.send(v, st);
     }
@@ -113,9 +166,16 @@ export class BookReplicator {
     const batch = all.slice(0, MAX_ENTRIES_PER_REQUEST);
     // An acknowledgement covers a version only if every pending entry up to it went in this request.
     const upTo = batch.length === all.length ? this.version : all[batch.length]!.version - 1;
+    // Requests go one at a time and entries leave `pending` only when acknowledged: the one that
+    // empties it has, with the ones before, delivered the whole books.
+    const full = st.needFull && batch.length === all.length;
     st.inFlight = true;
     this.stats.requests++;
-    const body: Json = { holder: this.o.nodeId, term: this.o.term, entries: batch.map((p) => ({ ...p.entry })) };
+    const from = this.o.completeFrom ?? Number.NEGATIVE_INFINITY;
+    const body: Json = {
+      holder: this.o.nodeId, term: this.o.term, entries: batch.map((p) => ({ ...p.entry })),
+      ...(full ? { full: true, completeFrom: Number.isFinite(from) ? from : null } : {}),
+    };
     const sentAt = this.clock.now();
     this.bus.request(subjectFor(this.o.cluster, `singleton.books.${voter}`), body, this.tryTimeoutMs()).then(
       (reply) => {
@@ -131,6 +191,13 @@ export class BookReplicator {
         }
         st.acked = Math.max(st.acked, upTo);
         for (const [k, p] of st.pending) if (p.version <= upTo) st.pending.delete(k);
+        if (full) st.needFull = false;
+        const since = (reply as Record<string, Json>).since;
+        if (typeof since === 'number') {
+          // The voter restarted since it last answered: its copy lost what came before; send it all again.
+          if (st.since !== undefined && since !== st.since) this.fullTo(st);
+          st.since = since;
+        }
         this.settleWaiters();
         if (st.pending.size) this.scheduleFlush(0);
       },

@@ -109,19 +109,24 @@ export class StrictServer {
     const takeover = this.singleton.takeover?.();
     for (const e of takeover?.seed ?? []) if (!specs.has(e.key)) specs.set(e.key, { limit: e.limit, windowMs: e.windowMs });
     const replication = this.singleton.replication?.();
+    const ledger = new StrictLedger({
+      specOf: (key) => specs.get(key),
+      maxClockSkewMs: this.skewMs,
+      // The fence covers the windows the predecessor may have leased from (those starting before its
+      // lease ended) that the voters' copies may not hold completely.
+      ...(s.predecessorKnown ? { takeoverAt: s.predecessorEndedBy ?? s.acquiredAt } : {}),
+      ...(takeover ? { seed: takeover.seed, completeFromAt: takeover.completeFromAt } : {}),
+    });
     this.session = {
       term: s.term,
       specs,
-      ledger: new StrictLedger({
-        specOf: (key) => specs.get(key),
-        maxClockSkewMs: this.skewMs,
-        // The fence covers the windows the predecessor may have leased from (those starting before its
-        // lease ended) that the voters' copies may not hold completely.
-        ...(s.predecessorKnown ? { takeoverAt: s.predecessorEndedBy ?? s.acquiredAt } : {}),
-        ...(takeover ? { seed: takeover.seed, completeFromAt: takeover.completeFromAt } : {}),
-      }),
+      ledger,
       replicator: replication && new BookReplicator(this.bus, this.clock, replication, {
         cluster: this.o.cluster, nodeId: this.singleton.nodeId, term: s.term, timeoutMs: this.o.replicateTimeoutMs ?? 250,
+        // What a voter that gets the whole books may count as complete: every window on a cold start
+        // (nothing came before), else what this holding's own copies were complete for.
+        all: () => ledger.entries(),
+        completeFrom: s.predecessorKnown ? takeover?.completeFromAt ?? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY,
       }),
       books: new Map(),
       exhausted: new Set(),
@@ -186,7 +191,7 @@ export class StrictServer {
     const mark = `${key}\u0000${windowId}`;
     const undelivered = Math.max(0, book.received - item.received);
     if (item.want > undelivered) {
-      const granted = s.ledger.grant(node, key, windowId, item.want - undelivered, now);
+      const granted = s.ledger.grant(node, key, windowId, item.want - undelivered, now, item.aheadMs);
       book.received += granted;
       this.stats.unitsGranted += granted;
       this.waitFor(s, mark, node, item.want - undelivered - granted, now + (item.waitMs ?? WAITLIST_MS));

@@ -31,6 +31,8 @@ export interface WorldSpec {
   edgeMs?: number;
   seed?: number;
   dropRate?: number;
+  /** prefetch.predictWindowMs (default 500): a node's lease is about its demand over this long. */
+  predictWindowMs?: number;
 }
 
 /** A call reaches the upstream 0..UPSTREAM_TRAVEL_MS after its admission (true time). */
@@ -73,8 +75,8 @@ export class StrictWorld {
     const heartbeatMs = this.heartbeatMs = spec.heartbeatMs ?? 100;
     const timings = singletonTimings({ heartbeatMs, deadAfterMs: 5 * heartbeatMs });
     const limit = limitSchema.parse({
-      name: 'rps', limit: spec.limit, windowMs: spec.windowMs, mode: 'strict', edgeMs: spec.edgeMs ?? 5,
-      prefetch: { predictWindowMs: 500, minPrefetch: 2, closeWaitMs: 100 },
+      name: 'rps', limit: spec.limit, windowMs: spec.windowMs, mode: 'strict', ...(spec.edgeMs !== undefined ? { edgeMs: spec.edgeMs } : {}),
+      prefetch: { predictWindowMs: spec.predictWindowMs ?? 500, minPrefetch: 2, closeWaitMs: 100 },
     });
     const skew = spec.maxClockSkewMs ?? 20;
     this.nodes = spec.nodes.map((id) => {
@@ -121,6 +123,9 @@ export class StrictWorld {
       for (const t of at) this.base.setTimeout(() => this.arrive(n), Math.max(0, t - this.base.now()));
     }
   }
+
+  /** One request at node `id` now (outside the steady load of startLoad). */
+  request(id: string): void { this.arrive(this.node(id)); }
 
   private arrive(n: WorldNode): void {
     if (n.crashed) return;

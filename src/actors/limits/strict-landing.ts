@@ -1,0 +1,72 @@
+// Where a strict call lands (issue #12, window edges). A permit is spent on this node's clock, but the
+// upstream counts the call by its own clock when it arrives: up to `skewMs` earlier (its clock behind
+// ours) or up to `skewMs` + travel later. So a call decided at `t` may land in any window that meets
+// [t − skewMs, t + landingMs], landingMs = skew + travel. Near an edge that is two windows, and the
+// call is charged to both: then every window, counted at the upstream, holds at most the permits
+// leased from it. When the earlier window has nothing left, the call is charged to the later one only
+// and held until it can no longer land in the earlier one (its start + skewMs, on our clock): a short
+// wait, never a refusal. Pure: the enforcer (./strict-enforcer.ts) owns pools and timers.
+import { windowIdAt, windowStartAt } from '../../limit/windows.ts';
+
+/**
+ * Default travel budget of a call to the upstream: 2% of the window, at most 100 ms; landingMs
+ * defaults to maxClockSkewMs + this. Each call decided in a landing zone costs two permits, so the
+ * zone is kept a small share of the window; set limits[].landingMs when calls travel longer.
+ */
+export const TRAVEL_BUDGET_MS = 100;
+export const travelBudgetMs = (windowMs: number): number => Math.min(TRAVEL_BUDGET_MS, Math.floor(windowMs / 50));
+
+export interface Landing {
+  readonly windowMs: number;
+  /** cluster.maxClockSkewMs: the upstream's clock is within this of ours. */
+  readonly skewMs: number;
+  /** limits[].landingMs: a call lands at most this long after it is decided (skew + travel). */
+  readonly landingMs: number;
+}
+
+export function landingFor(windowMs: number, skewMs: number, landingMs: number | undefined): Landing {
+  // A call must never be able to land in three windows: the two spans together stay under a window.
+  const cap = Math.max(0, Math.floor(windowMs / 2) - 1);
+  const skew = Math.min(skewMs, cap);
+  return { windowMs, skewMs: skew, landingMs: Math.min(landingMs ?? skewMs + travelBudgetMs(windowMs), cap - skew) };
+}
+
+/** The windows a call decided at `now` may land in, earliest first (one or two). */
+export function landingWindows(l: Landing, now: number): number[] {
+  const from = windowIdAt(now - l.skewMs, l.windowMs);
+  const to = windowIdAt(now + l.landingMs, l.windowMs);
+  return from === to ? [from] : [from, to];
+}
+
+/** How a call of `cost` is paid for: from which windows' pools, and when it may go (≥ now). */
+export interface SpendPlan { readonly windows: readonly number[]; readonly releaseAt: number }
+
+/**
+ * The plan for a call at `now`, given each window's unspent pool; undefined when the latest window it
+ * may land in cannot pay (the enforcer then asks for a lease of that window, or refuses).
+ */
+export function planSpend(l: Landing, now: number, cost: number, poolOf: (windowId: number) => number): SpendPlan | undefined {
+  const ws = landingWindows(l, now);
+  const last = ws[ws.length - 1]!;
+  if (poolOf(last) < cost) return undefined;
+  if (ws.length === 1 || poolOf(ws[0]!) >= cost) return { windows: ws, releaseAt: now };
+  // The earlier window is spent: pay from the later one only, and go once the call surely lands in it.
+  return { windows: [last], releaseAt: Math.max(now, windowStartAt(last, l.windowMs) + l.skewMs) };
+}
+
+/** The window a call decided now must be paid from at the latest, and from when the next one's lease is needed. */
+export function leaseWindows(l: Landing, now: number, leadMs: number): number[] {
+  const current = windowIdAt(now, l.windowMs);
+  const next = windowIdAt(now + l.landingMs + leadMs, l.windowMs);
+  return next > current ? [current, current + 1] : [current];
+}
+
+/** When the earliest window a call can still land in changes next (windows before it are given back then). */
+export function nextRollAt(l: Landing, now: number): number {
+  const current = windowIdAt(now, l.windowMs);
+  const open = windowIdAt(now - l.skewMs, l.windowMs);
+  return open < current ? windowStartAt(current, l.windowMs) + l.skewMs : windowStartAt(current + 1, l.windowMs);
+}
+
+/** The oldest window a call decided now may still land in: older leases can be given back. */
+export const openFrom = (l: Landing, now: number): number => windowIdAt(now - l.skewMs, l.windowMs);
