@@ -149,7 +149,8 @@ export const limitSchema = z.strictObject({
   /**
    * Strict: a call lands at the upstream at most this long after it is admitted (clock skew to the
    * upstream + travel). One admitted that close to its window's end (or within maxClockSkewMs after its
-   * start) is charged to both windows it may land in. Default: cluster.maxClockSkewMs + 100.
+   * start) is charged to both windows it may land in. Default: cluster.maxClockSkewMs + 2% of the
+   * window (at most 100 ms), capped so the two zones stay under half a window (strict-landing.ts).
    */
   landingMs: z.number().int().nonnegative().optional(),
 });
