@@ -43,13 +43,21 @@ function oldCheckout(): string {
   return dir;
 }
 
-function runOnce(cwd: string, label: string, round: number): Table {
+/** Runs that crashed and were run again (an older bench may throw where a newer one counts). */
+let retried = 0;
+
+function runOnce(cwd: string, label: string, round: number, attempt = 1): Table {
   process.stderr.write(`round ${round + 1}/${rounds}: ${label} … `);
   // Older benches had no --no-write: they then rewrite the old worktree's own BENCHMARKS.md, which is thrown away.
   const noWrite = readFileSync(join(cwd, 'bench/run.ts'), 'utf8').includes("'no-write'") ? ['--no-write'] : [];
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', scenario, '--seconds', values.seconds!, ...noWrite],
     { cwd, encoding: 'utf8', timeout: 10 * 60_000 });
-  if (r.status !== 0) throw new Error(`${label}: bench exited with ${r.status}\n${r.stderr}`);
+  if (r.status !== 0) {
+    if (attempt >= 3) throw new Error(`${label}: bench exited with ${r.status} three times\n${r.stderr}`);
+    process.stderr.write(`failed (exit ${r.status}: ${r.stderr.split('\n').find((l) => /Error/.test(l)) ?? ''}); again\n`);
+    retried++;
+    return runOnce(cwd, label, round, attempt + 1);
+  }
   process.stderr.write('done\n');
   return parseTable(r.stdout);
 }
@@ -71,7 +79,8 @@ const lines = [
   `|${'-'.repeat(width + 2)}|---|---|---|---|`,
   ...rows.map((r) => `| ${pad(r.name, width)} | ${Math.round(r.oldMedian)} | ${Math.round(r.newMedian)} | **${r.ratio.toFixed(2)}×** | ${r.minRatio.toFixed(2)}–${r.maxRatio.toFixed(2)}× |`),
   '',
-  'ratio = new median ÷ old median; the range is over rounds (each round\'s new ÷ the same round\'s old).',
+  'ratio = new median ÷ old median; the range is over rounds (each round\'s new ÷ the same round\'s old).' +
+    (retried ? ` ${retried} run(s) crashed and were run again.` : ''),
 ];
 const markdown = lines.join('\n');
 console.log(markdown);
