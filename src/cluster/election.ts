@@ -99,6 +99,8 @@ export class Election {
   // Members: id → last time seen live. Silent members keep counting toward the quorum for forgetAfterMs.
   private readonly known = new Map<string, number>();
   private live: string[] = [];
+  /** The list `live` was last built from: an equal list builds the same `live`. */
+  private liveFrom: readonly string[] | undefined;
   // As a candidate or holder. term 0: not standing.
   private term = 0;
   private held = false;
@@ -143,7 +145,11 @@ export class Election {
 
   /** The live member ids as membership sees them (this node included or not; it is added). */
   setMembers(now: number, liveIds: readonly string[]): void {
-    this.live = [...new Set([this.self, ...liveIds])].sort();
+    // Called on every tick of every node with a list that rarely changes: rebuild only when it did.
+    if (!sameIds(liveIds, this.liveFrom)) {
+      this.live = [...new Set([this.self, ...liveIds])].sort();
+      this.liveFrom = liveIds.slice();
+    }
     for (const id of this.live) this.known.set(id, now);
     for (const [id, seenAt] of this.known) if (id !== this.self && now - seenAt > this.o.forgetAfterMs) this.known.delete(id);
   }
@@ -153,6 +159,7 @@ export class Election {
     if (id === this.self) return;
     this.known.delete(id);
     this.live = this.live.filter((x) => x !== id);
+    this.liveFrom = undefined;
     this.suspects.delete(id);
   }
 
@@ -433,3 +440,9 @@ const OFFSET_FRESH_LEASES = 4;
 
 /** The other clock is surely further than `skewMs` from ours: its whole interval lies outside ±skewMs. */
 const offBeyond = (o: ClockOffset, skewMs: number): boolean => o.lowMs > skewMs || o.highMs < -skewMs;
+
+const sameIds = (a: readonly string[], b: readonly string[] | undefined): boolean => {
+  if (b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
