@@ -7,12 +7,11 @@
 // holder's replicated books survive it: docs/strict-limits.md, "Election" and "Books".
 import { ClockOffsets, offBeyond, type ClockOffset } from './clock-offsets.ts';
 import { ElectionMembers } from './election-members.ts';
+import { VoteRounds, type Round } from './vote-rounds.ts';
 import { VoterPromise, type Ballot } from './voter-promise.ts';
 import {
   checkedOptions, type ElectionOptions, type HolderAnnouncement, type HolderSession, type HolderView, type VoteReply, type VoteRequest,
 } from './election-types.ts';
-
-interface Round { sentAt: number; votes: Set<string> }
 
 export class Election {
   readonly self: string;
@@ -31,8 +30,7 @@ export class Election {
   private acquiredAt = 0;
   private predecessorKnown = false;
   private predecessorEndsAt = Number.NEGATIVE_INFINITY;
-  private nextRound = 1;
-  private readonly rounds = new Map<number, Round>();
+  private readonly rounds = new VoteRounds();
   // As a follower.
   private announced: { holder: string; term: number; until: number } | undefined;
   private readonly suspects = new Set<string>();
@@ -112,7 +110,7 @@ export class Election {
    */
   tick(now: number): VoteRequest | undefined {
     this.expireAnnouncement(now);
-    this.pruneRounds(now);
+    this.rounds.prune(now, this.o.leaseMs);
     if (now < this.o.startedAt + this.o.graceMs) return undefined;
     if (this.clockSuspect(now)) {
       // Our clock is off from a quorum's: hold nothing (the votes would not count anyway).
@@ -233,9 +231,8 @@ export class Election {
   get standingTerm(): number { return this.term; }
 
   private openRound(now: number): VoteRequest {
-    const req: VoteRequest = { candidate: this.self, term: this.term, round: this.nextRound++, ...(this.held ? {} : { books: true }) };
-    const round: Round = { sentAt: now, votes: new Set() };
-    this.rounds.set(req.round, round);
+    const round = this.rounds.start(now);
+    const req: VoteRequest = { candidate: this.self, term: this.term, round: round.id, ...(this.held ? {} : { books: true }) };
     const own = this.vote(req, now);
     if (own.granted) {
       round.votes.add(this.self);
@@ -303,10 +300,6 @@ export class Election {
   /** The lowest live voter not suspected of being a holder that went silent. */
   private preferred(): string | undefined {
     return this.members.lowestVoter((id) => !this.suspects.has(id));
-  }
-
-  private pruneRounds(now: number): void {
-    for (const [id, r] of this.rounds) if (now - r.sentAt > this.o.leaseMs) this.rounds.delete(id);
   }
 }
 
