@@ -21,7 +21,7 @@ import type { LimitEnforcer } from './enforcer.ts';
 import { exhaustedSubject, leaseSubject, parseExhausted, parseSyncReply, type SyncItem } from './strict-protocol.ts';
 import { settle } from './strict-lease.ts';
 import { edgeWaitMs, landingFor, nextRollAt, openFrom, planSpend, type Landing, type SpendPlan } from './strict-landing.ts';
-import { leaseOf, newKeyState, recentMsFor, strictDecision, type KeyState, type Waiter } from './strict-key.ts';
+import { leaseOf, newKeyState, queueWaiter, strictDecision, type KeyState } from './strict-key.ts';
 import { HolderLink } from './strict-link.ts';
 import { LeaseTraffic } from './strict-lease-traffic.ts';
 import { localRatio, newStrictClientStats, strictMetricsFor, type StrictClientStats } from './strict-metrics.ts';
@@ -55,7 +55,6 @@ export class StrictEnforcer implements LimitEnforcer {
   private readonly unwatch: () => void;
   private readonly unregister: () => void;
   private rollTimer: TimerId | undefined;
-  private readonly recentMs: number;
   private readonly landing: Landing;
   /** Calls charged to a window that has not started for the upstream yet: released at its start + skew. */
   private readonly holds = new Set<{ timer: TimerId; st: KeyState; plan: SpendPlan; cost: number; resolve: (d: Decision) => void }>();
@@ -66,20 +65,14 @@ export class StrictEnforcer implements LimitEnforcer {
     if (config.mode !== 'strict') throw new InvalidArgumentError(`limit ${config.name} is not strict`);
     this.prefix = `${targetName}/${config.name}/`;
     this.link = new HolderLink(deps);
-    this.recentMs = recentMsFor(config);
     this.landing = landingFor(config.windowMs, deps.maxClockSkewMs ?? 0, config.landingMs);
-    this.traffic = new LeaseTraffic(config, deps, this.link, this.landing, this.recentMs, this.keys, this.stats, this.prefix, {
+    this.traffic = new LeaseTraffic(config, deps, this.link, this.landing, this.keys, this.stats, this.prefix, {
       roll: (st, now) => this.roll(st, now),
       serveWaiters: (st) => this.serveWaiters(st),
     });
     this.subs.push(deps.bus.subscribe(exhaustedSubject(deps.clusterName), (m) => {
       const e = parseExhausted(m.data);
-      if (!e || !e.key.startsWith(this.prefix)) return;
-      const st = this.keys.get(e.key.slice(this.prefix.length));
-      const lease = st?.windows.get(e.windowId);
-      if (!st || !lease) return;
-      lease.scarce = true;
-      this.traffic.giveBackSurplus(st, lease);
+      if (e) this.traffic.onExhausted(e.key, e.windowId);
     }));
     this.subs.push(deps.bus.subscribe(leaseSubject(deps.clusterName, deps.nodeId), (m) => {
       const reply = parseSyncReply(m.data);
@@ -115,16 +108,7 @@ export class StrictEnforcer implements LimitEnforcer {
     }
     if (!st.prefetch.askInFlight && !this.traffic.canAsk(st, now)) return this.decide(st, false, now, true);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const decision = new Promise<Decision>((resolve, reject) => {
-      const onAbort = () => {
-        const i = st.waiters.indexOf(waiter);
-        if (i >= 0) st.waiters.splice(i, 1);
-        reject(signal!.reason);
-      };
-      const waiter: Waiter = { cost, settle: (d) => { signal?.removeEventListener('abort', onAbort); resolve(d); } };
-      st.waiters.push(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    const decision = queueWaiter(st, cost, signal);
     if (!st.prefetch.askInFlight) this.traffic.ask(st, now);
     return decision;
   }

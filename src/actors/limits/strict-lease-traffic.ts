@@ -7,9 +7,9 @@ import type { Clock, TimerId } from '../../clock.ts';
 import type { LimitConfig } from '../../config/schema.ts';
 import { aheadCap } from '../../limit/strict-ledger.ts';
 import type { SingletonView } from '../singleton.ts';
+import { askSize, leaseOf, MIN_RECENT_MS, recentMsFor, surplusOf, untilWindowEnd, type KeyState } from './strict-key.ts';
 import { leaseWindows, openFrom, type Landing } from './strict-landing.ts';
 import { giveBack, receive, type WindowLease } from './strict-lease.ts';
-import { askSize, leaseOf, MIN_RECENT_MS, surplusOf, untilWindowEnd, type KeyState } from './strict-key.ts';
 import { holderTag, type HolderLink, type SyncAnswer } from './strict-link.ts';
 import type { StrictClientStats } from './strict-metrics.ts';
 import type { SyncItem } from './strict-protocol.ts';
@@ -26,6 +26,7 @@ export class LeaseTraffic {
   private surplusTimer: TimerId | undefined;
   private retryTimer: TimerId | undefined;
   private reportedTo: string;
+  private readonly recentMs: number;
   private closed = false;
 
   constructor(
@@ -33,13 +34,23 @@ export class LeaseTraffic {
     private readonly deps: { readonly clock: Clock; readonly singleton: SingletonView },
     private readonly link: HolderLink,
     private readonly landing: Landing,
-    private readonly recentMs: number,
     private readonly keys: ReadonlyMap<string, KeyState>,
     private readonly stats: StrictClientStats,
     private readonly prefix: string,
     private readonly hooks: LeaseTrafficHooks,
   ) {
     this.reportedTo = holderTag(deps.singleton);
+    this.recentMs = recentMsFor(config);
+  }
+
+  /** The holder says a window of `wireKey` is spent: this node keeps only what it will likely use. */
+  onExhausted(wireKey: string, windowId: number): void {
+    if (!wireKey.startsWith(this.prefix)) return;
+    const st = this.keys.get(wireKey.slice(this.prefix.length));
+    const lease = st?.windows.get(windowId);
+    if (!st || !lease) return;
+    lease.scarce = true;
+    this.giveBackSurplus(st, lease);
   }
 
   /** Stops timers and new asks; what is in flight still lands. */
@@ -59,7 +70,7 @@ export class LeaseTraffic {
   // rate of its most recent demand), give back the rest so a node that is still asking can lease it
   // (the holder passes it on to its waitlist at once). Checked again every little while as long as
   // the window stays scarce: a burst that ended leaves its pool to others.
-  giveBackSurplus(st: KeyState, lease: WindowLease): void {
+  private giveBackSurplus(st: KeyState, lease: WindowLease): void {
     const now = this.deps.clock.now();
     this.hooks.roll(st, now);
     if (lease.pool === 0 || lease.windowId !== st.currentWindow) return;
