@@ -4,10 +4,16 @@
 // majority at all). Pure: every method takes `now` where time matters.
 
 export class ElectionMembers {
-  /** id → last time seen live. */
+  /**
+   * id → last time seen live. Kept current only for members no longer live: a live member is seen now,
+   * and writing that for each one on every tick of every node was a cost worth saving.
+   */
   private readonly known = new Map<string, number>();
   /** Live ids, this node included, sorted: every node orders candidates the same way. */
   private live: string[];
+  private liveSet: ReadonlySet<string>;
+  /** The `now` of the last setMembers: when the members live then were last seen. */
+  private lastSeenAt: number;
   /** The list `live` was last built from: an equal list builds the same `live`. */
   private liveFrom: readonly string[] | undefined;
 
@@ -19,23 +25,33 @@ export class ElectionMembers {
   ) {
     this.known.set(self, startedAt);
     this.live = [self];
+    this.liveSet = new Set(this.live);
+    this.lastSeenAt = startedAt;
   }
 
   /** The live member ids as membership sees them (this node included or not; it is added). */
   setMembers(now: number, liveIds: readonly string[]): void {
     // Called on every tick of every node with a list that rarely changes: rebuild only when it did.
     if (!sameIds(liveIds, this.liveFrom)) {
+      // Those live until now were last seen at the previous call; those live from now on, now.
+      for (const id of this.live) if (this.known.has(id)) this.known.set(id, this.lastSeenAt);
       this.live = [...new Set([this.self, ...liveIds])].sort();
+      this.liveSet = new Set(this.live);
       this.liveFrom = liveIds.slice();
+      for (const id of this.live) this.known.set(id, now);
     }
-    for (const id of this.live) this.known.set(id, now);
-    for (const [id, seenAt] of this.known) if (id !== this.self && now - seenAt > this.forgetAfterMs) this.known.delete(id);
+    this.lastSeenAt = now;
+    if (this.known.size === this.live.length) return; // every member known is live: none to forget
+    for (const [id, seenAt] of this.known) {
+      if (id !== this.self && !this.liveSet.has(id) && now - seenAt > this.forgetAfterMs) this.known.delete(id);
+    }
   }
 
   /** A member said goodbye: it no longer counts toward the quorum. */
   memberLeft(id: string): void {
     this.known.delete(id);
     this.live = this.live.filter((x) => x !== id);
+    this.liveSet = new Set(this.live);
     this.liveFrom = undefined;
   }
 
