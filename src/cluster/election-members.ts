@@ -14,6 +14,8 @@ export class ElectionMembers {
   private liveSet: ReadonlySet<string>;
   /** The `now` of the last setMembers: when the members live then were last seen. */
   private lastSeenAt: number;
+  /** voterIds(), kept until a member is added or forgotten: a holder asks for it on every push and ack. */
+  private voterList: readonly string[] | undefined;
   /** The list `live` was last built from: an equal list builds the same `live`. */
   private liveFrom: readonly string[] | undefined;
 
@@ -39,17 +41,22 @@ export class ElectionMembers {
       this.liveSet = new Set(this.live);
       this.liveFrom = liveIds.slice();
       for (const id of this.live) this.known.set(id, now);
+      this.voterList = undefined;
     }
     this.lastSeenAt = now;
     if (this.known.size === this.live.length) return; // every member known is live: none to forget
     for (const [id, seenAt] of this.known) {
-      if (id !== this.self && !this.liveSet.has(id) && now - seenAt > this.forgetAfterMs) this.known.delete(id);
+      if (id !== this.self && !this.liveSet.has(id) && now - seenAt > this.forgetAfterMs) {
+        this.known.delete(id);
+        this.voterList = undefined;
+      }
     }
   }
 
   /** A member said goodbye: it no longer counts toward the quorum. */
   memberLeft(id: string): void {
     this.known.delete(id);
+    this.voterList = undefined;
     this.live = this.live.filter((x) => x !== id);
     this.liveSet = new Set(this.live);
     this.liveFrom = undefined;
@@ -64,8 +71,11 @@ export class ElectionMembers {
   /** Whether a vote from `id` counts now: a fixed voter, or a member this node knows. */
   counts(id: string): boolean { return this.voterSet ? this.voterSet.has(id) : this.known.has(id); }
 
-  /** The fixed voters, else the members known. */
-  voterIds(): string[] { return this.voterSet ? [...this.voterSet] : [...this.known.keys()]; }
+  /** The fixed voters, else the members known. The same array until that changes. */
+  voterIds(): readonly string[] {
+    this.voterList ??= Object.freeze(this.voterSet ? [...this.voterSet] : [...this.known.keys()]);
+    return this.voterList;
+  }
 
   get fixed(): boolean { return this.voterSet !== undefined; }
 

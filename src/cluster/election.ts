@@ -63,7 +63,7 @@ export class Election {
   isVoter(id: string): boolean { return this.members.isVoter(id); }
 
   /** Who a holder replicates its books to: the fixed voters, else the members it knows. */
-  voterIds(): string[] { return this.members.voterIds(); }
+  voterIds(): readonly string[] { return this.members.voterIds(); }
 
   /** Whether the voter set is fixed (cluster.voters): quorums intersect however long a partition lasts. */
   get fixedVoters(): boolean { return this.members.fixed; }
