@@ -1,10 +1,10 @@
 // Who holds the cluster singleton: a lease won from a majority of the voters and renewed every
-// renewMs; lost when a majority stops renewing it. A vote is a promise: the voter backs no other
-// candidate for leaseMs after it, and no older term ever again. The voters are a fixed set when
-// configured (cluster.voters), else the members a node knows. Votes from a voter whose clock is
-// surely more than maxClockSkewMs from ours do not count. Pure: every method takes `now`; the
-// singleton actor carries the messages over the bus. Why at most one node holds at a time, and why a
-// holder's replicated books survive it: docs/strict-limits.md, "Election" and "Books".
+// renewMs; lost when a majority stops renewing it. A vote is a promise (./voter-promise.ts); who votes
+// and counts is ./election-members.ts; votes from a voter whose clock is surely more than
+// maxClockSkewMs from ours do not count (./clock-offsets.ts). This file is the candidate, holder and
+// follower. Pure: every method takes `now`; the singleton actor carries the messages over the bus. Why
+// at most one node holds at a time, and why a holder's replicated books survive it:
+// docs/strict-limits.md, "Election" and "Books".
 import { ClockOffsets, offBeyond, type ClockOffset } from './clock-offsets.ts';
 import { ElectionMembers } from './election-members.ts';
 import { VoteRounds, type Round } from './vote-rounds.ts';
@@ -69,10 +69,8 @@ export class Election {
   get fixedVoters(): boolean { return this.members.fixed; }
 
   /**
-   * A holder replicates its books under `term`. Accepted unless this node does not vote, is in its grace
-   * (it may have promised a later term before a restart), promised a later term, or promised this term
-   * to another candidate. Once accepted, no older term gets this node's vote: what it holds stays in
-   * the copy any later winner collects.
+   * A holder replicates its books under `term`: refused by a node that does not vote, in its grace (it
+   * may have promised a later term before a restart), or by the voter's rule (./voter-promise.ts).
    */
   acceptBooks(holder: string, term: number, now: number): boolean {
     if (!this.isVoter(this.self) || now < this.o.startedAt + this.o.graceMs) return false;
@@ -82,9 +80,8 @@ export class Election {
   }
 
   /**
-   * Whether this node's clock is surely off: a quorum of the other voters that answered lately have
-   * clocks surely further than maxClockSkewMs from ours. Such a node cannot win (those votes do not
-   * count) and should not grant.
+   * Whether this node's clock is surely off from a quorum's by more than maxClockSkewMs
+   * (./clock-offsets.ts). Such a node cannot win (those votes do not count) and should not grant.
    */
   clockSuspect(now: number): boolean {
     const skew = this.o.maxClockSkewMs;
