@@ -8,7 +8,8 @@ import type { Bus, Json, Subscription } from '../bus/bus.ts';
 import { subjectFor } from '../bus/bus.ts';
 import type { Clock, TimerId } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
-import { Election, type HolderAnnouncement, type HolderSession, type HolderView, type VoteReply, type VoteRequest } from '../cluster/election.ts';
+import { Election } from '../cluster/election.ts';
+import type { HolderAnnouncement, HolderSession, HolderView, VoteReply, VoteRequest } from '../cluster/election-types.ts';
 import type { NodeMetrics } from '../metrics.ts';
 import { BookCopy, completeFromBounds, mergeCopies, parseEntries, type BookEntry } from '../limit/strict-books.ts';
 import type { Membership } from './membership.ts';
@@ -40,7 +41,7 @@ export interface Takeover {
 
 /** What the holder's replicator needs: who votes, how many make a quorum, and this node's own copy. */
 export interface Replication {
-  readonly voters: () => string[];
+  readonly voters: () => readonly string[];
   readonly quorum: () => number;
   readonly selfVotes: boolean;
   readonly ownCopy: BookCopy;
@@ -101,6 +102,8 @@ export class Singleton implements SingletonView {
   private synced: Synced | undefined;
   private takeoverOf: Takeover | undefined;
   private suspect = false;
+  /** The voters other than this node, for the replicator; rebuilt only when the election's list changes. */
+  private others: { from: readonly string[]; ids: readonly string[] } | undefined;
   private readonly subs: Subscription[] = [];
   private readonly listeners = new Set<() => void>();
   private timer: TimerId | undefined;
@@ -175,9 +178,15 @@ export class Singleton implements SingletonView {
     return this.takeoverOf;
   }
 
+  private otherVoters(): readonly string[] {
+    const all = this.election.voterIds();
+    if (this.others?.from !== all) this.others = { from: all, ids: all.filter((v) => v !== this.nodeId) };
+    return this.others.ids;
+  }
+
   replication(): Replication {
     return {
-      voters: () => this.election.voterIds().filter((v) => v !== this.nodeId),
+      voters: () => this.otherVoters(),
       quorum: () => this.election.quorum(),
       selfVotes: this.election.isVoter(this.nodeId),
       ownCopy: this.books,

@@ -1,104 +1,28 @@
 // Who holds the cluster singleton: a lease won from a majority of the voters and renewed every
-// renewMs; lost when a majority stops renewing it. A vote is a promise: the voter backs no other
-// candidate for leaseMs after it, and no older term ever again. The voters are a fixed set when
-// configured (cluster.voters), else the members a node knows. Votes from a voter whose clock is
-// surely more than maxClockSkewMs from ours do not count. Pure: every method takes `now`; the
-// singleton actor carries the messages over the bus. Why at most one node holds at a time, and why a
-// holder's replicated books survive it: docs/strict-limits.md, "Election" and "Books".
-import { InvalidArgumentError } from '../errors.ts';
-
-export interface ElectionOptions {
-  /** Required. This node's id; ids order candidates (the lowest live one stands). */
-  readonly self: string;
-  /** Required. How long one vote binds its voter, ms. */
-  readonly leaseMs: number;
-  /** Required. A candidacy or renewal round every renewMs; must be under leaseMs / 2 to survive a lost round. */
-  readonly renewMs: number;
-  /**
-   * Required. After start, ms during which this node neither stands nor votes (except to renew the
-   * holder it hears announced). At least leaseMs: a restarted node forgot the promises it made.
-   */
-  readonly graceMs: number;
-  /** Required. A member silent this long stops counting toward the quorum, ms. */
-  readonly forgetAfterMs: number;
-  /** Optional. The holder's lease ends this long before its voters' promises can, ms. Default leaseMs / 50, at least 1. */
-  readonly driftMarginMs?: number;
-  /** Required. Epoch ms this node started. */
-  readonly startedAt: number;
-  /**
-   * Optional. The fixed voter set (cluster.voters): only these stand and vote, and a quorum is a
-   * majority of them whoever is alive. Unset: every node votes, a quorum is a majority of the known members.
-   */
-  readonly voters?: readonly string[] | undefined;
-  /** Optional. A vote whose voter's clock is surely further than this from ours does not count, ms. Default: no check. */
-  readonly maxClockSkewMs?: number | undefined;
-}
-
-export interface VoteRequest {
-  readonly candidate: string;
-  readonly term: number;
-  readonly round: number;
-  /** The candidate has not won this term yet: voters send their copy of the books with the vote. */
-  readonly books?: boolean;
-}
-
-export interface VoteReply {
-  readonly voter: string;
-  readonly candidate: string;
-  readonly term: number;
-  readonly round: number;
-  readonly granted: boolean;
-  /** Highest term this voter has seen: a candidate behind it gives up. */
-  readonly highestTerm: number;
-  /** The term the voter had promised before this vote (0: none): tells a winner it has a predecessor. */
-  readonly priorTerm: number;
-  /**
-   * When that earlier promise ends or ended, ms from now (negative: ago). Durations, not clock
-   * readings, so clocks need not agree: receipt time + this is a bound on when the predecessor's lease ended.
-   */
-  readonly priorEndsInMs: number;
-  /** The voter's clock when it voted: with the round's send and receive times it bounds the clocks' difference. */
-  readonly at: number;
-}
-
-export interface HolderAnnouncement { readonly holder: string; readonly term: number; readonly remainingMs: number }
-
-export interface HolderView { readonly id: string; readonly term: number }
-
-/** One holding of the lease by this node: its term, when it began, and whether anyone held before. */
-export interface HolderSession {
-  readonly term: number;
-  readonly acquiredAt: number;
-  readonly predecessorKnown: boolean;
-  /**
-   * With a predecessor: a time (this node's clock) by which the predecessor's lease had surely ended,
-   * from the voters' reports; at most acquiredAt. Windows it may have leased from start before this.
-   */
-  readonly predecessorEndedBy?: number;
-}
-
-interface VoterPromise { candidate: string; term: number; until: number }
-
-/** Bounds on another clock minus ours, from one request/reply (NTP's reasoning), ms. */
-export interface ClockOffset { readonly voter: string; readonly lowMs: number; readonly highMs: number; readonly at: number }
-interface Round { sentAt: number; votes: Set<string> }
+// renewMs; lost when a majority stops renewing it. A vote is a promise (./voter-promise.ts); who votes
+// and counts is ./election-members.ts; votes from a voter whose clock is surely more than
+// maxClockSkewMs from ours do not count (./clock-offsets.ts). This file is the candidate, holder and
+// follower. Pure: every method takes `now`; the singleton actor carries the messages over the bus. Why
+// at most one node holds at a time, and why a holder's replicated books survive it:
+// docs/strict-limits.md, "Election" and "Books".
+import { ClockOffsets, offBeyond, type ClockOffset } from './clock-offsets.ts';
+import { ElectionMembers } from './election-members.ts';
+import { VoteRounds, type Round } from './vote-rounds.ts';
+import { VoterPromise, type Ballot } from './voter-promise.ts';
+import {
+  checkedOptions, type ElectionOptions, type HolderAnnouncement, type HolderSession, type HolderView, type VoteReply, type VoteRequest,
+} from './election-types.ts';
 
 export class Election {
   readonly self: string;
   private readonly o: ElectionOptions & { readonly driftMarginMs: number };
   // As a voter.
-  private promise: VoterPromise = { candidate: '', term: 0, until: Number.NEGATIVE_INFINITY };
+  private readonly promise: VoterPromise;
   private highestTerm = 0;
-  /** Highest term whose holder's books this voter accepted: no vote for an older term after it. */
-  private booksTerm = 0;
-  private readonly voterSet: ReadonlySet<string> | undefined;
-  /** Per voter, the last bounds on its clock's difference from ours. */
-  private readonly offsets = new Map<string, ClockOffset>();
+  private readonly offsets: ClockOffsets;
   /** Votes not counted because the voter's clock was surely too far from ours. */
   skewedVotes = 0;
-  // Members: id → last time seen live. Silent members keep counting toward the quorum for forgetAfterMs.
-  private readonly known = new Map<string, number>();
-  private live: string[] = [];
+  private readonly members: ElectionMembers;
   // As a candidate or holder. term 0: not standing.
   private term = 0;
   private held = false;
@@ -106,8 +30,7 @@ export class Election {
   private acquiredAt = 0;
   private predecessorKnown = false;
   private predecessorEndsAt = Number.NEGATIVE_INFINITY;
-  private nextRound = 1;
-  private readonly rounds = new Map<number, Round>();
+  private readonly rounds = new VoteRounds();
   // As a follower.
   private announced: { holder: string; term: number; until: number } | undefined;
   private readonly suspects = new Set<string>();
@@ -115,90 +38,55 @@ export class Election {
   conflicts = 0;
 
   constructor(options: ElectionOptions) {
-    const margin = options.driftMarginMs ?? Math.max(1, Math.floor(options.leaseMs / 50));
-    this.o = { ...options, driftMarginMs: margin };
-    if (typeof options.self !== 'string' || options.self === '') throw new InvalidArgumentError('self must be a non-empty id');
-    for (const k of ['leaseMs', 'renewMs', 'graceMs', 'forgetAfterMs', 'startedAt'] as const) {
-      if (!Number.isFinite(options[k]) || options[k] < 0) throw new InvalidArgumentError(`${k} must be a non-negative number, got ${options[k]}`);
-    }
-    if (!(options.leaseMs > 0) || !(options.renewMs > 0) || options.renewMs * 2 > options.leaseMs) {
-      throw new InvalidArgumentError(`renewMs (${options.renewMs}) must be positive and at most leaseMs / 2 (${options.leaseMs})`);
-    }
-    if (!(margin > 0) || margin >= options.leaseMs - options.renewMs) {
-      throw new InvalidArgumentError(`driftMarginMs must be positive and under leaseMs − renewMs, got ${margin}`);
-    }
-    if (options.voters !== undefined) {
-      if (!Array.isArray(options.voters) || options.voters.length === 0 || options.voters.some((v) => typeof v !== 'string' || v === '')) {
-        throw new InvalidArgumentError('voters must be a non-empty list of node ids');
-      }
-      this.voterSet = new Set(options.voters);
-    }
-    if (options.maxClockSkewMs !== undefined && !(options.maxClockSkewMs >= 0)) {
-      throw new InvalidArgumentError(`maxClockSkewMs must be a non-negative number, got ${options.maxClockSkewMs}`);
-    }
+    this.o = checkedOptions(options);
     this.self = options.self;
-    this.known.set(this.self, options.startedAt);
-    this.live = [this.self];
+    const voterSet = options.voters === undefined ? undefined : new Set(options.voters);
+    this.members = new ElectionMembers(this.self, options.startedAt, options.forgetAfterMs, voterSet);
+    this.offsets = new ClockOffsets(options.leaseMs);
+    this.promise = new VoterPromise(options.leaseMs);
   }
 
   /** The live member ids as membership sees them (this node included or not; it is added). */
-  setMembers(now: number, liveIds: readonly string[]): void {
-    this.live = [...new Set([this.self, ...liveIds])].sort();
-    for (const id of this.live) this.known.set(id, now);
-    for (const [id, seenAt] of this.known) if (id !== this.self && now - seenAt > this.o.forgetAfterMs) this.known.delete(id);
-  }
+  setMembers(now: number, liveIds: readonly string[]): void { this.members.setMembers(now, liveIds); }
 
   /** A member said goodbye: it no longer counts toward the quorum. */
   memberLeft(id: string): void {
     if (id === this.self) return;
-    this.known.delete(id);
-    this.live = this.live.filter((x) => x !== id);
+    this.members.memberLeft(id);
     this.suspects.delete(id);
   }
 
   /** Votes a candidate needs: a majority of the fixed voters, else of the members known (live or recently silent). */
-  quorum(): number { return Math.floor((this.voterSet?.size ?? this.known.size) / 2) + 1; }
+  quorum(): number { return this.members.quorum(); }
 
   /** Whether `id` votes: a fixed voter, or (no fixed set) any member. */
-  isVoter(id: string): boolean { return this.voterSet ? this.voterSet.has(id) : true; }
+  isVoter(id: string): boolean { return this.members.isVoter(id); }
 
   /** Who a holder replicates its books to: the fixed voters, else the members it knows. */
-  voterIds(): string[] { return this.voterSet ? [...this.voterSet] : [...this.known.keys()]; }
+  voterIds(): readonly string[] { return this.members.voterIds(); }
 
   /** Whether the voter set is fixed (cluster.voters): quorums intersect however long a partition lasts. */
-  get fixedVoters(): boolean { return this.voterSet !== undefined; }
+  get fixedVoters(): boolean { return this.members.fixed; }
 
   /**
-   * A holder replicates its books under `term`. Accepted unless this node does not vote, is in its grace
-   * (it may have promised a later term before a restart), promised a later term, or promised this term
-   * to another candidate. Once accepted, no older term gets this node's vote: what it holds stays in
-   * the copy any later winner collects.
+   * A holder replicates its books under `term`: refused by a node that does not vote, in its grace (it
+   * may have promised a later term before a restart), or by the voter's rule (./voter-promise.ts).
    */
   acceptBooks(holder: string, term: number, now: number): boolean {
     if (!this.isVoter(this.self) || now < this.o.startedAt + this.o.graceMs) return false;
-    const p = this.promise;
-    if (term < p.term || term < this.booksTerm || (term === p.term && holder !== p.candidate)) return false;
-    this.booksTerm = term;
+    if (!this.promise.acceptBooks(holder, term)) return false;
     this.highestTerm = Math.max(this.highestTerm, term);
     return true;
   }
 
   /**
-   * Whether this node's clock is surely off: a quorum of the other voters that answered lately have
-   * clocks surely further than maxClockSkewMs from ours. Such a node cannot win (those votes do not
-   * count) and should not grant.
+   * Whether this node's clock is surely off from a quorum's by more than maxClockSkewMs
+   * (./clock-offsets.ts). Such a node cannot win (those votes do not count) and should not grant.
    */
   clockSuspect(now: number): boolean {
     const skew = this.o.maxClockSkewMs;
     if (skew === undefined) return false;
-    let off = 0;
-    let fine = this.isVoter(this.self) ? 1 : 0;
-    for (const o of this.offsets.values()) {
-      if (now - o.at > OFFSET_FRESH_LEASES * this.o.leaseMs) continue;
-      if (offBeyond(o, skew)) off++;
-      else fine++;
-    }
-    return off > 0 && fine < this.quorum();
+    return this.offsets.suspect(now, skew, this.isVoter(this.self) ? 1 : 0, this.quorum());
   }
 
   /** A voter refused this node's term: a later one exists. Withdraw (always safe). */
@@ -211,7 +99,7 @@ export class Election {
   onAbstain(id: string): void { if (id !== this.self) this.suspects.add(id); }
 
   /** The latest clock bounds per voter (metrics, tests). */
-  clockOffsets(): ClockOffset[] { return [...this.offsets.values()]; }
+  clockOffsets(): ClockOffset[] { return this.offsets.all(); }
 
   /**
    * Called every renewMs. Returns the vote request to broadcast, when this node stands or renews;
@@ -219,7 +107,7 @@ export class Election {
    */
   tick(now: number): VoteRequest | undefined {
     this.expireAnnouncement(now);
-    this.pruneRounds(now);
+    this.rounds.prune(now, this.o.leaseMs);
     if (now < this.o.startedAt + this.o.graceMs) return undefined;
     if (this.clockSuspect(now)) {
       // Our clock is off from a quorum's: hold nothing (the votes would not count anyway).
@@ -231,7 +119,7 @@ export class Election {
       else return this.openRound(now);
     }
     if (this.otherHolderKnown(now) || !this.isVoter(this.self)) return undefined;
-    if (this.promise.until > now && this.promise.candidate !== this.self) return undefined;
+    if (this.promise.boundElsewhere(this.self, now)) return undefined;
     if (this.preferred() !== this.self) return undefined;
     this.predecessorKnown = this.highestTerm > 0;
     this.predecessorEndsAt = Number.NEGATIVE_INFINITY;
@@ -264,8 +152,7 @@ export class Election {
     if (!round || !this.isVoter(reply.voter)) return;
     if (reply.voter !== this.self && this.o.maxClockSkewMs !== undefined) {
       // The voter's clock read `at` between our send and our receipt: the difference lies in between.
-      const o: ClockOffset = { voter: reply.voter, lowMs: reply.at - now, highMs: reply.at - round.sentAt, at: now };
-      this.offsets.set(reply.voter, o);
+      const o = this.offsets.record(reply.voter, reply.at, round.sentAt, now);
       if (offBeyond(o, this.o.maxClockSkewMs)) { this.skewedVotes++; return; }
     }
     round.votes.add(reply.voter);
@@ -291,7 +178,7 @@ export class Election {
   /** The holder resigned (graceful stop): release a promise made to it, so a successor need not wait it out. */
   onResign(holder: string, term: number, now: number): void {
     if (holder === this.self) return;
-    if (this.promise.candidate === holder && this.promise.term === term) this.promise.until = Math.min(this.promise.until, now);
+    this.promise.release(holder, now, term);
     if (this.announced?.holder === holder && this.announced.term === term) this.announced = undefined;
     this.memberLeft(holder);
   }
@@ -341,9 +228,8 @@ export class Election {
   get standingTerm(): number { return this.term; }
 
   private openRound(now: number): VoteRequest {
-    const req: VoteRequest = { candidate: this.self, term: this.term, round: this.nextRound++, ...(this.held ? {} : { books: true }) };
-    const round: Round = { sentAt: now, votes: new Set() };
-    this.rounds.set(req.round, round);
+    const round = this.rounds.start(now);
+    const req: VoteRequest = { candidate: this.self, term: this.term, round: round.id, ...(this.held ? {} : { books: true }) };
     const own = this.vote(req, now);
     if (own.granted) {
       round.votes.add(this.self);
@@ -365,7 +251,7 @@ export class Election {
   private countRound(round: Round, now: number): void {
     // Only members this node knows count: a quorum is a majority of one member set.
     let votes = 0;
-    for (const v of round.votes) if (this.voterSet ? this.voterSet.has(v) : this.known.has(v)) votes++;
+    for (const v of round.votes) if (this.members.counts(v)) votes++;
     if (votes < this.quorum()) return;
     const until = round.sentAt + this.o.leaseMs - this.o.driftMarginMs;
     if (until <= now) return; // the votes came too late to be worth anything
@@ -376,29 +262,19 @@ export class Election {
     }
   }
 
-  // The voter's rule: one candidate per term, and no other candidate while a promise is live.
-  private vote(req: VoteRequest, now: number): { granted: boolean; priorTerm: number; priorEndsInMs: number } {
-    const p = this.promise;
-    const priorTerm = p.term;
-    const priorEndsInMs = p.term === 0 ? 0 : p.until - now;
+  // The voter's rule (./voter-promise.ts), refused outright by a node that does not vote, and in its
+  // grace (it may have promised a later term before a restart) to all but the holder it hears renewing.
+  private vote(req: VoteRequest, now: number): Ballot {
     const renewingAnnounced = this.announced !== undefined && this.announced.until > now
       && this.announced.holder === req.candidate && this.announced.term === req.term;
     const inGrace = now < this.o.startedAt + this.o.graceMs;
-    const refuse = !this.isVoter(this.self)
-      || (inGrace && !renewingAnnounced && req.candidate !== this.self)
-      || (inGrace && req.candidate === this.self)
-      || req.term < p.term
-      || req.term < this.booksTerm
-      || (req.term === p.term && req.candidate !== p.candidate)
-      || (p.until > now && req.candidate !== p.candidate);
-    if (refuse) return { granted: false, priorTerm, priorEndsInMs };
-    this.promise = { candidate: req.candidate, term: req.term, until: now + this.o.leaseMs };
-    return { granted: true, priorTerm, priorEndsInMs };
+    const mayVote = this.isVoter(this.self) && !(inGrace && (req.candidate === this.self || !renewingAnnounced));
+    return this.promise.vote(req, now, mayVote);
   }
 
   private withdraw(now: number): void {
     // Renouncing releases our own promise to ourselves: nobody else relies on it.
-    if (this.promise.candidate === this.self) this.promise.until = Math.min(this.promise.until, now);
+    this.promise.release(this.self, now);
     this.term = 0;
     this.held = false;
     this.leaseUntil = Number.NEGATIVE_INFINITY;
@@ -420,16 +296,7 @@ export class Election {
 
   /** The lowest live voter not suspected of being a holder that went silent. */
   private preferred(): string | undefined {
-    return this.live.find((id) => this.isVoter(id) && !this.suspects.has(id));
-  }
-
-  private pruneRounds(now: number): void {
-    for (const [id, r] of this.rounds) if (now - r.sentAt > this.o.leaseMs) this.rounds.delete(id);
+    return this.members.lowestVoter((id) => !this.suspects.has(id));
   }
 }
 
-/** Clock bounds older than this many leases are forgotten: a clock that was fixed stops counting as off. */
-const OFFSET_FRESH_LEASES = 4;
-
-/** The other clock is surely further than `skewMs` from ours: its whole interval lies outside ±skewMs. */
-const offBeyond = (o: ClockOffset, skewMs: number): boolean => o.lowMs > skewMs || o.highMs < -skewMs;

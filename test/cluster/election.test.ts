@@ -1,7 +1,8 @@
 import { suite } from '../support/suite.ts';
 import * as assert from 'uvu/assert';
 import { ErrorCode } from '../../src/errors.ts';
-import { Election, type ElectionOptions, type VoteRequest } from '../../src/cluster/election.ts';
+import { Election } from '../../src/cluster/election.ts';
+import type { ElectionOptions, VoteRequest } from '../../src/cluster/election-types.ts';
 
 const election = suite('election');
 

@@ -13,6 +13,23 @@ export const MIN_RECENT_MS = 100;
 
 export interface Waiter { cost: number; settle: (d: Decision) => void }
 
+/**
+ * Queues a call of `cost` on the key until a grant (or a refusal) settles it; an abort takes it out
+ * of the queue and rejects with the signal's reason, so every caller gets exactly one answer.
+ */
+export function queueWaiter(st: KeyState, cost: number, signal: AbortSignal | undefined): Promise<Decision> {
+  return new Promise<Decision>((resolve, reject) => {
+    const onAbort = () => {
+      const i = st.waiters.indexOf(waiter);
+      if (i >= 0) st.waiters.splice(i, 1);
+      reject(signal!.reason);
+    };
+    const waiter: Waiter = { cost, settle: (d) => { signal?.removeEventListener('abort', onAbort); resolve(d); } };
+    st.waiters.push(waiter);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 export interface KeyState {
   readonly key: string;
   readonly wireKey: string;

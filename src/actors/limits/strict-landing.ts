@@ -70,3 +70,15 @@ export function nextRollAt(l: Landing, now: number): number {
 
 /** The oldest window a call decided now may still land in: older leases can be given back. */
 export const openFrom = (l: Landing, now: number): number => windowIdAt(now - l.skewMs, l.windowMs);
+
+/**
+ * Within a window's first or last `edgeMs` (limits[].edgeMs) a call could land at the upstream in the
+ * neighbouring window whatever pool paid for it, so it is refused: how long until the edge is past,
+ * or undefined when `now` is clear of both edges of `windowId`.
+ */
+export function edgeWaitMs(edgeMs: number, windowMs: number, windowId: number, now: number): number | undefined {
+  if (edgeMs <= 0) return undefined;
+  const phase = now - windowId * windowMs;
+  if (phase >= edgeMs && phase < windowMs - edgeMs) return undefined;
+  return phase < edgeMs ? edgeMs - phase : windowMs - phase + edgeMs;
+}

@@ -28,6 +28,13 @@ export interface StrictClientStats {
   clockRefusals: number;
 }
 
+/** All counters at zero, in the order describe() lists them. */
+export const newStrictClientStats = (): StrictClientStats => ({
+  decisionsLocal: 0, decisionsBus: 0, allowed: 0, refused: 0,
+  asks: 0, grantsFull: 0, grantsShort: 0, asksFailed: 0, unitsAsked: 0, unitsGranted: 0, returns: 0, unitsReturned: 0, reports: 0,
+  edgeRefusals: 0, clockRefusals: 0,
+});
+
 interface Entry { target: string; limit: string; stats: StrictClientStats }
 
 export interface StrictMetrics { register(target: string, limit: string, stats: StrictClientStats): () => void }
