@@ -59,6 +59,8 @@ export class StrictEnforcer implements LimitEnforcer {
   /** Calls charged to a window that has not started for the upstream yet: released at its start + skew. */
   private readonly holds = new Set<{ timer: TimerId; st: KeyState; plan: SpendPlan; cost: number; resolve: (d: Decision) => void }>();
   private rollAt = Number.POSITIVE_INFINITY;
+  /** When the roll timer was armed (rollAt = nextRollAt of this instant). */
+  private rollArmedAt = Number.POSITIVE_INFINITY;
   private closed = false;
 
   constructor(readonly config: LimitConfig, readonly targetName: string, private readonly deps: StrictClientDeps) {
@@ -96,8 +98,10 @@ export class StrictEnforcer implements LimitEnforcer {
     }
     const plan = st.waiters.length === 0 ? this.plan(st, cost, now) : undefined;
     if (plan) {
-      const d = this.spend(st, plan, cost, now, true);
-      this.traffic.maybeAsk(st, now);
+      // Looked up once for the decision and the ask after it: each look reads the clock and the election.
+      const holderKnown = this.deps.singleton.holder() !== undefined;
+      const d = this.spend(st, plan, cost, now, true, holderKnown);
+      this.traffic.maybeAsk(st, now, holderKnown);
       return d;
     }
     if (!this.config.enforce) {
@@ -204,15 +208,20 @@ export class StrictEnforcer implements LimitEnforcer {
   }
 
   private scheduleRoll(now: number): void {
+    // Called on every decision: while the armed roll is still ahead of a clock that has not stepped
+    // back, the next roll is that one (nextRollAt only moves forward with time).
+    if (now >= this.rollArmedAt && now < this.rollAt) return;
     const next = nextRollAt(this.landing, now);
     if (this.closed || next >= this.rollAt) return;
     this.rollAt = next;
+    this.rollArmedAt = now;
     this.deps.clock.clearTimeout(this.rollTimer);
     this.rollTimer = this.deps.clock.setTimeout(() => this.onWindowEnd(), next - now);
   }
 
   private onWindowEnd(): void {
     this.rollAt = Number.POSITIVE_INFINITY;
+    this.rollArmedAt = Number.POSITIVE_INFINITY;
     const now = this.deps.clock.now();
     for (const st of [...this.keys.values()]) {
       this.roll(st, now);
@@ -267,15 +276,15 @@ export class StrictEnforcer implements LimitEnforcer {
 
   /** How a call of `cost` at `now` would be paid for, from the pools this node holds (./strict-landing.ts). */
   private plan(st: KeyState, cost: number, now: number): SpendPlan | undefined {
-    return planSpend(this.landing, now, cost, (w) => st.windows.get(w)?.pool ?? 0);
+    return planSpend(this.landing, now, cost, st.windows);
   }
 
   // Pays for a call from every window it may land in; a call paid by the later window only waits
   // until it can no longer land in the earlier one.
-  private spend(st: KeyState, plan: SpendPlan, cost: number, now: number, local: boolean): Decision | Promise<Decision> {
+  private spend(st: KeyState, plan: SpendPlan, cost: number, now: number, local: boolean, holderKnown?: boolean): Decision | Promise<Decision> {
     for (const w of plan.windows) leaseOf(st, w).pool -= cost;
     const last = plan.windows[plan.windows.length - 1]!;
-    const d = this.decide(st, true, now, local);
+    const d = this.decide(st, true, now, local, false, holderKnown);
     const decision = last === d.windowId || plan.windows.length > 1 ? d : { ...d, windowId: last };
     if (plan.releaseAt <= now) return decision;
     return new Promise<Decision>((resolve) => {
@@ -285,11 +294,11 @@ export class StrictEnforcer implements LimitEnforcer {
     });
   }
 
-  private decide(st: KeyState, allowed: boolean, now: number, local: boolean, wouldLimit = false): Decision {
+  private decide(st: KeyState, allowed: boolean, now: number, local: boolean, wouldLimit = false, holderKnown?: boolean): Decision {
     if (local) this.stats.decisionsLocal++;
     else this.stats.decisionsBus++;
     if (allowed) this.stats.allowed++;
     else this.stats.refused++;
-    return strictDecision(this.config, st, now, allowed, wouldLimit, this.deps.singleton.holder() === undefined);
+    return strictDecision(this.config, st, now, allowed, wouldLimit, !(holderKnown ?? this.deps.singleton.holder() !== undefined));
   }
 }

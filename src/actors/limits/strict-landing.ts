@@ -42,24 +42,38 @@ export function landingWindows(l: Landing, now: number): number[] {
 export interface SpendPlan { readonly windows: readonly number[]; readonly releaseAt: number }
 
 /**
- * The plan for a call at `now`, given each window's unspent pool; undefined when the latest window it
- * may land in cannot pay (the enforcer then asks for a lease of that window, or refuses).
+ * The plan for a call at `now`, given each window's unspent pool (by window id); undefined when the
+ * latest window it may land in cannot pay (the enforcer then asks for a lease of that window, or refuses).
  */
-export function planSpend(l: Landing, now: number, cost: number, poolOf: (windowId: number) => number): SpendPlan | undefined {
-  const ws = landingWindows(l, now);
-  const last = ws[ws.length - 1]!;
-  if (poolOf(last) < cost) return undefined;
-  if (ws.length === 1 || poolOf(ws[0]!) >= cost) return { windows: ws, releaseAt: now };
+export function planSpend(l: Landing, now: number, cost: number, pools: ReadonlyMap<number, { readonly pool: number }>): SpendPlan | undefined {
+  const from = windowIdAt(now - l.skewMs, l.windowMs);
+  const last = windowIdAt(now + l.landingMs, l.windowMs);
+  if ((pools.get(last)?.pool ?? 0) < cost) return undefined;
+  if (from === last) return payNow(last);
+  if ((pools.get(from)?.pool ?? 0) >= cost) return { windows: [from, last], releaseAt: now };
   // The earlier window is spent: pay from the later one only, and go once the call surely lands in it.
   return { windows: [last], releaseAt: Math.max(now, windowStartAt(last, l.windowMs) + l.skewMs) };
+}
+
+// Most calls land in one window and go at once: their plan is the same object for the whole window
+// (frozen, so sharing it is safe), not two allocations per decision on a path that makes millions.
+let lastPayNow: SpendPlan = Object.freeze({ windows: Object.freeze([Number.NaN]), releaseAt: Number.NEGATIVE_INFINITY });
+function payNow(windowId: number): SpendPlan {
+  if (lastPayNow.windows[0] !== windowId) {
+    lastPayNow = Object.freeze({ windows: Object.freeze([windowId]), releaseAt: Number.NEGATIVE_INFINITY });
+  }
+  return lastPayNow;
 }
 
 /** The window a call decided now must be paid from at the latest, and from when the next one's lease is needed. */
 export function leaseWindows(l: Landing, now: number, leadMs: number): number[] {
   const current = windowIdAt(now, l.windowMs);
-  const next = windowIdAt(now + l.landingMs + leadMs, l.windowMs);
-  return next > current ? [current, current + 1] : [current];
+  return needsNextLease(l, now, leadMs) ? [current, current + 1] : [current];
 }
+
+/** Whether the next window's lease is needed already (leaseWindows would name two windows), without a list. */
+export const needsNextLease = (l: Landing, now: number, leadMs: number): boolean =>
+  windowIdAt(now + l.landingMs + leadMs, l.windowMs) > windowIdAt(now, l.windowMs);
 
 /** When the earliest window a call can still land in changes next (windows before it are given back then). */
 export function nextRollAt(l: Landing, now: number): number {

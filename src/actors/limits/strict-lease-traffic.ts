@@ -6,9 +6,10 @@
 import type { Clock, TimerId } from '../../clock.ts';
 import type { LimitConfig } from '../../config/schema.ts';
 import { aheadCap } from '../../limit/strict-ledger.ts';
+import { windowIdAt } from '../../limit/windows.ts';
 import type { SingletonView } from '../singleton.ts';
 import { askSize, leaseOf, MIN_RECENT_MS, recentMsFor, surplusOf, untilWindowEnd, type KeyState } from './strict-key.ts';
-import { leaseWindows, openFrom, type Landing } from './strict-landing.ts';
+import { leaseWindows, needsNextLease, openFrom, type Landing } from './strict-landing.ts';
 import { giveBack, receive, type WindowLease } from './strict-lease.ts';
 import { holderTag, type HolderLink, type SyncAnswer } from './strict-link.ts';
 import type { StrictClientStats } from './strict-metrics.ts';
@@ -99,12 +100,24 @@ export class LeaseTraffic {
     return !this.closed && !st.prefetch.askInFlight && now >= st.prefetch.closedUntilAt && this.deps.singleton.holder() !== undefined;
   }
 
-  maybeAsk(st: KeyState, now: number): void {
-    if (this.closed || !this.deps.singleton.holder()) return;
-    // The pool already covers the predicted demand until the window ends: more would only come back.
-    const wants = this.askWindows(st, now).some((lease) =>
-      lease.pool < untilWindowEnd(st, lease, now, this.config.windowMs) && st.prefetch.shouldAsk(now, lease.pool) > 0);
-    if (wants) this.ask(st, now);
+  /** After a local decision: asks when a lease it may need runs low. `holderKnown`: the caller just looked. */
+  maybeAsk(st: KeyState, now: number, holderKnown?: boolean): void {
+    if (this.closed || !(holderKnown ?? this.deps.singleton.holder() !== undefined)) return;
+    // askWindows, without building its list (or a closure: tsx names each one it creates) on a path
+    // every local decision takes.
+    const current = leaseOf(st, windowIdAt(now, this.config.windowMs));
+    if (!needsNextLease(this.landing, now, this.leadMs())) {
+      if (this.runsLow(st, current, now)) this.ask(st, now);
+      return;
+    }
+    const next = leaseOf(st, current.windowId + 1);
+    const low = current.available === 0 ? this.runsLow(st, next, now) : this.runsLow(st, current, now) || this.runsLow(st, next, now);
+    if (low) this.ask(st, now);
+  }
+
+  /** The pool is short of the predicted demand until its window ends, and prefetch would ask (else more would only come back). */
+  private runsLow(st: KeyState, lease: WindowLease, now: number): boolean {
+    return lease.pool < untilWindowEnd(st, lease, now, this.config.windowMs) && st.prefetch.shouldAsk(now, lease.pool) > 0;
   }
 
   // The current window's lease, and the next one's from a little before its landing zone (so it is
