@@ -8,11 +8,13 @@ export interface Comparison { name: string; oldMedian: number; newMedian: number
 const cells = (line: string) => line.trim().replace(/^\||\|$/g, '').split('|').map((c) => c.trim());
 
 /**
- * The first markdown table in a scenario's output. A row's key is its first cell without counts in
- * parentheses (a run may append "(12 refused)"), joined with the second cell when that is a number
- * (the in-flight column), so rows of the same limiter at different concurrencies stay apart.
+ * The first markdown table in a scenario's output. A row's key is its first `keyColumns` cells
+ * (counts in parentheses dropped: a run may append "(12 refused)"), so rows of the same limiter at
+ * different concurrencies, or of the same proxy at different burst sizes, stay apart. With the
+ * default (undefined), the second cell joins the key only when it is a whole number (strict's
+ * in-flight column).
  */
-export function parseTable(markdown: string): Table {
+export function parseTable(markdown: string, keyColumns?: number): Table {
   const lines = markdown.split('\n').filter((l) => l.trim().startsWith('|'));
   const table: Table = new Map();
   if (lines.length < 3) return table;
@@ -20,8 +22,9 @@ export function parseTable(markdown: string): Table {
   for (const line of lines.slice(2)) {
     const row = cells(line);
     if (row.length !== header.length) break; // a second table starts
-    const name = row[0]!.replace(/\s*\(\d[^)]*\)/g, '');
-    const key = /^\d+$/.test(row[1] ?? '') ? `${name} · ${row[1]}` : name;
+    const names = row.map((c) => c.replace(/\s*\(\d[^)]*\)/g, ''));
+    const width = keyColumns ?? (/^\d+$/.test(row[1] ?? '') ? 2 : 1);
+    const key = names.slice(0, width).join(' · ');
     const values = new Map<string, number>();
     header.forEach((h, i) => {
       const n = Number(row[i]!.replace(/[%×*,\s]/g, ''));

@@ -1,4 +1,4 @@
-// npm run bench:ab -- [--ref REF] [--rounds N] [--seconds S] [--column NAME] [--no-write] [scenario]
+// npm run bench:ab -- [--ref REF] [--rounds N] [--seconds S] [--column NAME] [--key-columns K] [--no-write] [scenario]
 //
 // Compares this checkout with an older commit on one scenario, interleaved: rounds alternate
 // old, new, old, new… in two worktrees, so a busy neighbour or a CPU that warms up slows both
@@ -20,6 +20,7 @@ const { values, positionals } = parseArgs({
     rounds: { type: 'string', default: '5' },
     seconds: { type: 'string', default: '2' },
     column: { type: 'string', default: 'decisions/s' },
+    'key-columns': { type: 'string' },
     'no-write': { type: 'boolean', default: false },
   },
 });
@@ -59,7 +60,7 @@ function runOnce(cwd: string, label: string, round: number, attempt = 1): Table 
     return runOnce(cwd, label, round, attempt + 1);
   }
   process.stderr.write('done\n');
-  return parseTable(r.stdout);
+  return parseTable(r.stdout, values['key-columns'] === undefined ? undefined : Number(values['key-columns']));
 }
 
 const oldDir = oldCheckout();

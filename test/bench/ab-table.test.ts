@@ -18,8 +18,8 @@ ab('rows are keyed by name and in-flight, notes in parentheses dropped, cells re
 });
 
 ab('the ratio is new median over old median; the range is per round', () => {
-  const olds = [table(100, 200), table(300, 200), table(200, 200)].map(parseTable);
-  const news = [table(100, 100), table(150, 100), table(400, 100)].map(parseTable);
+  const olds = [table(100, 200), table(300, 200), table(200, 200)].map((t) => parseTable(t));
+  const news = [table(100, 100), table(150, 100), table(400, 100)].map((t) => parseTable(t));
   const rows = compareRounds(olds, news, 'decisions/s');
   const first = rows.find((r) => r.name === 'prefetch on · 1')!;
   assert.is(first.oldMedian, 200);
@@ -34,6 +34,15 @@ ab('a row missing from any round is left out rather than compared with nothing',
   const olds = [parseTable(table(100, 200)), parseTable(table(100, 200).replace(/\| prefetch on \| 50[^\n]*\n/, ''))];
   const news = [parseTable(table(100, 200)), parseTable(table(100, 200))];
   assert.equal(compareRounds(olds, news, 'decisions/s').map((r) => r.name), ['prefetch on · 1', 'redis · 1']);
+});
+
+ab('keyColumns names rows by their first cells, for tables whose second column is text', () => {
+  const burst = `| N | proxy | calls | p99 ms |\n|---|---|---|---|\n| 10 | sluice | 1.00 | 50.5 |\n| 10 | nginx | 1.00 | 505.1 |\n` +
+    `| 1000 | sluice | 1.00 | 104.7 |\n`;
+  const t = parseTable(burst, 2);
+  assert.equal([...t.keys()], ['10 · sluice', '10 · nginx', '1000 · sluice']);
+  assert.is(t.get('1000 · sluice')!.get('p99 ms'), 104.7);
+  assert.equal([...parseTable(burst).keys()], ['10', '1000'], 'without it the text column is not part of the key');
 });
 
 ab.run();
