@@ -56,6 +56,13 @@ export class HotCounter<L extends string> extends HotMetric<L, { n: number }> {
 
 interface HistogramState { counts: number[]; sum: number; count: number }
 
+/** One observation into a series: its sum, its count and the first bucket it fits (buckets are cumulative when rendered). */
+function record(s: HistogramState, buckets: readonly number[], value: number): void {
+  s.sum += value;
+  s.count++;
+  for (let i = 0; i < buckets.length; i++) if (value <= buckets[i]!) { s.counts[i]!++; return; }
+}
+
 export class HotHistogram<L extends string> extends HotMetric<L, HistogramState> {
   protected readonly type = 'histogram';
 
@@ -63,25 +70,13 @@ export class HotHistogram<L extends string> extends HotMetric<L, HistogramState>
     super(name, help, labelNames, registry);
   }
 
-  observe(labels: Record<L, string>, value: number): void {
-    const s = this.stateFor(labels);
-    s.sum += value;
-    s.count++;
-    const b = this.buckets;
-    for (let i = 0; i < b.length; i++) if (value <= b[i]!) { s.counts[i]!++; return; }
-  }
+  observe(labels: Record<L, string>, value: number): void { record(this.stateFor(labels), this.buckets, value); }
 
   /** The series for one label set, looked up once. */
   child(labels: Record<L, string>): { observe(value: number): void } {
     const s = this.stateFor(labels);
     const b = this.buckets;
-    return {
-      observe: (value) => {
-        s.sum += value;
-        s.count++;
-        for (let i = 0; i < b.length; i++) if (value <= b[i]!) { s.counts[i]!++; return; }
-      },
-    };
+    return { observe: (value) => record(s, b, value) };
   }
 
   protected initial(): HistogramState { return { counts: this.buckets.map(() => 0), sum: 0, count: 0 }; }

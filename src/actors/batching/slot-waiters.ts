@@ -39,14 +39,8 @@ export class SlotWaiters<P> {
    * is new: the machine must then be told it joined.
    */
   add(waiterId: string, payload: P): Cohort | undefined {
-    let fresh: Cohort | undefined;
-    if (!this.open) {
-      fresh = { id: `c${this.seq++}`, members: new Set() };
-      this.cohorts.set(fresh.id, fresh);
-      this.open = fresh;
-    }
-    this.open.members.add(waiterId);
-    this.byId.set(waiterId, { payload, cohort: this.open, inCall: false });
+    const fresh = this.open ? undefined : (this.open = this.newCohort());
+    this.put(waiterId, payload, this.open);
     return fresh;
   }
 
@@ -55,23 +49,27 @@ export class SlotWaiters<P> {
    * there is none. Returns the cohort when it is new: the machine must then be told it joined.
    */
   addInFlight(waiterId: string, payload: P): Cohort | undefined {
-    let fresh: Cohort | undefined;
-    if (!this.flight) {
-      fresh = { id: `c${this.seq++}`, members: new Set() };
-      this.cohorts.set(fresh.id, fresh);
-      this.flight = fresh;
-    }
-    this.flight.members.add(waiterId);
-    this.byId.set(waiterId, { payload, cohort: this.flight, inCall: false });
+    const fresh = this.flight ? undefined : (this.flight = this.newCohort());
+    this.put(waiterId, payload, this.flight);
     return fresh;
   }
 
   /** Adds a client in a cohort of its own, leaving the open cohort open. Returns that cohort. */
   addAlone(waiterId: string, payload: P): Cohort {
-    const cohort: Cohort = { id: `c${this.seq++}`, members: new Set([waiterId]) };
-    this.cohorts.set(cohort.id, cohort);
-    this.byId.set(waiterId, { payload, cohort, inCall: false });
+    const cohort = this.newCohort();
+    this.put(waiterId, payload, cohort);
     return cohort;
+  }
+
+  private newCohort(): Cohort {
+    const cohort: Cohort = { id: `c${this.seq++}`, members: new Set() };
+    this.cohorts.set(cohort.id, cohort);
+    return cohort;
+  }
+
+  private put(waiterId: string, payload: P, cohort: Cohort): void {
+    cohort.members.add(waiterId);
+    this.byId.set(waiterId, { payload, cohort, inCall: false });
   }
 
   /** A cohort is taking joins (until the turn ends or the slot flushes). */

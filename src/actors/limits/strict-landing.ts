@@ -31,13 +31,6 @@ export function landingFor(windowMs: number, skewMs: number, landingMs: number |
   return { windowMs, skewMs: skew, landingMs: Math.min(landingMs ?? skewMs + travelBudgetMs(windowMs), cap - skew) };
 }
 
-/** The windows a call decided at `now` may land in, earliest first (one or two). */
-export function landingWindows(l: Landing, now: number): number[] {
-  const from = windowIdAt(now - l.skewMs, l.windowMs);
-  const to = windowIdAt(now + l.landingMs, l.windowMs);
-  return from === to ? [from] : [from, to];
-}
-
 /** How a call of `cost` is paid for: from which windows' pools, and when it may go (≥ now). */
 export interface SpendPlan { readonly windows: readonly number[]; readonly releaseAt: number }
 
@@ -65,13 +58,10 @@ function payNow(windowId: number): SpendPlan {
   return lastPayNow;
 }
 
-/** The window a call decided now must be paid from at the latest, and from when the next one's lease is needed. */
-export function leaseWindows(l: Landing, now: number, leadMs: number): number[] {
-  const current = windowIdAt(now, l.windowMs);
-  return needsNextLease(l, now, leadMs) ? [current, current + 1] : [current];
-}
-
-/** Whether the next window's lease is needed already (leaseWindows would name two windows), without a list. */
+/**
+ * Whether the next window's lease is needed already, beside the current one's: a call decided from
+ * `leadMs` before the landing zone on may be paid from the next window.
+ */
 export const needsNextLease = (l: Landing, now: number, leadMs: number): boolean =>
   windowIdAt(now + l.landingMs + leadMs, l.windowMs) > windowIdAt(now, l.windowMs);
 

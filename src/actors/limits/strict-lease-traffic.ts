@@ -9,7 +9,7 @@ import { aheadCap } from '../../limit/strict-ledger.ts';
 import { windowIdAt } from '../../limit/windows.ts';
 import type { SingletonView } from '../singleton.ts';
 import { askSize, leaseOf, MIN_RECENT_MS, recentMsFor, surplusOf, untilWindowEnd, type KeyState } from './strict-key.ts';
-import { leaseWindows, needsNextLease, openFrom, type Landing } from './strict-landing.ts';
+import { needsNextLease, openFrom, type Landing } from './strict-landing.ts';
 import { giveBack, receive, type WindowLease } from './strict-lease.ts';
 import { holderTag, type HolderLink, type SyncAnswer } from './strict-link.ts';
 import type { StrictClientStats } from './strict-metrics.ts';
@@ -103,8 +103,8 @@ export class LeaseTraffic {
   /** After a local decision: asks when a lease it may need runs low. `holderKnown`: the caller just looked. */
   maybeAsk(st: KeyState, now: number, holderKnown?: boolean): void {
     if (this.closed || !(holderKnown ?? this.deps.singleton.holder() !== undefined)) return;
-    // askWindows, without building its list (or a closure: tsx names each one it creates) on a path
-    // every local decision takes.
+    // askWindows' leases, without building its list (or a closure: tsx names each one it creates) on
+    // a path every local decision takes.
     const current = leaseOf(st, windowIdAt(now, this.config.windowMs));
     if (!needsNextLease(this.landing, now, this.leadMs())) {
       if (this.runsLow(st, current, now)) this.ask(st, now);
@@ -123,9 +123,10 @@ export class LeaseTraffic {
   // The current window's lease, and the next one's from a little before its landing zone (so it is
   // there when calls start being charged to both). Near the edge, a window that is spent is not asked again.
   private askWindows(st: KeyState, now: number): WindowLease[] {
-    const ids = leaseWindows(this.landing, now, this.leadMs());
-    const leases = ids.map((w) => leaseOf(st, w));
-    return leases.length > 1 && leases[0]!.available === 0 ? leases.slice(1) : leases;
+    const current = leaseOf(st, windowIdAt(now, this.config.windowMs));
+    if (!needsNextLease(this.landing, now, this.leadMs())) return [current];
+    const next = leaseOf(st, current.windowId + 1);
+    return current.available === 0 ? [next] : [current, next];
   }
 
   /** How long before a landing zone the next window's lease is asked for: a few round trips. */
