@@ -91,6 +91,7 @@ export class SluiceNode {
     this.singleton = new Singleton(bus, this.clock, this.membership, {
       nodeId: this.id, cluster: config.cluster.name, ...singletonTimings(config.cluster, !opts.bus && !config.nats),
       voters: config.cluster.voters, maxClockSkewMs: config.cluster.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS,
+      longestWindowMs: () => longestStrictWindowMs(this.current),
     });
     this.singleton.registerMetrics(this.metrics);
     this.strictServer = new StrictServer(bus, this.clock, this.singleton, { cluster: config.cluster.name, maxClockSkewMs: config.cluster.maxClockSkewMs });
@@ -295,7 +296,10 @@ export class SluiceNode {
   }
 
   private clusterView() {
-    return { node: this.id, cluster: this.config.cluster.name, nodes: this.membership.liveIds(), singleton: this.singleton.holder()?.id ?? null };
+    return {
+      node: this.id, cluster: this.config.cluster.name, nodes: this.membership.liveIds(), singleton: this.singleton.holder()?.id ?? null,
+      booksComplete: this.singleton.booksComplete(),
+    };
   }
 
   private dashboardState(): DashboardState {
@@ -328,4 +332,11 @@ export class SluiceNode {
     this.membership.stop();
     await this.bus.close();
   }
+}
+
+/** The longest strict window of any target, ms (0: no strict limit). */
+function longestStrictWindowMs(config: Config): number {
+  let longest = 0;
+  for (const t of config.targets) for (const l of t.limits) if (l.mode === 'strict') longest = Math.max(longest, l.windowMs);
+  return longest;
 }

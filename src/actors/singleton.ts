@@ -77,11 +77,13 @@ export interface SingletonOptions extends SingletonTimings {
   voters?: readonly string[] | undefined;
   /** cluster.maxClockSkewMs: votes from clocks surely further off do not count; a node whose clock is off holds nothing. */
   maxClockSkewMs?: number | undefined;
+  /** The longest strict window configured, ms (read at every use: a reload may change it); for booksComplete(). */
+  longestWindowMs?: (() => number) | undefined;
 }
 
 /**
- * A voter's copy as a candidate got it: when the voter (re)started (our clock), and the last holder
- * that sent it its whole books (term, and from which window start that holder's books were complete).
+ * A voter's copy as a candidate got it: when the voter (re)started (our clock), and what whole books
+ * it got since (the latest holder's term, and the lowest window start from which they were complete).
  */
 interface Copy { entries: readonly BookEntry[]; upSince: number; synced?: Synced | undefined }
 interface Synced { term: number; completeFrom: number }
@@ -98,7 +100,7 @@ export class Singleton implements SingletonView {
   booksRefused = 0;
   private readonly startedAt: number;
   private copies: { term: number; byVoter: Map<string, Copy> } = { term: 0, byVoter: new Map() };
-  /** The latest holder that sent this voter its whole books (since this node started). */
+  /** Whole books this voter got since it started (or this node's own holdings' books): see noteSynced. */
   private synced: Synced | undefined;
   private takeoverOf: Takeover | undefined;
   private suspect = false;
@@ -135,8 +137,8 @@ export class Singleton implements SingletonView {
     this.subs.push(this.bus.subscribe(this.subject('resign'), (m) => this.onResign(m.data)));
     this.subs.push(this.bus.subscribe(this.subject('abstain'), (m) => this.onAbstain(m.data)));
     this.subs.push(this.bus.subscribe(this.subject(`books.${this.nodeId}`), (m) => {
-      const ok = this.onBooks(m.data);
-      if (ok !== undefined) m.respond?.({ ok, term: this.election.standingTerm, since: this.startedAt });
+      const r = this.onBooks(m.data);
+      if (r !== undefined) m.respond?.({ ok: r === 'ok', ...(r === 'later' ? { later: true } : {}), term: this.election.standingTerm, since: this.startedAt });
     }));
     this.unwatch = this.membership.onChange((c) => {
       if (c.type === 'member.left' && c.reason === 'goodbye') this.election.memberLeft(c.id);
@@ -170,10 +172,16 @@ export class Singleton implements SingletonView {
       const seed = mergeCopies(copies.map((c) => c.entries));
       const skew = this.o.maxClockSkewMs ?? 0;
       // A copy surely holds a window's grants if its voter was up since before the window began, or if
-      // the holder just before us sent it its whole books and those were complete for the window.
-      const bound = (c: Copy) => Math.min(c.upSince + skew, c.synced && c.synced.term >= s.term - 1 ? c.synced.completeFrom : Number.POSITIVE_INFINITY);
-      this.takeoverOf = { term: s.term, seed, completeFromAt: completeFromBounds(copies.map(bound), this.election.quorum()) };
+      // any holder sent it whole books, complete for the window, since it last started: those came
+      // after every grant it acknowledged in an earlier life (docs/strict-limits.md, "Books").
+      const bound = (c: Copy) => Math.min(c.upSince + skew, c.synced?.completeFrom ?? Number.POSITIVE_INFINITY);
+      // With no predecessor nothing was granted before us: every window is complete.
+      const completeFromAt = s.predecessorKnown ? completeFromBounds(copies.map(bound), this.election.quorum()) : Number.NEGATIVE_INFINITY;
+      this.takeoverOf = { term: s.term, seed, completeFromAt };
       this.books.merge(seed);
+      // Our own copy now holds the seed and, from here on, every grant of this holding: it is synced
+      // like a voter's that got our whole books (it stands for us if we stand again).
+      this.noteSynced({ term: s.term, completeFrom: completeFromAt });
     }
     return this.takeoverOf;
   }
@@ -192,6 +200,24 @@ export class Singleton implements SingletonView {
       ownCopy: this.books,
       stale: (term) => this.stepDown(term),
     };
+  }
+
+  /**
+   * The window start from which this node's copy of the books surely holds every grant a quorum
+   * acknowledged: from when it started (+ skew), or earlier if it got whole books since (noteSynced).
+   */
+  copyCompleteFrom(): number {
+    return Math.min(this.startedAt + (this.o.maxClockSkewMs ?? 0), this.synced?.completeFrom ?? Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * Whether this voter's copy holds every grant of the current windows (up to the longest strict
+   * window). The books survive a voter's restart only while a majority holds them: in a rolling
+   * restart, wait for this on the voter just restarted before restarting the next one.
+   */
+  booksComplete(): boolean {
+    const longest = this.o.longestWindowMs?.() ?? 0;
+    return this.election.isVoter(this.nodeId) && this.copyCompleteFrom() <= this.clock.now() - longest;
   }
 
   /** Cached at every round and ballot: strict clients ask on every decision. */
@@ -213,6 +239,7 @@ export class Singleton implements SingletonView {
     metrics.gauge('sluice_singleton_without_holder_seconds', 'Time this node knew no strict singleton holder', () => this.withoutHolderMs() / 1000);
     metrics.gauge('sluice_singleton_holder', '1 while this node holds the strict singleton lease', () => (this.session() ? 1 : 0));
     metrics.gauge('sluice_singleton_term', 'Term of the singleton holder this node knows (0: none)', () => this.holder()?.term ?? 0);
+    metrics.gauge('sluice_singleton_books_complete', 'Voters: 1 while this node\'s copy of the strict books holds every grant of the current windows (a rolling restart waits for 1 before restarting the next voter)', () => (this.booksComplete() ? 1 : 0));
     metrics.gauge('sluice_singleton_clock_suspect', '1 while this node\'s clock is surely further than cluster.maxClockSkewMs from a quorum of voters (it holds and grants nothing)', () => (this.clockSuspect() ? 1 : 0));
   }
 
@@ -286,18 +313,30 @@ export class Singleton implements SingletonView {
     this.copies.byVoter.set(voter, copy);
   }
 
-  // A holder replicates its books here (request/reply): merged if the election accepts its term.
-  private onBooks(d: Json): boolean | undefined {
+  // A holder replicates its books here (request/reply): merged if the election accepts its term. In
+  // its grace this voter answers "later", not "refused": the holder keeps holding and tries again
+  // (a refusal would make it step down, so a voter's restart would cost the cluster its holder).
+  private onBooks(d: Json): 'ok' | 'refused' | 'later' | undefined {
     const o = fields(d);
     const entries = o ? parseEntries(o.entries) : undefined;
     if (!o || !isId(o.holder) || !isTerm(o.term) || !entries) { this.malformed++; return undefined; }
     const full = o.full === true ? parseSynced({ term: o.term, completeFrom: o.completeFrom ?? null }) : undefined;
     if (o.full !== undefined && !full) { this.malformed++; return undefined; }
-    if (!this.election.acceptBooks(o.holder, o.term, this.clock.now())) { this.booksRefused++; return false; }
+    const now = this.clock.now();
+    if (this.election.inGrace(now)) { this.booksRefused++; return 'later'; }
+    if (!this.election.acceptBooks(o.holder, o.term, now)) { this.booksRefused++; return 'refused'; }
     this.books.merge(entries);
     // The whole books of this term's holder: this copy now holds everything it held.
-    if (full && (!this.synced || full.term >= this.synced.term)) this.synced = full;
-    return true;
+    if (full) this.noteSynced(full);
+    return 'ok';
+  }
+
+  // Whole books received in this life: each makes the copy complete from its holder's bound on, so
+  // the copy is complete from the lowest of them (any one of them came after this node started).
+  private noteSynced(s: Synced): void {
+    this.synced = this.synced
+      ? { term: Math.max(this.synced.term, s.term), completeFrom: Math.min(this.synced.completeFrom, s.completeFrom) }
+      : s;
   }
 
   private onAbstain(d: Json): void {

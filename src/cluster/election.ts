@@ -73,11 +73,14 @@ export class Election {
    * may have promised a later term before a restart), or by the voter's rule (./voter-promise.ts).
    */
   acceptBooks(holder: string, term: number, now: number): boolean {
-    if (!this.isVoter(this.self) || now < this.o.startedAt + this.o.graceMs) return false;
+    if (!this.isVoter(this.self) || this.inGrace(now)) return false;
     if (!this.promise.acceptBooks(holder, term)) return false;
     this.highestTerm = Math.max(this.highestTerm, term);
     return true;
   }
+
+  /** Just (re)started: it may have promised a later term in a life it forgot, so it neither votes nor takes books yet. */
+  inGrace(now: number): boolean { return now < this.o.startedAt + this.o.graceMs; }
 
   /**
    * Whether this node's clock is surely off from a quorum's by more than maxClockSkewMs
@@ -108,7 +111,7 @@ export class Election {
   tick(now: number): VoteRequest | undefined {
     this.expireAnnouncement(now);
     this.rounds.prune(now, this.o.leaseMs);
-    if (now < this.o.startedAt + this.o.graceMs) return undefined;
+    if (this.inGrace(now)) return undefined;
     if (this.clockSuspect(now)) {
       // Our clock is off from a quorum's: hold nothing (the votes would not count anyway).
       if (this.term > 0) this.withdraw(now);
@@ -267,8 +270,7 @@ export class Election {
   private vote(req: VoteRequest, now: number): Ballot {
     const renewingAnnounced = this.announced !== undefined && this.announced.until > now
       && this.announced.holder === req.candidate && this.announced.term === req.term;
-    const inGrace = now < this.o.startedAt + this.o.graceMs;
-    const mayVote = this.isVoter(this.self) && !(inGrace && (req.candidate === this.self || !renewingAnnounced));
+    const mayVote = this.isVoter(this.self) && !(this.inGrace(now) && (req.candidate === this.self || !renewingAnnounced));
     return this.promise.vote(req, now, mayVote);
   }
 

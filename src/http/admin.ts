@@ -27,7 +27,8 @@ export interface AdminNode {
   deleteTarget(name: string): Promise<boolean>;
   /** A target's learning flush policy (`batch.policy: adaptive`); undefined for other policies or no such target. */
   targetPolicy?(name: string): { exportState(): unknown; loadState(state: unknown): void } | undefined;
-  cluster(): { node: string; cluster: string; nodes: string[]; singleton: string | null };
+  /** `booksComplete`: this voter's copy of the strict books holds the current windows (docs/strict-limits.md, rolling restarts). */
+  cluster(): { node: string; cluster: string; nodes: string[]; singleton: string | null; booksComplete?: boolean };
   /** The samples behind the dashboard's charts. */
   readonly dashboard: DashboardFeed;
   /** The target's response cache, or undefined when the target is unknown; null when its cache is off. */

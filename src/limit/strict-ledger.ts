@@ -150,11 +150,6 @@ export class StrictLedger {
     return this.books.get(key)?.get(windowId)?.leases.get(node)?.baselineKnown === true;
   }
 
-  /** Units leased to `node` in the window as this ledger knows (granted here, seeded or reported). */
-  receivedBy(node: string, key: string, windowId: number): number {
-    return this.books.get(key)?.get(windowId)?.leases.get(node)?.receivedTotal ?? 0;
-  }
-
   /** Every lease of every window kept, as book entries (a whole copy for a voter that has none). */
   entries(): BookEntry[] {
     const out: BookEntry[] = [];

@@ -18,7 +18,7 @@ import type { NodeMetrics } from '../../metrics.ts';
 import type { SingletonView } from '../singleton.ts';
 import type { TargetDeps } from '../target-deps.ts';
 import type { LimitEnforcer } from './enforcer.ts';
-import { exhaustedSubject, leaseSubject, parseExhausted, parseSyncReply, type SyncItem } from './strict-protocol.ts';
+import { exhaustedSubject, leaseHolderId, leaseSubject, parseExhausted, parseSyncReply, type SyncItem } from './strict-protocol.ts';
 import { settle } from './strict-lease.ts';
 import { edgeWaitMs, landingFor, nextRollAt, openFrom, planSpend, type Landing, type SpendPlan } from './strict-landing.ts';
 import { leaseOf, newKeyState, queueWaiter, strictDecision, type KeyState } from './strict-key.ts';
@@ -66,7 +66,8 @@ export class StrictEnforcer implements LimitEnforcer {
   constructor(readonly config: LimitConfig, readonly targetName: string, private readonly deps: StrictClientDeps) {
     if (config.mode !== 'strict') throw new InvalidArgumentError(`limit ${config.name} is not strict`);
     this.prefix = `${targetName}/${config.name}/`;
-    this.link = new HolderLink(deps);
+    const leaseId = leaseHolderId(deps.nodeId, deps.clock.now());
+    this.link = new HolderLink({ ...deps, nodeId: leaseId });
     this.landing = landingFor(config.windowMs, deps.maxClockSkewMs ?? 0, config.landingMs);
     this.traffic = new LeaseTraffic(config, deps, this.link, this.landing, this.keys, this.stats, this.prefix, {
       roll: (st, now) => this.roll(st, now),
@@ -76,7 +77,7 @@ export class StrictEnforcer implements LimitEnforcer {
       const e = parseExhausted(m.data);
       if (e) this.traffic.onExhausted(e.key, e.windowId);
     }));
-    this.subs.push(deps.bus.subscribe(leaseSubject(deps.clusterName, deps.nodeId), (m) => {
+    this.subs.push(deps.bus.subscribe(leaseSubject(deps.clusterName, leaseId), (m) => {
       const reply = parseSyncReply(m.data);
       if (!reply?.ok) return;
       for (const st of this.traffic.apply(reply)) this.serveWaiters(st);

@@ -55,6 +55,15 @@ export const exhaustedSubject = (cluster: string): string => subjectFor(cluster,
  */
 export const leaseSubject = (cluster: string, node: string): string => subjectFor(cluster, `strict.${node}.lease`);
 
+/**
+ * Who holds leases, as the holder's books name it: the node and when this client started. A node that
+ * restarts (or a limit rebuilt on reload) starts from zero totals; under its bare id the holder would
+ * see them behind its books and re-deliver what the earlier life received and may have spent — the
+ * same permits twice. A new name makes the earlier life's leases a dead node's: counted as granted,
+ * never given back (docs/strict-limits.md, "What a crash can lose").
+ */
+export const leaseHolderId = (nodeId: string, startedAt: number): string => `${nodeId}~${Math.floor(startedAt).toString(36)}`;
+
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isKey = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_KEY_LENGTH;
 

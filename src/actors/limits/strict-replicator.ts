@@ -42,10 +42,11 @@ interface Waiter { version: number; resolve: (ok: boolean) => void; at: number }
  */
 const GIVE_UP_TIMEOUTS = 12;
 
-export interface ReplicatorStats { requests: number; refusals: number; failures: number }
+/** Requests sent; refused (a later term: we step down); failed (lost, timed out); deferred (a voter in its grace). */
+export interface ReplicatorStats { requests: number; refusals: number; failures: number; deferred: number }
 
 export class BookReplicator {
-  readonly stats: ReplicatorStats = { requests: 0, refusals: 0, failures: 0 };
+  readonly stats: ReplicatorStats = { requests: 0, refusals: 0, failures: 0, deferred: 0 };
   private version = 0;
   private readonly voters = new Map<string, VoterState>();
   private waiters: Waiter[] = [];
@@ -182,8 +183,22 @@ export class BookReplicator {
         st.inFlight = false;
         const rtt = this.clock.now() - sentAt;
         this.srttMs = this.srttMs === undefined ? rtt : this.srttMs + (rtt - this.srttMs) / 8;
-        const ok = typeof reply === 'object' && reply !== null && !Array.isArray(reply) && (reply as Record<string, Json>).ok === true;
-        if (!ok) {
+        const o = typeof reply === 'object' && reply !== null && !Array.isArray(reply) ? reply as Record<string, Json> : {};
+        const since = o.since;
+        if (typeof since === 'number') {
+          // The voter restarted since it last answered: its copy lost what came before; send it all again.
+          if (st.since !== undefined && since !== st.since) this.fullTo(st);
+          st.since = since;
+        }
+        if (o.ok !== true && o.later === true) {
+          // The voter just (re)started and takes no books in its grace: it holds nothing of this
+          // request (nothing acknowledged); try again a round later, with whatever is new by then.
+          this.stats.deferred++;
+          st.retryAt = this.clock.now() + this.o.timeoutMs;
+          this.scheduleFlush(this.o.timeoutMs);
+          return;
+        }
+        if (o.ok !== true) {
           this.stats.refusals++;
           this.r.stale(this.o.term);
           this.stop();
@@ -192,12 +207,6 @@ export class BookReplicator {
         st.acked = Math.max(st.acked, upTo);
         for (const [k, p] of st.pending) if (p.version <= upTo) st.pending.delete(k);
         if (full) st.needFull = false;
-        const since = (reply as Record<string, Json>).since;
-        if (typeof since === 'number') {
-          // The voter restarted since it last answered: its copy lost what came before; send it all again.
-          if (st.since !== undefined && since !== st.since) this.fullTo(st);
-          st.since = since;
-        }
         this.settleWaiters();
         if (st.pending.size) this.scheduleFlush(0);
       },

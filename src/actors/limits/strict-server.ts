@@ -180,9 +180,13 @@ export class StrictServer {
     let credited = 0;
     if (!book.reported) {
       // The node's first word in this window: its totals are a report. Totals the copies already knew
-      // make its returns creditable (the ledger tells the two apart).
+      // make its returns creditable (the ledger tells the two apart). What the copies say it received
+      // beyond its own total is never delivered now: a copy may hold a grant only a minority took (its
+      // answer never went out), and delivering it would make it real. It stays counted as granted —
+      // like a dead node's lease — so the books may over-count, never under-count. Answers lost within
+      // this holding are still re-delivered: book.received counts from the node's own total on.
       s.ledger.restore([{ node, key, windowId, receivedTotal: item.received, returnedTotal: item.returned }]);
-      book.received = Math.max(book.received, item.received);
+      book.received = item.received;
       book.reported = true;
     } else {
       credited = s.ledger.release(node, key, windowId, item.returned);
@@ -271,8 +275,8 @@ export class StrictServer {
     let nodes = windows.get(windowId);
     if (!nodes) windows.set(windowId, (nodes = new Map()));
     let book = nodes.get(node);
-    // Seeded from the copies: a grant a quorum held but whose answer was lost is re-delivered.
-    if (!book) nodes.set(node, (book = { received: s.ledger.receivedBy(node, key, windowId), reported: false }));
+    // Not seeded from the copies: the node's first word sets it (settle()).
+    if (!book) nodes.set(node, (book = { received: 0, reported: false }));
     return book;
   }
 

@@ -70,6 +70,95 @@ books('a cluster forming: the holder changes in the first window, the successor 
   await world.stop();
 });
 
+books('a failed candidacy between two holdings (a skipped term): the next holder continues the window, no fence', async () => {
+  // The cluster forms mid-window and grants; then every node is cut off from every other, so the
+  // holder's lease runs out and the candidacies made meanwhile fail (no majority); after the heal a
+  // holder wins a term two or more above the first. Before the fix it only trusted copies synced by
+  // the holder of the term just below its own — a term that never held — and fenced the rest of the
+  // window: ~40 s of refusals in the cluster example with a per-minute limit.
+  const L = 1_000;
+  const world = new StrictWorld({ ...spec, limit: L, windowMs: 60_000, rate: 0 });
+  const first = await elected(world);
+  const windowId = Math.floor(world.base.now() / 60_000);
+  for (let k = 0; k < 10; k++) for (const n of world.nodes) { world.request(n.id); await world.run(10); }
+  const firstTerm = world.grants.at(-1)!.term;
+  const ids = world.nodes.map((n) => n.id);
+  world.network.partition(ids.map((id) => [id]));
+  await world.run(6 * world.heartbeatMs);
+  assert.is(world.holders().length, 0, 'nobody holds while every node is alone');
+  world.network.heal();
+  const healedAt = world.base.now();
+  const waited = await world.runUntil(() => {
+    for (const id of ids) world.request(id);
+    return world.grants.some((g) => g.at > healedAt);
+  }, 5 * world.heartbeatMs + 50);
+  const nextTerm = world.grants.at(-1)!.term;
+  console.log(`skipped term: ${first} held term ${firstTerm}, ${world.grants.at(-1)!.holder} term ${nextTerm} granted ${waited} ms after the heal`);
+  assert.ok(nextTerm >= firstTerm + 2, `a term was skipped (${firstTerm} → ${nextTerm})`);
+  const before = world.calls(windowId);
+  for (let k = 0; k < 80; k++) { for (const id of ids) world.request(id); await world.run(20); }
+  assert.ok(Math.floor(world.base.now() / 60_000) === windowId, 'still the first window');
+  assert.ok(world.calls(windowId) >= before + 200, `the rest of the window was admitted (${before} → ${world.calls(windowId)})`);
+  world.checkInvariants('skipped term');
+  await world.stop();
+});
+
+books('a voter restarting mid-window: the holder keeps its term and refills the copy; after the holder crashes, the successor continues the window', async () => {
+  const L = 1_000;
+  const world = new StrictWorld({ ...spec, limit: L, windowMs: 60_000, rate: 0 });
+  const holder = await elected(world);
+  const windowId = Math.floor(world.base.now() / 60_000);
+  const ids = world.nodes.map((n) => n.id);
+  const term = world.node(holder).singleton.session()!.term;
+  for (let k = 0; k < 10; k++) for (const id of ids) { world.request(id); await world.run(10); }
+  const restarted = ids.find((id) => id !== holder)!;
+  world.restart(restarted);
+  // Through the restarted voter's grace and well past it, under load: the same holding all along.
+  for (let k = 0; k < 40; k++) { for (const id of ids) world.request(id); await world.run(20); }
+  assert.equal(world.holders(), [holder]);
+  assert.is(world.node(holder).singleton.session()!.term, term, 'the holder kept its term through a voter\'s restart');
+  assert.ok(world.node(restarted).singleton.books.size > 0, 'the restarted voter holds the books again');
+  world.crash(holder);
+  const crashedAt = world.base.now();
+  const survivors = ids.filter((id) => id !== holder);
+  await world.runUntil(() => {
+    for (const id of survivors) world.request(id);
+    return world.grants.some((g) => g.at > crashedAt);
+  }, 5 * world.heartbeatMs + 50);
+  const before = world.calls(windowId);
+  for (let k = 0; k < 80; k++) { for (const id of survivors) world.request(id); await world.run(20); }
+  assert.ok(Math.floor(world.base.now() / 60_000) === windowId, 'still the first window');
+  assert.ok(world.calls(windowId) >= before + 150, `the successor continued the window (${before} → ${world.calls(windowId)})`);
+  world.checkInvariants('voter restart');
+  await world.stop();
+});
+
+books('a voter that restarted after taking grants and got no books since: its copy does not count, the window is never over-granted', async () => {
+  // The holder's grants reach only the restarted voter (the third is cut off), then the holder crashes
+  // before it could send that voter its books again. The successor's quorum is the two survivors:
+  // one lost its copy, the other never saw those grants. Trusting either copy would grant the
+  // window again from zero (the load asks for far more than L); the successor must fence it.
+  const L = 300;
+  const world = new StrictWorld({ ...spec, limit: L, windowMs: 60_000, rate: 0 });
+  const holder = await elected(world);
+  const windowId = Math.floor(world.base.now() / 60_000);
+  const [voter, third] = world.nodes.map((n) => n.id).filter((id) => id !== holder) as [string, string];
+  await world.run(5 * world.heartbeatMs); // the third voter got the first holder's whole books
+  world.network.partition([[holder, voter], [third]]);
+  for (let k = 0; k < 80; k++) { world.request(holder); world.request(voter); await world.run(10); }
+  const granted = world.calls(windowId);
+  assert.ok(granted >= 140, `the holder granted with the voter alone (${granted})`);
+  world.restart(voter);
+  world.crash(holder);
+  world.network.heal();
+  await world.runUntil(() => world.holders().length === 1, 40 * world.heartbeatMs);
+  for (let k = 0; k < 200; k++) { world.request(voter); world.request(third); await world.run(20); }
+  assert.ok(Math.floor(world.base.now() / 60_000) === windowId, 'still the first window');
+  console.log(`restarted voter without books: ${granted} granted before, ${world.calls(windowId)} in the window after 400 more requests`);
+  world.checkInvariants('restarted voter without books');
+  await world.stop();
+});
+
 for (const [label, partitionMs] of [['1 s', 1_000], ['30 s', 30_000], ['10 min', 600_000]] as const) {
   books(`a partition of ${label} isolating the holder: no over-grant anywhere, one granter at a time, one holder after the heal`, async () => {
     const world = new StrictWorld({ ...spec, ...LONG(partitionMs) });

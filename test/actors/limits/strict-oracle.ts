@@ -79,12 +79,12 @@ export class StrictWorld {
       prefetch: { predictWindowMs: spec.predictWindowMs ?? 500, minPrefetch: 2, closeWaitMs: 100 },
     });
     const skew = spec.maxClockSkewMs ?? 20;
-    this.nodes = spec.nodes.map((id) => {
+    this.startNode = (id) => {
       const base = this.base;
       const clock = { offsetMs: 0, now: () => base.now() + clock.offsetMs, setTimeout: base.setTimeout.bind(base), clearTimeout: base.clearTimeout.bind(base) };
       const bus = this.network.connect(id);
       const membership = new Membership(bus, clock, { nodeId: id, cluster: 'w', heartbeatMs, deadAfterMs: 5 * heartbeatMs });
-      const singleton = new Singleton(bus, clock, membership, { nodeId: id, cluster: 'w', ...timings, voters: spec.voters ?? spec.nodes, maxClockSkewMs: skew });
+      const singleton = new Singleton(bus, clock, membership, { nodeId: id, cluster: 'w', ...timings, voters: spec.voters ?? spec.nodes, maxClockSkewMs: skew, longestWindowMs: () => spec.windowMs });
       const server = new StrictServer(bus, clock, singleton, { cluster: 'w', maxClockSkewMs: skew });
       const enforcer = new StrictEnforcer(limit, 't', { nodeId: id, clusterName: 'w', clock, bus, singleton, maxClockSkewMs: skew });
       const node: WorldNode = { id, clock, bus, membership, singleton, server, enforcer, crashed: false, pending: new Set() };
@@ -93,7 +93,19 @@ export class StrictWorld {
       singleton.start();
       server.start();
       return node;
-    });
+    };
+    this.nodes = spec.nodes.map(this.startNode);
+  }
+
+  private readonly startNode: (id: string) => WorldNode;
+
+  /** Crashes `id` (if it is up) and starts it again with nothing remembered, as a new process. */
+  restart(id: string): WorldNode {
+    const i = this.nodes.findIndex((n) => n.id === id);
+    if (!this.nodes[i]!.crashed) this.crash(id);
+    const fresh = this.startNode(id);
+    this.nodes[i] = fresh;
+    return fresh;
   }
 
   node(id: string): WorldNode { return this.nodes.find((n) => n.id === id)!; }

@@ -8,7 +8,7 @@ import { LocalNetwork } from '../../../src/bus/local-bus.ts';
 import { BookReplicator } from '../../../src/actors/limits/strict-replicator.ts';
 import { BookCopy, type BookEntry } from '../../../src/limit/strict-books.ts';
 
-const rep = suite('book replicator without a majority');
+const rep = suite('book replicator without a majority, and with a voter in its grace');
 
 const W = 1_000;
 const TIMEOUT_MS = 50;
@@ -57,6 +57,40 @@ rep('entries of windows over for a whole window are no longer sent', async () =>
   await run(200);
   assert.ok(seen.length > 0, 'new updates still go out');
   assert.ok(seen.every((es) => es.every((e) => e.windowId !== w)), `no entry of window ${w} any more: ${JSON.stringify(seen.slice(-1))}`);
+  replicator.stop();
+});
+
+rep('a voter in its grace answers "later": the holder neither steps down nor counts it, and sends it all once it takes books', async () => {
+  const clock = new VirtualClock(1_700_000_000_000);
+  const net = new LocalNetwork(clock, { delayMs: () => 1 });
+  const holder = net.connect('a');
+  // Voter b restarted (since 2) and is in its grace until `graceUntil`; it then takes everything.
+  const graceUntil = clock.now() + 300;
+  const held = new BookCopy();
+  const fulls: boolean[] = [];
+  net.connect('b').subscribe('sluice.t.singleton.books.b', (m) => {
+    const d = m.data as unknown as { entries: BookEntry[]; full?: boolean };
+    if (clock.now() < graceUntil) { m.respond?.({ ok: false, later: true, term: 0, since: 2 }); return; }
+    held.merge(d.entries);
+    fulls.push(d.full === true);
+    m.respond?.({ ok: true, term: 1, since: 2 });
+  });
+  let stale = 0;
+  const w = Math.floor(clock.now() / W);
+  const replicator = new BookReplicator(holder, clock, {
+    voters: () => ['b'], quorum: () => 2, selfVotes: true, ownCopy: new BookCopy(), stale: () => { stale++; },
+  }, { cluster: 't', nodeId: 'a', term: 1, timeoutMs: TIMEOUT_MS, all: () => [entry(w, 5)], completeFrom: Number.NEGATIVE_INFINITY });
+  let answer: boolean | undefined;
+  void replicator.push([entry(w, 6)]).then((ok) => { answer = ok; });
+  for (let t = 0; t < 250; t += 5) { clock.advance(5); await new Promise((r) => setImmediate(r)); }
+  assert.is(stale, 0, 'a voter in its grace is not a later term');
+  assert.is(answer, undefined, 'not committed: the only other voter holds nothing yet');
+  assert.ok(replicator.stats.deferred > 0);
+  for (let t = 0; t < 300; t += 5) { clock.advance(5); await new Promise((r) => setImmediate(r)); }
+  assert.is(answer, true, 'committed once the voter took the books');
+  assert.is(held.all()[0]?.received, 6);
+  assert.ok(fulls.includes(true), 'it got the whole books (it counts as synced)');
+  assert.is(stale, 0);
   replicator.stop();
 });
 
