@@ -33,6 +33,8 @@ const nodes: SluiceNode[] = [];
 let rogue: LocalBus;
 /** Real messages by subject (replies under their inbox), recorded before the fuzz. */
 const recorded = new Map<string, Recorded>();
+/** The names strict clients lease under, from their sync requests. */
+const leaseIds = new Set<string>();
 const rejections: unknown[] = [];
 const onRejection = (r: unknown) => { rejections.push(r); };
 
@@ -48,6 +50,9 @@ fuzz.before(async () => {
   rogue.subscribe('>', (m) => {
     // One sample per subject: the traffic to replay broken.
     if (!recorded.has(m.subject)) recorded.set(m.subject, { subject: m.subject, data: m.data, request: !!m.respond });
+    // Strict clients lease under a name per life (<node>~<start>): their syncs say which.
+    const node = (m.data as { node?: unknown } | null)?.node;
+    if (/\.strict\.[^.]+\.sync$/.test(m.subject) && typeof node === 'string') leaseIds.add(node);
   });
   for (const id of IDS) {
     const bus = network.connect(id);
@@ -88,9 +93,10 @@ function targets(holder: string): Recorded[] {
   return [
     pick(c + 'members.heartbeat'), pick(c + 'members.goodbye', /members\.heartbeat$/),
     pick(c + 'singleton.vote'), ...IDS.map((id) => pick(`${c}singleton.ballot.${id}`, /singleton\.ballot\./)),
-    pick(c + 'singleton.holder'), pick(c + 'singleton.resign', /singleton\.holder$/),
+    pick(c + 'singleton.holder'), pick(c + 'singleton.resign', /singleton\.holder$/), pick(c + 'singleton.abstain', /members\.heartbeat$/),
+    ...IDS.map((id) => ({ ...pick(`${c}singleton.books.${id}`, /singleton\.books\./), request: true })),
     pick(c + 'limits.gossip'), { ...pick(`${c}strict.${holder}.sync`), request: true },
-    pick(c + 'strict.exhausted'), ...IDS.map((id) => pick(`${c}strict.${id}.lease`, /strict\.\w+\.lease$/, /^_INBOX\./)),
+    pick(c + 'strict.exhausted'), ...[...leaseIds].map((id) => pick(`${c}strict.${id}.lease`, /strict\.[^.]+\.lease$/, /^_INBOX\./)),
   ];
 }
 
@@ -156,6 +162,7 @@ fuzz('random and mutated messages on every subject are dropped and counted, neve
   const seen = samples.filter((s) => recorded.has(s.subject)).map((s) => s.subject.slice('sluice.fz.'.length));
   // What the recording saw on its own: the rest mutate a kin's payload.
   for (const topic of ['members.heartbeat', 'singleton.vote', 'singleton.holder', 'limits.gossip', 'strict.exhausted']) assert.ok(seen.includes(topic), `recorded ${seen.join(', ')}`);
+  assert.is(leaseIds.size, IDS.length, `every node's strict client synced: ${[...leaseIds].join(', ')}`);
   let bytesSent = 0;
   let envelopesSent = 0;
   await fc.assert(fc.asyncProperty(fc.nat(), broken, async (which, b) => {
