@@ -25,6 +25,7 @@ export interface ReplicatorOptions {
 }
 
 interface Pending { entry: BookEntry; version: number }
+const entryId = (e: BookEntry): string => `${e.key}\u0000${e.windowId}\u0000${e.node}`;
 interface VoterState {
   pending: Map<string, Pending>; acked: number; inFlight: boolean; retryAt: number;
   /** The voter must get the whole books (new term, or it restarted) before it counts as synced. */
@@ -67,7 +68,7 @@ export class BookReplicator {
     if (!this.o.all) return;
     st.needFull = true;
     for (const e of this.o.all()) {
-      const k = `${e.key}\u0000${e.windowId}\u0000${e.node}`;
+      const k = entryId(e);
       if (!st.pending.has(k)) st.pending.set(k, { entry: e, version: this.version });
     }
   }
@@ -83,7 +84,7 @@ export class BookReplicator {
       if (this.r.selfVotes) this.r.ownCopy.merge(entries);
       for (const v of this.r.voters()) {
         const st = this.voter(v);
-        for (const e of entries) st.pending.set(`${e.key}\u0000${e.windowId}\u0000${e.node}`, { entry: e, version });
+        for (const e of entries) st.pending.set(entryId(e), { entry: e, version });
       }
       this.scheduleFlush(0);
     }
@@ -190,7 +191,9 @@ export class BookReplicator {
           return;
         }
         st.acked = Math.max(st.acked, upTo);
-        for (const [k, p] of st.pending) if (p.version <= upTo) st.pending.delete(k);
+        // What this request carried leaves `pending` (unless a newer total replaced it meanwhile): by
+        // entry, not by version, since the whole books share one version and may take several requests.
+        for (const p of batch) if (st.pending.get(entryId(p.entry)) === p) st.pending.delete(entryId(p.entry));
         if (full) st.needFull = false;
         const since = (reply as Record<string, Json>).since;
         if (typeof since === 'number') {
