@@ -88,6 +88,8 @@ function targets(holder: string): Recorded[] {
   return [
     pick(c + 'members.heartbeat'), pick(c + 'members.goodbye', /members\.heartbeat$/),
     pick(c + 'singleton.vote'), ...IDS.map((id) => pick(`${c}singleton.ballot.${id}`, /singleton\.ballot\./)),
+    // Parts of a voter's copy (too large for its ballot): mutated from a ballot, whose copy fields they share.
+    ...IDS.map((id) => pick(`${c}singleton.copy.${id}`, /singleton\.copy\./, /singleton\.ballot\./)),
     pick(c + 'singleton.holder'), pick(c + 'singleton.resign', /singleton\.holder$/),
     pick(c + 'limits.gossip'), { ...pick(`${c}strict.${holder}.sync`), request: true },
     pick(c + 'strict.exhausted'), ...IDS.map((id) => pick(`${c}strict.${id}.lease`, /strict\.\w+\.lease$/, /^_INBOX\./)),
