@@ -20,6 +20,7 @@ export const ErrorCode = {
   BusTimeout: 'SLUICE_BUS_TIMEOUT',
   NoResponders: 'SLUICE_NO_RESPONDERS',
   BusClosed: 'SLUICE_BUS_CLOSED',
+  PayloadTooLarge: 'SLUICE_PAYLOAD_TOO_LARGE',
   NotCached: 'SLUICE_NOT_CACHED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -129,6 +130,13 @@ export class NoRespondersError extends SluiceError {
 
 export class BusClosedError extends SluiceError {
   constructor() { super(ErrorCode.BusClosed, 'bus is closed'); }
+}
+
+/** A bus message larger than the server's max_payload: never sent (send large lists in parts, src/bus/message-parts.ts). */
+export class PayloadTooLargeError extends SluiceError {
+  constructor(readonly subject: string, readonly maxPayload: number) {
+    super(ErrorCode.PayloadTooLarge, `message on ${subject} is larger than the bus's max payload (${maxPayload})`);
+  }
 }
 
 /** Over a limit with `onLimit: reject`, or queued past `maxQueueMs`. Carries the RateLimit-* headers. */

@@ -12,6 +12,8 @@ import { Election } from '../cluster/election.ts';
 import type { HolderAnnouncement, HolderSession, HolderView, VoteReply, VoteRequest } from '../cluster/election-types.ts';
 import type { NodeMetrics } from '../metrics.ts';
 import { BookCopy, completeFromBounds, mergeCopies, parseEntries, type BookEntry } from '../limit/strict-books.ts';
+import { MAX_PART_CHARS } from '../bus/message-parts.ts';
+import { CopyAssembler, outgoingCopy, parseBallotParts, parseCopyPart } from './singleton-copies.ts';
 import type { Membership } from './membership.ts';
 
 /** What the strict limiter's server and clients need from the singleton. */
@@ -47,6 +49,8 @@ export interface Replication {
   readonly ownCopy: BookCopy;
   /** A voter refused our term: step down. */
   readonly stale: (term: number) => void;
+  /** Largest list of entries in one message, JSON characters (default MAX_PART_CHARS). */
+  readonly partChars?: number;
 }
 
 export interface SingletonTimings {
@@ -79,6 +83,8 @@ export interface SingletonOptions extends SingletonTimings {
   maxClockSkewMs?: number | undefined;
   /** The longest strict window configured, ms (read at every use: a reload may change it); for booksComplete(). */
   longestWindowMs?: (() => number) | undefined;
+  /** Largest list of book entries in one message, JSON characters: copies and replication go in parts (default MAX_PART_CHARS). */
+  partChars?: number | undefined;
 }
 
 /**
@@ -87,6 +93,7 @@ export interface SingletonOptions extends SingletonTimings {
  */
 interface Copy { entries: readonly BookEntry[]; upSince: number; synced?: Synced | undefined }
 interface Synced { term: number; completeFrom: number }
+type CopyMeta = Omit<Copy, 'entries'>;
 
 export class Singleton implements SingletonView {
   readonly election: Election;
@@ -99,7 +106,15 @@ export class Singleton implements SingletonView {
   /** Book updates refused (a stale term, or this node in its grace). */
   booksRefused = 0;
   private readonly startedAt: number;
+  private readonly partChars: number;
   private copies: { term: number; byVoter: Map<string, Copy> } = { term: 0, byVoter: new Map() };
+  /** Copies of `copies.term` still arriving in parts (./singleton-copies.ts). */
+  private readonly parts = new CopyAssembler<CopyMeta>();
+  /** Snapshots this voter sent in parts: their ids, so a candidate never mixes two. */
+  private copySeq = 0;
+  /** The term whose holding has started (see session()), and when this node last ticked. */
+  private startedTerm = 0;
+  private lastTickAt = Number.NEGATIVE_INFINITY;
   /** Whole books this voter got since it started (or this node's own holdings' books): see noteSynced. */
   private synced: Synced | undefined;
   private takeoverOf: Takeover | undefined;
@@ -120,6 +135,7 @@ export class Singleton implements SingletonView {
 
   constructor(private readonly bus: Bus, private readonly clock: Clock, private readonly membership: Membership, private readonly o: SingletonOptions) {
     this.nodeId = o.nodeId;
+    this.partChars = o.partChars ?? MAX_PART_CHARS;
     this.startedAt = clock.now();
     this.election = new Election({
       self: o.nodeId, leaseMs: o.leaseMs, renewMs: o.renewMs, graceMs: o.graceMs, forgetAfterMs: o.forgetAfterMs, startedAt: this.startedAt,
@@ -133,6 +149,7 @@ export class Singleton implements SingletonView {
     this.running = true;
     this.subs.push(this.bus.subscribe(this.subject('vote'), (m) => this.onVoteRequest(m.data)));
     this.subs.push(this.bus.subscribe(this.subject(`ballot.${this.nodeId}`), (m) => this.onBallot(m.data)));
+    this.subs.push(this.bus.subscribe(this.subject(`copy.${this.nodeId}`), (m) => this.onCopyPart(m.data)));
     this.subs.push(this.bus.subscribe(this.subject('holder'), (m) => this.onAnnouncement(m.data)));
     this.subs.push(this.bus.subscribe(this.subject('resign'), (m) => this.onResign(m.data)));
     this.subs.push(this.bus.subscribe(this.subject('abstain'), (m) => this.onAbstain(m.data)));
@@ -161,7 +178,22 @@ export class Singleton implements SingletonView {
   }
 
   holder(): HolderView | undefined { return this.running ? this.election.view(this.clock.now()) : undefined; }
-  session(): HolderSession | undefined { return this.running ? this.election.session(this.clock.now()) : undefined; }
+  session(): HolderSession | undefined {
+    const s = this.running ? this.election.session(this.clock.now()) : undefined;
+    return s && this.started(s) ? s : undefined;
+  }
+
+  // A holding won on a ballot whose copy came in parts starts once the parts are in (they were sent
+  // with the ballot, a few ms apart; takeover() merges the copies only once, at the start), or at the
+  // next round at the latest: then a copy still missing a part is left out and the takeover treats its
+  // windows as possibly incomplete (fenced: under-granting, never over-granting). The election itself
+  // never waits: the vote counted, the lease runs and is announced as ever.
+  private started(s: HolderSession): boolean {
+    if (this.startedTerm === s.term) return true;
+    if (this.copies.term === s.term && this.lastTickAt <= s.acquiredAt && this.parts.waiting()) return false;
+    this.startedTerm = s.term;
+    return true;
+  }
 
   takeover(): Takeover | undefined {
     const s = this.session();
@@ -199,6 +231,7 @@ export class Singleton implements SingletonView {
       selfVotes: this.election.isVoter(this.nodeId),
       ownCopy: this.books,
       stale: (term) => this.stepDown(term),
+      partChars: this.partChars,
     };
   }
 
@@ -246,6 +279,7 @@ export class Singleton implements SingletonView {
   private tick(): void {
     if (!this.running) return;
     const now = this.clock.now();
+    this.lastTickAt = now;
     this.election.setMembers(now, this.membership.liveIds());
     const req = this.election.tick(now);
     if (req?.books) this.keepCopy(req.term, this.nodeId, { entries: this.books.all(), upSince: this.startedAt, synced: this.synced });
@@ -266,9 +300,15 @@ export class Singleton implements SingletonView {
     const reply = this.election.onVoteRequest(req, now);
     // A copy goes with a vote for a candidate that has not won yet: taken now, in the same step as the
     // promise, it holds everything this voter accepted under older terms (it accepts none after).
+    // A copy too large for one message goes in parts, the ballot last: on NATS (one connection, in
+    // order) the candidate then has every part when the vote counts.
     const out: Record<string, Json> = { ...reply };
-    if (reply.granted && req.books) {
-      out.books = this.books.all() as unknown as Json;
+    const copy = reply.granted && req.books
+      ? outgoingCopy(this.books.all(), this.partChars, { voter: this.nodeId, candidate: req.candidate, term: req.term, copy: `${this.startedAt.toString(36)}.${++this.copySeq}` })
+      : undefined;
+    if (copy) {
+      for (const part of copy.rest) this.bus.publish(this.subject(`copy.${req.candidate}`), part);
+      Object.assign(out, copy.ballot);
       out.upForMs = now - this.startedAt;
       if (this.synced) out.synced = { term: this.synced.term, completeFrom: Number.isFinite(this.synced.completeFrom) ? this.synced.completeFrom : null };
     }
@@ -282,9 +322,10 @@ export class Singleton implements SingletonView {
     const o = d as Record<string, Json>;
     if (reply.granted && reply.candidate === this.nodeId && o.books !== undefined) {
       const entries = parseEntries(o.books);
-      if (!entries || typeof o.upForMs !== 'number' || !(o.upForMs >= 0)) { this.malformed++; return; }
+      const shape = parseBallotParts(o);
+      if (!entries || !shape || typeof o.upForMs !== 'number' || !(o.upForMs >= 0)) { this.malformed++; return; }
       // Our clock: the voter had been up at least this long when we read its reply.
-      this.keepCopy(reply.term, reply.voter, { entries, upSince: this.clock.now() - o.upForMs, synced: parseSynced(o.synced) });
+      this.gotCopy(this.parts.ballot(reply.term, reply.voter, shape, entries, { upSince: this.clock.now() - o.upForMs, synced: parseSynced(o.synced) }), reply.term);
     }
     const before = this.election.leaseEndsAt;
     this.election.onVoteReply(reply, this.clock.now());
@@ -310,7 +351,23 @@ export class Singleton implements SingletonView {
 
   private keepCopy(term: number, voter: string, copy: Copy): void {
     if (this.copies.term !== term) this.copies = { term, byVoter: new Map() };
+    this.parts.reset(term);
     this.copies.byVoter.set(voter, copy);
+  }
+
+  // A part of a voter's copy that did not fit its ballot: kept for the current term until the copy is whole.
+  private onCopyPart(d: Json): void {
+    const p = parseCopyPart(d);
+    if (!p || p.candidate !== this.nodeId) { this.malformed++; return; }
+    if (this.gotCopy(this.parts.part(p), p.term)) this.changed();
+  }
+
+  /** Keeps a copy once whole; returns whether it did. */
+  private gotCopy(outcome: ReturnType<CopyAssembler<CopyMeta>['part']>, term: number): boolean {
+    if (outcome.type === 'malformed') this.malformed++;
+    if (outcome.type !== 'whole') return false;
+    this.keepCopy(term, outcome.voter, { entries: outcome.entries, ...outcome.meta });
+    return true;
   }
 
   // A holder replicates its books here (request/reply): merged if the election accepts its term. In

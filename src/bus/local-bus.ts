@@ -5,9 +5,10 @@
 // not plain data take the real round trip through the NATS envelope), so the sender's objects are
 // never shared and what arrives is what NATS would deliver; raw bytes from publishRaw are decoded like
 // NATS input, so malformed input is rejected the same way. Receivers of one message share its
-// frozen value (a broadcast to n nodes is copied once, not n times).
+// frozen value (a broadcast to n nodes is copied once, not n times). Like NATS's max_payload, an
+// optional largest message drops a publish over it (counted) and rejects such a request.
 import type { Clock } from '../clock.ts';
-import { BusClosedError, BusTimeoutError, NoRespondersError } from '../errors.ts';
+import { BusClosedError, BusTimeoutError, NoRespondersError, PayloadTooLargeError } from '../errors.ts';
 import type { Bus, BusHandler, BusStats, Json, SubscribeOptions, Subscription } from './bus.ts';
 import { decode, decodeText, encodeText } from './envelope.ts';
 import { frozenJsonCopy, NOT_PLAIN } from './json-copy.ts';
@@ -87,8 +88,24 @@ export class LocalNetwork {
   private readonly queueTurn = new Map<string, number>();
   private inboxSeq = 0;
   faults: NetworkFaults;
+  /** Largest message in JSON characters of its envelope, as NATS's max_payload (undefined: no limit). */
+  maxPayloadChars: number | undefined;
+  /** Messages not sent for being larger than maxPayloadChars (publishes dropped, replies lost, requests rejected). */
+  oversized = 0;
 
-  constructor(readonly clock: Clock, faults: NetworkFaults = {}) { this.faults = faults; }
+  constructor(readonly clock: Clock, faults: NetworkFaults = {}, options: { maxPayloadChars?: number } = {}) {
+    this.faults = faults;
+    this.maxPayloadChars = options.maxPayloadChars;
+  }
+
+  /** @internal Whether a message of this payload may be sent; counts one that may not. */
+  fits(data: Json | Uint8Array): boolean {
+    if (this.maxPayloadChars === undefined) return true;
+    const size = data instanceof Uint8Array ? data.length : encodeText(data).length;
+    if (size <= this.maxPayloadChars) return true;
+    this.oversized++;
+    return false;
+  }
 
   connect(endpointName: string): LocalBus { return new LocalBus(this, endpointName); }
 
@@ -208,12 +225,13 @@ export class LocalBus implements Bus {
   publish(subject: string, data: Json): void {
     if (!this.open) return;
     this.stats.published++;
+    if (!this.network.fits(data)) return; // NATS refuses it; NatsBus drops it the same way
     this.network.route(this, subject, carry(data));
   }
 
   /** Sends raw bytes as if a foreign or broken peer had: for tests of malformed input. */
   publishRaw(subject: string, bytes: Uint8Array): void {
-    this.network.route(this, subject, bytes);
+    if (this.network.fits(bytes)) this.network.route(this, subject, bytes);
   }
 
   subscribe(pattern: string, handler: BusHandler, options: SubscribeOptions = {}): Subscription {
@@ -225,6 +243,7 @@ export class LocalBus implements Bus {
 
   request(subject: string, data: Json, timeoutMs: number): Promise<Json> {
     if (!this.open) return Promise.reject(new BusClosedError());
+    if (!this.network.fits(data)) return Promise.reject(new PayloadTooLargeError(subject, this.network.maxPayloadChars!));
     const clock = this.network.clock;
     return new Promise<Json>((resolve, reject) => {
       const inbox = this.network.newInbox();
@@ -257,7 +276,7 @@ export class LocalBus implements Bus {
   }
 
   private responder(replyTo: string): (d: Json) => void {
-    return (d) => { if (this.open) this.network.route(this, replyTo, carry(d)); };
+    return (d) => { if (this.open && this.network.fits(d)) this.network.route(this, replyTo, carry(d)); };
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 // The Bus over a NATS cluster: the only module that imports `nats`. Core NATS is at-most-once, so
 // callers that need delivery use request/reply with retry or repeat full state (STACK.md).
 import { connect, type NatsConnection, type Subscription as NatsSub } from 'nats';
-import { BusClosedError, BusTimeoutError, NoRespondersError } from '../errors.ts';
+import { BusClosedError, BusTimeoutError, NoRespondersError, PayloadTooLargeError } from '../errors.ts';
 import type { Bus, BusHandler, BusStats, Json, SubscribeOptions, Subscription } from './bus.ts';
 import { decode, encode } from './envelope.ts';
 import type { KvBucket, KvBucketOptions } from './kv.ts';
@@ -90,6 +90,7 @@ export class NatsBus implements Bus {
       const code = (err as { code?: string }).code;
       if (code === '503') throw new NoRespondersError(subject);
       if (code === 'TIMEOUT') throw new BusTimeoutError(subject, timeoutMs);
+      if (code === 'MAX_PAYLOAD_EXCEEDED') throw new PayloadTooLargeError(subject, this.nc.info?.max_payload ?? 0);
       throw new BusClosedError();
     }
     const decoded = decode(reply.data);

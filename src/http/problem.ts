@@ -25,6 +25,7 @@ const table: Record<ErrorCode, { status: number; title: string }> = {
   [ErrorCode.BusTimeout]: { status: 503, title: 'Cluster did not answer' },
   [ErrorCode.NoResponders]: { status: 503, title: 'Cluster did not answer' },
   [ErrorCode.BusClosed]: { status: 503, title: 'Cluster bus closed' },
+  [ErrorCode.PayloadTooLarge]: { status: 503, title: 'Cluster message too large' },
   [ErrorCode.NotCached]: { status: 504, title: 'Not in cache' },
 };
 

@@ -124,4 +124,38 @@ local('a closed endpoint neither sends nor receives', async () => {
   assert.is(got, 0);
 });
 
+local('with a max payload, as NATS: a larger publish is dropped and counted, a larger request rejects, a larger reply is lost', async () => {
+  const clock = new VirtualClock();
+  const network = new LocalNetwork(clock, {}, { maxPayloadChars: 100 });
+  const a = network.connect('a');
+  const b = network.connect('b');
+  const got: number[] = [];
+  b.subscribe('x', (m) => got.push((m.data as string).length));
+  a.publish('x', 'y'.repeat(50));
+  a.publish('x', 'y'.repeat(200));
+  clock.advance(0);
+  assert.equal(got, [50], 'only the small one arrived');
+  assert.is(network.oversized, 1);
+  const err = await a.request('x', 'y'.repeat(200), 10).then(() => undefined, (e: SluiceError) => e.code);
+  assert.is(err, ErrorCode.PayloadTooLarge);
+  b.subscribe('echo', (m) => m.respond?.('y'.repeat(Number(m.data))));
+  const small = a.request('echo', 10, 10);
+  clock.advance(0);
+  assert.is(await small, 'y'.repeat(10));
+  const large = a.request('echo', 500, 10).then(() => undefined, (e: SluiceError) => e.code);
+  clock.advance(10);
+  assert.is(await large, ErrorCode.BusTimeout, 'the reply was too large to send');
+  assert.is(network.oversized, 3);
+});
+
+local('without a max payload (the default) any size goes', () => {
+  const { clock, network } = net();
+  let got = 0;
+  network.connect('b').subscribe('x', (m) => { got = (m.data as string).length; });
+  network.connect('a').publish('x', 'y'.repeat(2_000_000));
+  clock.advance(0);
+  assert.is(got, 2_000_000);
+  assert.is(network.oversized, 0);
+});
+
 local.run();

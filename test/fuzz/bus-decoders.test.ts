@@ -93,6 +93,8 @@ function targets(holder: string): Recorded[] {
   return [
     pick(c + 'members.heartbeat'), pick(c + 'members.goodbye', /members\.heartbeat$/),
     pick(c + 'singleton.vote'), ...IDS.map((id) => pick(`${c}singleton.ballot.${id}`, /singleton\.ballot\./)),
+    // Parts of a voter's copy (too large for its ballot): mutated from a ballot, whose copy fields they share.
+    ...IDS.map((id) => pick(`${c}singleton.copy.${id}`, /singleton\.copy\./, /singleton\.ballot\./)),
     pick(c + 'singleton.holder'), pick(c + 'singleton.resign', /singleton\.holder$/), pick(c + 'singleton.abstain', /members\.heartbeat$/),
     ...IDS.map((id) => ({ ...pick(`${c}singleton.books.${id}`, /singleton\.books\./), request: true })),
     pick(c + 'limits.gossip'), { ...pick(`${c}strict.${holder}.sync`), request: true },

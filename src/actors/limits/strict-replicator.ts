@@ -8,11 +8,9 @@ import type { Bus, Json } from '../../bus/bus.ts';
 import { subjectFor } from '../../bus/bus.ts';
 import type { Clock, TimerId } from '../../clock.ts';
 import type { BookEntry } from '../../limit/strict-books.ts';
+import { fitsInPart, jsonChars, MAX_PART_CHARS } from '../../bus/message-parts.ts';
 import { windowIdAt } from '../../limit/windows.ts';
 import type { Replication } from '../singleton.ts';
-
-/** Entries per request: a copy of a whole window of many keys goes in several. */
-const MAX_ENTRIES_PER_REQUEST = 2_000;
 
 export interface ReplicatorOptions {
   cluster: string;
@@ -27,6 +25,7 @@ export interface ReplicatorOptions {
 }
 
 interface Pending { entry: BookEntry; version: number }
+const entryId = (e: BookEntry): string => `${e.key}\u0000${e.windowId}\u0000${e.node}`;
 interface VoterState {
   pending: Map<string, Pending>; acked: number; inFlight: boolean; retryAt: number;
   /** The voter must get the whole books (new term, or it restarted) before it counts as synced. */
@@ -70,7 +69,7 @@ export class BookReplicator {
     if (!this.o.all) return;
     st.needFull = true;
     for (const e of this.o.all()) {
-      const k = `${e.key}\u0000${e.windowId}\u0000${e.node}`;
+      const k = entryId(e);
       if (!st.pending.has(k)) st.pending.set(k, { entry: e, version: this.version });
     }
   }
@@ -86,7 +85,7 @@ export class BookReplicator {
       if (this.r.selfVotes) this.r.ownCopy.merge(entries);
       for (const v of this.r.voters()) {
         const st = this.voter(v);
-        for (const e of entries) st.pending.set(`${e.key}\u0000${e.windowId}\u0000${e.node}`, { entry: e, version });
+        for (const e of entries) st.pending.set(entryId(e), { entry: e, version });
       }
       this.scheduleFlush(0);
     }
@@ -164,7 +163,9 @@ export class BookReplicator {
 
   private send(voter: string, st: VoterState): void {
     const all = [...st.pending.values()].sort((a, b) => a.version - b.version);
-    const batch = all.slice(0, MAX_ENTRIES_PER_REQUEST);
+    // A request carries what fits one message (by JSON size: keys can be long); a copy of a whole
+    // window of many keys goes in several, one after another.
+    const batch = all.slice(0, fitsInPart(all, this.r.partChars ?? MAX_PART_CHARS, 0, (p) => jsonChars(p.entry)));
     // An acknowledgement covers a version only if every pending entry up to it went in this request.
     const upTo = batch.length === all.length ? this.version : all[batch.length]!.version - 1;
     // Requests go one at a time and entries leave `pending` only when acknowledged: the one that
@@ -205,7 +206,9 @@ export class BookReplicator {
           return;
         }
         st.acked = Math.max(st.acked, upTo);
-        for (const [k, p] of st.pending) if (p.version <= upTo) st.pending.delete(k);
+        // What this request carried leaves `pending` (unless a newer total replaced it meanwhile): by
+        // entry, not by version, since the whole books share one version and may take several requests.
+        for (const p of batch) if (st.pending.get(entryId(p.entry)) === p) st.pending.delete(entryId(p.entry));
         if (full) st.needFull = false;
         this.settleWaiters();
         if (st.pending.size) this.scheduleFlush(0);

@@ -33,6 +33,12 @@ export interface WorldSpec {
   dropRate?: number;
   /** prefetch.predictWindowMs (default 500): a node's lease is about its demand over this long. */
   predictWindowMs?: number;
+  /** The network's largest message in JSON characters, like NATS's max_payload (unset: none). */
+  maxPayloadChars?: number;
+  /** The singleton's largest list of book entries per message, JSON characters (unset: its default). */
+  partChars?: number;
+  /** Other client keys of the same limit: every node sends one request for each in every loaded window (large books). */
+  clientKeys?: number;
 }
 
 /** A call reaches the upstream 0..UPSTREAM_TRAVEL_MS after its admission (true time). */
@@ -57,8 +63,10 @@ export class StrictWorld {
   readonly base: VirtualClock;
   readonly network: LocalNetwork;
   readonly nodes: WorldNode[];
-  /** True window id → calls the upstream received in it. */
+  /** True window id → calls the upstream received in it (key `k`, the loaded one). */
   readonly upstream = new Map<number, number>();
+  /** `<client key>#<true window id>` → calls, for the other client keys. */
+  readonly keyCalls = new Map<string, number>();
   /** Every grant a holder answered, at true time. */
   readonly grants: Array<{ at: number; holder: string; term: number }> = [];
   private readonly answers = new Map<number, number>();
@@ -71,7 +79,8 @@ export class StrictWorld {
   constructor(readonly spec: WorldSpec) {
     this.base = new VirtualClock(T0);
     this.random = seeded(spec.seed ?? 1);
-    this.network = new LocalNetwork(this.base, { delayMs: () => 1 + Math.floor(this.random() * 3), dropRate: spec.dropRate ?? 0, random: this.random });
+    this.network = new LocalNetwork(this.base, { delayMs: () => 1 + Math.floor(this.random() * 3), dropRate: spec.dropRate ?? 0, random: this.random },
+      spec.maxPayloadChars !== undefined ? { maxPayloadChars: spec.maxPayloadChars } : {});
     const heartbeatMs = this.heartbeatMs = spec.heartbeatMs ?? 100;
     const timings = singletonTimings({ heartbeatMs, deadAfterMs: 5 * heartbeatMs });
     const limit = limitSchema.parse({
@@ -84,7 +93,7 @@ export class StrictWorld {
       const clock = { offsetMs: 0, now: () => base.now() + clock.offsetMs, setTimeout: base.setTimeout.bind(base), clearTimeout: base.clearTimeout.bind(base) };
       const bus = this.network.connect(id);
       const membership = new Membership(bus, clock, { nodeId: id, cluster: 'w', heartbeatMs, deadAfterMs: 5 * heartbeatMs });
-      const singleton = new Singleton(bus, clock, membership, { nodeId: id, cluster: 'w', ...timings, voters: spec.voters ?? spec.nodes, maxClockSkewMs: skew, longestWindowMs: () => spec.windowMs });
+      const singleton = new Singleton(bus, clock, membership, { nodeId: id, cluster: 'w', ...timings, voters: spec.voters ?? spec.nodes, maxClockSkewMs: skew, partChars: spec.partChars, longestWindowMs: () => spec.windowMs });
       const server = new StrictServer(bus, clock, singleton, { cluster: 'w', maxClockSkewMs: skew });
       const enforcer = new StrictEnforcer(limit, 't', { nodeId: id, clusterName: 'w', clock, bus, singleton, maxClockSkewMs: skew });
       const node: WorldNode = { id, clock, bus, membership, singleton, server, enforcer, crashed: false, pending: new Set() };
@@ -133,13 +142,16 @@ export class StrictWorld {
         at.push(start + Math.floor(this.random() * 100), start + W - 100 + Math.floor(this.random() * 100));
       }
       for (const t of at) this.base.setTimeout(() => this.arrive(n), Math.max(0, t - this.base.now()));
+      for (let c = 0; c < (this.spec.clientKeys ?? 0); c++) {
+        this.base.setTimeout(() => this.arrive(n, `c${c}`), Math.max(0, start + 100 + Math.floor(this.random() * (W / 2)) - this.base.now()));
+      }
     }
   }
 
   /** One request at node `id` now (outside the steady load of startLoad). */
   request(id: string): void { this.arrive(this.node(id)); }
 
-  private arrive(n: WorldNode): void {
+  private arrive(n: WorldNode, key = 'k'): void {
     if (n.crashed) return;
     const id = this.nextReq++;
     this.answers.set(id, 0);
@@ -150,11 +162,12 @@ export class StrictWorld {
       // The call travels to the upstream; the sink counts it by the true window it lands in.
       this.base.setTimeout(() => {
         const w = Math.floor(this.base.now() / this.spec.windowMs);
-        this.upstream.set(w, (this.upstream.get(w) ?? 0) + 1);
+        if (key === 'k') this.upstream.set(w, (this.upstream.get(w) ?? 0) + 1);
+        else this.keyCalls.set(`${key}#${w}`, (this.keyCalls.get(`${key}#${w}`) ?? 0) + 1);
       }, Math.floor(this.random() * (UPSTREAM_TRAVEL_MS + 1)));
     };
     n.pending.add(id);
-    const d = n.enforcer.admit('k', 1, n.clock.now());
+    const d = n.enforcer.admit(key, 1, n.clock.now());
     if (d instanceof Promise) d.then((x) => answered(x.allowed), () => answered(false));
     else answered(d.allowed);
   }
@@ -200,6 +213,7 @@ export class StrictWorld {
   /** Checks what every strict test must: no true window over the limit at the upstream, one answer per request, one granter at a time. */
   checkInvariants(label: string): void {
     for (const [w, calls] of this.upstream) assert.ok(calls <= this.spec.limit, `${label}: window ${w} saw ${calls} upstream calls > ${this.spec.limit}`);
+    for (const [kw, calls] of this.keyCalls) assert.ok(calls <= this.spec.limit, `${label}: ${kw} saw ${calls} upstream calls > ${this.spec.limit}`);
     for (const [id, n] of this.answers) {
       if (this.lostWithNode.has(id) && n === 0) continue;
       assert.is(n, 1, `${label}: request ${id} got ${n} answers`);
