@@ -273,19 +273,19 @@ export class Singleton implements SingletonView {
     const reply = this.election.onVoteRequest(req, now);
     // A copy goes with a vote for a candidate that has not won yet: taken now, in the same step as the
     // promise, it holds everything this voter accepted under older terms (it accepts none after).
-    // A copy too large for one message goes in parts, the ballot last: on NATS (one connection, in
-    // order) the candidate then has every part when the vote counts.
+    // A copy too large for one message goes in parts, the ballot first: the vote never waits behind
+    // megabytes of books (a late vote does not count), and the holding waits for the parts (session()).
     const out: Record<string, Json> = { ...reply };
     const copy = reply.granted && req.books
       ? outgoingCopy(this.books.all(), this.partChars, { voter: this.nodeId, candidate: req.candidate, term: req.term, copy: `${this.startedAt.toString(36)}.${++this.copySeq}` })
       : undefined;
     if (copy) {
-      for (const part of copy.rest) this.bus.publish(this.subject(`copy.${req.candidate}`), part);
       Object.assign(out, copy.ballot);
       out.upForMs = now - this.startedAt;
       if (this.synced) out.synced = { term: this.synced.term, completeFrom: Number.isFinite(this.synced.completeFrom) ? this.synced.completeFrom : null };
     }
     this.bus.publish(this.subject(`ballot.${req.candidate}`), out);
+    for (const part of copy?.rest ?? []) this.bus.publish(this.subject(`copy.${req.candidate}`), part);
     this.changed();
   }
 

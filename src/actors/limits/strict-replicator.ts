@@ -7,8 +7,8 @@
 import type { Bus, Json } from '../../bus/bus.ts';
 import { subjectFor } from '../../bus/bus.ts';
 import type { Clock, TimerId } from '../../clock.ts';
-import type { BookEntry } from '../../limit/strict-books.ts';
-import { fitsInPart, jsonChars, MAX_PART_CHARS } from '../../bus/message-parts.ts';
+import { entryChars, type BookEntry } from '../../limit/strict-books.ts';
+import { fitsInPart, MAX_PART_CHARS } from '../../bus/message-parts.ts';
 import { windowIdAt } from '../../limit/windows.ts';
 import type { Replication } from '../singleton.ts';
 
@@ -164,7 +164,7 @@ export class BookReplicator {
     const all = [...st.pending.values()].sort((a, b) => a.version - b.version);
     // A request carries what fits one message (by JSON size: keys can be long); a copy of a whole
     // window of many keys goes in several, one after another.
-    const batch = all.slice(0, fitsInPart(all, this.r.partChars ?? MAX_PART_CHARS, 0, (p) => jsonChars(p.entry)));
+    const batch = all.slice(0, fitsInPart(all, this.r.partChars ?? MAX_PART_CHARS, 0, (p) => entryChars(p.entry)));
     // An acknowledgement covers a version only if every pending entry up to it went in this request.
     const upTo = batch.length === all.length ? this.version : all[batch.length]!.version - 1;
     // Requests go one at a time and entries leave `pending` only when acknowledged: the one that
