@@ -32,6 +32,8 @@ interface VoterState {
   needFull: boolean;
   /** The voter's start time as it reported it: a change means it restarted and lost its copy. */
   since: number | undefined;
+  /** Times the adaptive timeout is stretched for this voter: doubled by a timeout, reset by an answer. */
+  backoff: number;
 }
 interface Waiter { version: number; resolve: (ok: boolean) => void; at: number }
 
@@ -40,6 +42,9 @@ interface Waiter { version: number; resolve: (ok: boolean) => void; at: number }
  * "not holder" and asks again): without a majority, waiting answers and unsent entries must not pile up.
  */
 const GIVE_UP_TIMEOUTS = 12;
+
+/** JSON characters of entries a voter surely takes per ms (it parses and merges ~10× faster). */
+const CHARS_PER_MS = 10_000;
 
 export interface ReplicatorStats { requests: number; refusals: number; failures: number }
 
@@ -104,7 +109,7 @@ export class BookReplicator {
     let st = this.voters.get(id);
     if (!st) {
       // A voter we had not heard of (membership grew): it starts with nothing acknowledged.
-      st = { pending: new Map(), acked: 0, inFlight: false, retryAt: 0, needFull: false, since: undefined };
+      st = { pending: new Map(), acked: 0, inFlight: false, retryAt: 0, needFull: false, since: undefined, backoff: 1 };
       this.voters.set(id, st);
       this.fullTo(st);
     }
@@ -178,9 +183,11 @@ export class BookReplicator {
       ...(full ? { full: true, completeFrom: Number.isFinite(from) ? from : null } : {}),
     };
     const sentAt = this.clock.now();
-    this.bus.request(subjectFor(this.o.cluster, `singleton.books.${voter}`), body, this.tryTimeoutMs()).then(
+    const timeoutMs = this.tryTimeoutMs(st, batch.reduce((n, p) => n + entryChars(p.entry), 0));
+    this.bus.request(subjectFor(this.o.cluster, `singleton.books.${voter}`), body, timeoutMs).then(
       (reply) => {
         st.inFlight = false;
+        st.backoff = Math.max(1, st.backoff / 2);
         const rtt = this.clock.now() - sentAt;
         this.srttMs = this.srttMs === undefined ? rtt : this.srttMs + (rtt - this.srttMs) / 8;
         const ok = typeof reply === 'object' && reply !== null && !Array.isArray(reply) && (reply as Record<string, Json>).ok === true;
@@ -209,7 +216,11 @@ export class BookReplicator {
         st.inFlight = false;
         // A timeout has already waited: send again now. A fast failure (no responder: the voter is
         // down) waits a round before trying again, so a dead voter costs no busy loop.
-        const wait = this.clock.now() - sentAt >= this.tryTimeoutMs() / 2 ? 0 : this.o.timeoutMs;
+        const timedOut = this.clock.now() - sentAt >= timeoutMs / 2;
+        const wait = timedOut ? 0 : this.o.timeoutMs;
+        // A request may take longer than the round trips learned from small ones (a part of 256 KiB
+        // to parse and merge): each timeout doubles the next wait, so the same request cannot time out forever.
+        if (timedOut) st.backoff = Math.min(st.backoff * 2, 64);
         st.retryAt = this.clock.now() + wait;
         this.stats.failures++;
         this.scheduleFlush(wait);
@@ -217,10 +228,15 @@ export class BookReplicator {
     );
   }
 
-  /** A few smoothed round trips, within [10 ms, timeoutMs] (as strict-link.ts does for asks). */
-  private tryTimeoutMs(): number {
+  /**
+   * A few smoothed round trips, within [10 ms, timeoutMs] (as strict-link.ts does for asks), plus time
+   * for the request's size, stretched after timeouts to this voter.
+   */
+  private tryTimeoutMs(st: VoterState, chars: number): number {
     if (this.srttMs === undefined) return this.o.timeoutMs;
-    return Math.min(this.o.timeoutMs, Math.max(10, Math.ceil(3 * this.srttMs + 5)));
+    // Plus the time to carry, parse and merge the entries, at a rate well below what a voter manages.
+    const adaptive = Math.max(10, Math.ceil(3 * this.srttMs + 5)) + Math.floor(chars / CHARS_PER_MS);
+    return Math.min(this.o.timeoutMs, adaptive * st.backoff);
   }
 
   private settleWaiters(): void {
