@@ -32,7 +32,7 @@ interface VoterState {
   needFull: boolean;
   /** The voter's start time as it reported it: a change means it restarted and lost its copy. */
   since: number | undefined;
-  /** Times the adaptive timeout is stretched for this voter: doubled by a timeout, reset by an answer. */
+  /** Times the size share of the timeout is stretched for this voter: doubled by a timeout, halved by an answer. */
   backoff: number;
 }
 interface Waiter { version: number; resolve: (ok: boolean) => void; at: number }
@@ -219,7 +219,7 @@ export class BookReplicator {
         const timedOut = this.clock.now() - sentAt >= timeoutMs / 2;
         const wait = timedOut ? 0 : this.o.timeoutMs;
         // A request may take longer than the round trips learned from small ones (a part of 256 KiB
-        // to parse and merge): each timeout doubles the next wait, so the same request cannot time out forever.
+        // to parse and merge): each timeout doubles its size share, so the same request cannot time out forever.
         if (timedOut) st.backoff = Math.min(st.backoff * 2, 64);
         st.retryAt = this.clock.now() + wait;
         this.stats.failures++;
@@ -229,14 +229,15 @@ export class BookReplicator {
   }
 
   /**
-   * A few smoothed round trips, within [10 ms, timeoutMs] (as strict-link.ts does for asks), plus time
-   * for the request's size, stretched after timeouts to this voter.
+   * A few smoothed round trips, at least 10 ms (as strict-link.ts does for asks), plus time for the
+   * request's size, stretched after timeouts to this voter; at most timeoutMs.
    */
   private tryTimeoutMs(st: VoterState, chars: number): number {
     if (this.srttMs === undefined) return this.o.timeoutMs;
-    // Plus the time to carry, parse and merge the entries, at a rate well below what a voter manages.
-    const adaptive = Math.max(10, Math.ceil(3 * this.srttMs + 5)) + Math.floor(chars / CHARS_PER_MS);
-    return Math.min(this.o.timeoutMs, adaptive * st.backoff);
+    // Plus the time to carry, parse and merge the entries, at a rate well below what a voter manages,
+    // doubled after each timeout: only that share, so a lost small request is retried as soon as ever.
+    const sizeMs = Math.floor(chars / CHARS_PER_MS) * st.backoff;
+    return Math.min(this.o.timeoutMs, Math.max(10, Math.ceil(3 * this.srttMs + 5)) + sizeMs);
   }
 
   private settleWaiters(): void {
