@@ -13,7 +13,7 @@ import type { HolderAnnouncement, HolderSession, HolderView, VoteReply, VoteRequ
 import type { NodeMetrics } from '../metrics.ts';
 import { BookCopy, completeFromBounds, mergeCopies, parseEntries, type BookEntry } from '../limit/strict-books.ts';
 import { MAX_PART_CHARS } from '../bus/message-parts.ts';
-import { CopyAssembler, outgoingCopy, parseBallotParts, parseCopyPart } from './singleton-copies.ts';
+import { CopyAssembler, outgoingCopy, parseBallotParts, parseCopyPart, type CopyOutcome } from './singleton-copies.ts';
 import type { Membership } from './membership.ts';
 
 /** What the strict limiter's server and clients need from the singleton. */
@@ -336,7 +336,7 @@ export class Singleton implements SingletonView {
   }
 
   /** Keeps a copy once whole; returns whether it did. */
-  private gotCopy(outcome: ReturnType<CopyAssembler<CopyMeta>['part']>, term: number): boolean {
+  private gotCopy(outcome: CopyOutcome<CopyMeta>, term: number): boolean {
     if (outcome.type === 'malformed') this.malformed++;
     if (outcome.type !== 'whole') return false;
     this.keepCopy(term, outcome.voter, { entries: outcome.entries, ...outcome.meta });
