@@ -1,13 +1,13 @@
 // A voter's copy of the strict books, on its way to a candidate. A copy that fits one message travels
 // whole in the ballot, as it always did. A larger one (many client keys) is split by JSON size: the
-// other parts go first on `singleton.copy.<candidate>`, then the ballot with the first part and the
-// number of parts. The candidate counts a copy only once every part of that snapshot has arrived: a
+// ballot carries the first part and the number of parts, the others follow on
+// `singleton.copy.<candidate>`. The candidate counts a copy only once every part of that snapshot has arrived: a
 // copy is safe to continue from only as the whole snapshot the voter took when it promised
 // (src/actors/singleton.ts). A copy missing a part is never counted, which costs a fence (under-
 // granting), never an over-grant. docs/strict-limits.md, "Books".
 import type { Json } from '../bus/bus.ts';
 import { splitByChars } from '../bus/message-parts.ts';
-import { parseEntries, type BookEntry } from '../limit/strict-books.ts';
+import { entryChars, parseEntries, type BookEntry } from '../limit/strict-books.ts';
 
 /** Most parts one copy may have (256 × 256 KiB: 64 MiB of JSON); a voter with more sends no copy. */
 export const MAX_COPY_PARTS = 256;
@@ -37,7 +37,7 @@ export interface OutgoingCopy { ballot: Record<string, Json>; rest: Json[] }
  * even MAX_COPY_PARTS parts do not hold it (the vote then goes without a copy).
  */
 export function outgoingCopy(entries: readonly BookEntry[], maxChars: number, id: Omit<CopyPart, 'part' | 'parts' | 'entries'>): OutgoingCopy | undefined {
-  const parts = splitByChars(entries, maxChars);
+  const parts = splitByChars(entries, maxChars, entryChars);
   if (parts.length > MAX_COPY_PARTS) return undefined;
   const json = (p: readonly BookEntry[]) => p as unknown as Json;
   if (parts.length === 1) return { ballot: { books: json(parts[0]!) }, rest: [] };

@@ -13,7 +13,7 @@ import type { HolderAnnouncement, HolderSession, HolderView, VoteReply, VoteRequ
 import type { NodeMetrics } from '../metrics.ts';
 import { BookCopy, completeFromBounds, mergeCopies, parseEntries, type BookEntry } from '../limit/strict-books.ts';
 import { MAX_PART_CHARS } from '../bus/message-parts.ts';
-import { CopyAssembler, outgoingCopy, parseBallotParts, parseCopyPart } from './singleton-copies.ts';
+import { CopyAssembler, outgoingCopy, parseBallotParts, parseCopyPart, type CopyOutcome } from './singleton-copies.ts';
 import type { Membership } from './membership.ts';
 
 /** What the strict limiter's server and clients need from the singleton. */
@@ -39,6 +39,8 @@ export interface Takeover {
   readonly seed: readonly BookEntry[];
   /** Windows starting at or after this epoch ms are complete in `seed` (src/limit/strict-books.ts). */
   readonly completeFromAt: number;
+  /** How many voters' whole copies `seed` merges (this node's own included). */
+  readonly copies: number;
 }
 
 /** What the holder's replicator needs: who votes, how many make a quorum, and this node's own copy. */
@@ -209,7 +211,7 @@ export class Singleton implements SingletonView {
       const bound = (c: Copy) => Math.min(c.upSince + skew, c.synced?.completeFrom ?? Number.POSITIVE_INFINITY);
       // With no predecessor nothing was granted before us: every window is complete.
       const completeFromAt = s.predecessorKnown ? completeFromBounds(copies.map(bound), this.election.quorum()) : Number.NEGATIVE_INFINITY;
-      this.takeoverOf = { term: s.term, seed, completeFromAt };
+      this.takeoverOf = { term: s.term, seed, completeFromAt, copies: copies.length };
       this.books.merge(seed);
       // Our own copy now holds the seed and, from here on, every grant of this holding: it is synced
       // like a voter's that got our whole books (it stands for us if we stand again).
@@ -300,19 +302,19 @@ export class Singleton implements SingletonView {
     const reply = this.election.onVoteRequest(req, now);
     // A copy goes with a vote for a candidate that has not won yet: taken now, in the same step as the
     // promise, it holds everything this voter accepted under older terms (it accepts none after).
-    // A copy too large for one message goes in parts, the ballot last: on NATS (one connection, in
-    // order) the candidate then has every part when the vote counts.
+    // A copy too large for one message goes in parts, the ballot first: the vote never waits behind
+    // megabytes of books (a late vote does not count), and the holding waits for the parts (session()).
     const out: Record<string, Json> = { ...reply };
     const copy = reply.granted && req.books
       ? outgoingCopy(this.books.all(), this.partChars, { voter: this.nodeId, candidate: req.candidate, term: req.term, copy: `${this.startedAt.toString(36)}.${++this.copySeq}` })
       : undefined;
     if (copy) {
-      for (const part of copy.rest) this.bus.publish(this.subject(`copy.${req.candidate}`), part);
       Object.assign(out, copy.ballot);
       out.upForMs = now - this.startedAt;
       if (this.synced) out.synced = { term: this.synced.term, completeFrom: Number.isFinite(this.synced.completeFrom) ? this.synced.completeFrom : null };
     }
     this.bus.publish(this.subject(`ballot.${req.candidate}`), out);
+    for (const part of copy?.rest ?? []) this.bus.publish(this.subject(`copy.${req.candidate}`), part);
     this.changed();
   }
 
@@ -363,7 +365,7 @@ export class Singleton implements SingletonView {
   }
 
   /** Keeps a copy once whole; returns whether it did. */
-  private gotCopy(outcome: ReturnType<CopyAssembler<CopyMeta>['part']>, term: number): boolean {
+  private gotCopy(outcome: CopyOutcome<CopyMeta>, term: number): boolean {
     if (outcome.type === 'malformed') this.malformed++;
     if (outcome.type !== 'whole') return false;
     this.keepCopy(term, outcome.voter, { entries: outcome.entries, ...outcome.meta });

@@ -84,6 +84,18 @@ export function completeFromBounds(bounds: readonly number[], quorum: number): n
   return [...bounds].sort((a, b) => a - b)[quorum - 1]!;
 }
 
+/**
+ * An entry's share of a JSON array (its text and a comma), as src/bus/message-parts.ts counts it,
+ * without stringifying it: copies of many keys are measured at every vote and replication request.
+ */
+export function entryChars(e: BookEntry): number {
+  // {"key":…,"windowId":…,"limit":…,"windowMs":…,"node":…,"received":…,"returned":…} and the comma.
+  return 74 + jsonStringChars(e.key) + jsonStringChars(e.node) + digits(e.windowId) + digits(e.limit) + digits(e.windowMs) + digits(e.received) + digits(e.returned);
+}
+const digits = (n: number): number => String(n).length;
+// Quotes, backslashes, control characters and lone surrogates are escaped; anything else is one character.
+const jsonStringChars = (s: string): number => (/["\\\u0000-\u001f\ud800-\udfff]/.test(s) ? JSON.stringify(s).length : s.length + 2);
+
 const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
 
 export function checkEntry(e: BookEntry): void {

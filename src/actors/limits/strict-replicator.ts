@@ -7,8 +7,8 @@
 import type { Bus, Json } from '../../bus/bus.ts';
 import { subjectFor } from '../../bus/bus.ts';
 import type { Clock, TimerId } from '../../clock.ts';
-import type { BookEntry } from '../../limit/strict-books.ts';
-import { fitsInPart, jsonChars, MAX_PART_CHARS } from '../../bus/message-parts.ts';
+import { entryChars, type BookEntry } from '../../limit/strict-books.ts';
+import { fitsInPart, MAX_PART_CHARS } from '../../bus/message-parts.ts';
 import { windowIdAt } from '../../limit/windows.ts';
 import type { Replication } from '../singleton.ts';
 
@@ -32,6 +32,8 @@ interface VoterState {
   needFull: boolean;
   /** The voter's start time as it reported it: a change means it restarted and lost its copy. */
   since: number | undefined;
+  /** Times the size share of the timeout is stretched for this voter: doubled by a timeout, halved by an answer. */
+  backoff: number;
 }
 interface Waiter { version: number; resolve: (ok: boolean) => void; at: number }
 
@@ -40,6 +42,9 @@ interface Waiter { version: number; resolve: (ok: boolean) => void; at: number }
  * "not holder" and asks again): without a majority, waiting answers and unsent entries must not pile up.
  */
 const GIVE_UP_TIMEOUTS = 12;
+
+/** JSON characters of entries a voter surely takes per ms (it parses and merges ~10× faster). */
+const CHARS_PER_MS = 10_000;
 
 /** Requests sent; refused (a later term: we step down); failed (lost, timed out); deferred (a voter in its grace). */
 export interface ReplicatorStats { requests: number; refusals: number; failures: number; deferred: number }
@@ -105,7 +110,7 @@ export class BookReplicator {
     let st = this.voters.get(id);
     if (!st) {
       // A voter we had not heard of (membership grew): it starts with nothing acknowledged.
-      st = { pending: new Map(), acked: 0, inFlight: false, retryAt: 0, needFull: false, since: undefined };
+      st = { pending: new Map(), acked: 0, inFlight: false, retryAt: 0, needFull: false, since: undefined, backoff: 1 };
       this.voters.set(id, st);
       this.fullTo(st);
     }
@@ -165,7 +170,7 @@ export class BookReplicator {
     const all = [...st.pending.values()].sort((a, b) => a.version - b.version);
     // A request carries what fits one message (by JSON size: keys can be long); a copy of a whole
     // window of many keys goes in several, one after another.
-    const batch = all.slice(0, fitsInPart(all, this.r.partChars ?? MAX_PART_CHARS, 0, (p) => jsonChars(p.entry)));
+    const batch = all.slice(0, fitsInPart(all, this.r.partChars ?? MAX_PART_CHARS, 0, (p) => entryChars(p.entry)));
     // An acknowledgement covers a version only if every pending entry up to it went in this request.
     const upTo = batch.length === all.length ? this.version : all[batch.length]!.version - 1;
     // Requests go one at a time and entries leave `pending` only when acknowledged: the one that
@@ -179,9 +184,11 @@ export class BookReplicator {
       ...(full ? { full: true, completeFrom: Number.isFinite(from) ? from : null } : {}),
     };
     const sentAt = this.clock.now();
-    this.bus.request(subjectFor(this.o.cluster, `singleton.books.${voter}`), body, this.tryTimeoutMs()).then(
+    const timeoutMs = this.tryTimeoutMs(st, batch.reduce((n, p) => n + entryChars(p.entry), 0));
+    this.bus.request(subjectFor(this.o.cluster, `singleton.books.${voter}`), body, timeoutMs).then(
       (reply) => {
         st.inFlight = false;
+        st.backoff = Math.max(1, st.backoff / 2);
         const rtt = this.clock.now() - sentAt;
         this.srttMs = this.srttMs === undefined ? rtt : this.srttMs + (rtt - this.srttMs) / 8;
         const o = typeof reply === 'object' && reply !== null && !Array.isArray(reply) ? reply as Record<string, Json> : {};
@@ -218,7 +225,11 @@ export class BookReplicator {
         st.inFlight = false;
         // A timeout has already waited: send again now. A fast failure (no responder: the voter is
         // down) waits a round before trying again, so a dead voter costs no busy loop.
-        const wait = this.clock.now() - sentAt >= this.tryTimeoutMs() / 2 ? 0 : this.o.timeoutMs;
+        const timedOut = this.clock.now() - sentAt >= timeoutMs / 2;
+        const wait = timedOut ? 0 : this.o.timeoutMs;
+        // A request may take longer than the round trips learned from small ones (a part of 256 KiB
+        // to parse and merge): each timeout doubles its size share, so the same request cannot time out forever.
+        if (timedOut) st.backoff = Math.min(st.backoff * 2, 64);
         st.retryAt = this.clock.now() + wait;
         this.stats.failures++;
         this.scheduleFlush(wait);
@@ -226,10 +237,16 @@ export class BookReplicator {
     );
   }
 
-  /** A few smoothed round trips, within [10 ms, timeoutMs] (as strict-link.ts does for asks). */
-  private tryTimeoutMs(): number {
+  /**
+   * A few smoothed round trips, at least 10 ms (as strict-link.ts does for asks), plus time for the
+   * request's size, stretched after timeouts to this voter; at most timeoutMs.
+   */
+  private tryTimeoutMs(st: VoterState, chars: number): number {
     if (this.srttMs === undefined) return this.o.timeoutMs;
-    return Math.min(this.o.timeoutMs, Math.max(10, Math.ceil(3 * this.srttMs + 5)));
+    // Plus the time to carry, parse and merge the entries, at a rate well below what a voter manages,
+    // doubled after each timeout: only that share, so a lost small request is retried as soon as ever.
+    const sizeMs = Math.floor(chars / CHARS_PER_MS) * st.backoff;
+    return Math.min(this.o.timeoutMs, Math.max(10, Math.ceil(3 * this.srttMs + 5)) + sizeMs);
   }
 
   private settleWaiters(): void {

@@ -47,4 +47,33 @@ rep('the whole books of 3000 keys reach a voter in requests under the largest me
   replicator.stop();
 });
 
+rep('a voter slow to take large requests still catches up: a timed-out request waits longer next time', async () => {
+  // Small updates teach the replicator a round trip of a few ms; then a burst of 3000 keys (a window
+  // starting with many clients) goes in requests that take the voter far longer than that to answer.
+  // Before, every one of them timed out and was sent again, forever.
+  const clock = new VirtualClock(1_700_000_000_000);
+  const net = new LocalNetwork(clock, { delayMs: () => 1 });
+  const w = Math.floor(clock.now() / W);
+  const entry = (i: number, received = 1): BookEntry => ({ key: `t/rps/client-${i}`, windowId: w, limit: 10, windowMs: W, node: 'n', received, returned: 0 });
+  const books = Array.from({ length: 3_000 }, (_, i) => entry(i));
+  const copy = new BookCopy();
+  net.connect('b').subscribe('sluice.t.singleton.books.b', (m) => {
+    const d = m.data as unknown as { entries: BookEntry[] };
+    // 1 ms per 20 entries: a request of a few hundred entries takes tens of ms.
+    clock.setTimeout(() => { copy.merge(d.entries); m.respond?.({ ok: true, term: 1, since: 1 }); }, 1 + Math.floor(d.entries.length / 20));
+  });
+  const replicator = new BookReplicator(net.connect('a'), clock, {
+    voters: () => ['b', 'c'], quorum: () => 2, selfVotes: true, ownCopy: new BookCopy(), stale: () => {}, partChars: 64 * 1024,
+  }, { cluster: 't', nodeId: 'a', term: 1, timeoutMs: 250, all: () => books.slice(0, 10) });
+  const run = async (ms: number) => { for (let t = 0; t < ms; t += 1) { clock.advance(1); await new Promise((r) => setImmediate(r)); } };
+  for (let i = 0; i < 20; i++) { void replicator.push([entry(i, 2)]); await run(10); }
+  books.forEach((e) => void replicator.push([e]));
+  let committed: boolean | undefined;
+  void replicator.push([entry(0, 3)]).then((ok) => { committed = ok; });
+  for (let t = 0; t < 5_000 && committed === undefined; t += 10) await run(10);
+  assert.is(committed, true, `held by a quorum (${JSON.stringify(replicator.stats)})`);
+  assert.is(copy.size, 3_000);
+  replicator.stop();
+});
+
 rep.run();
