@@ -9,51 +9,15 @@ import { subjectFor } from '../bus/bus.ts';
 import type { Clock, TimerId } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { Election } from '../cluster/election.ts';
-import type { HolderAnnouncement, HolderSession, HolderView, VoteReply, VoteRequest } from '../cluster/election-types.ts';
+import type { HolderSession, HolderView } from '../cluster/election-types.ts';
 import type { NodeMetrics } from '../metrics.ts';
-import { BookCopy, completeFromBounds, mergeCopies, parseEntries, type BookEntry } from '../limit/strict-books.ts';
+import { BookCopy, parseEntries } from '../limit/strict-books.ts';
 import { MAX_PART_CHARS } from '../bus/message-parts.ts';
-import { CopyAssembler, outgoingCopy, parseBallotParts, parseCopyPart, type CopyOutcome } from './singleton-copies.ts';
+import { outgoingCopy, parseBallotParts, parseCopyPart } from './singleton-copies.ts';
+import { CandidateCopies } from './candidate-copies.ts';
+import type { Replication, SingletonView, Takeover } from './singleton-view.ts';
 import type { Membership } from './membership.ts';
-
-/** What the strict limiter's server and clients need from the singleton. */
-export interface SingletonView {
-  readonly nodeId: string;
-  /** The holder as this node knows it, or undefined while none is known. */
-  holder(): HolderView | undefined;
-  /** This node's holding, while it holds. */
-  session(): HolderSession | undefined;
-  /** Called whenever holder() or session() may have changed. */
-  onChange(fn: () => void): () => void;
-  /** What this node's holding continues from: the merged copies of its quorum (absent: no books kept). */
-  takeover?(): Takeover | undefined;
-  /** The replication channel to the voters (absent: grants need no replication, e.g. a test singleton). */
-  replication?(): Replication | undefined;
-  /** This node's clock is surely off from a quorum's: it must not hold or grant. */
-  clockSuspect?(): boolean;
-}
-
-/** The books a new holding starts from. */
-export interface Takeover {
-  readonly term: number;
-  readonly seed: readonly BookEntry[];
-  /** Windows starting at or after this epoch ms are complete in `seed` (src/limit/strict-books.ts). */
-  readonly completeFromAt: number;
-  /** How many voters' whole copies `seed` merges (this node's own included). */
-  readonly copies: number;
-}
-
-/** What the holder's replicator needs: who votes, how many make a quorum, and this node's own copy. */
-export interface Replication {
-  readonly voters: () => readonly string[];
-  readonly quorum: () => number;
-  readonly selfVotes: boolean;
-  readonly ownCopy: BookCopy;
-  /** A voter refused our term: step down. */
-  readonly stale: (term: number) => void;
-  /** Largest list of entries in one message, JSON characters (default MAX_PART_CHARS). */
-  readonly partChars?: number;
-}
+import { fields, isId, isTerm, parseAnnouncement, parseSynced, parseVoteReply, parseVoteRequest, type Synced } from './singleton-messages.ts';
 
 export interface SingletonTimings {
   leaseMs: number;
@@ -89,13 +53,6 @@ export interface SingletonOptions extends SingletonTimings {
   partChars?: number | undefined;
 }
 
-/**
- * A voter's copy as a candidate got it: when the voter (re)started (our clock), and what whole books
- * it got since (the latest holder's term, and the lowest window start from which they were complete).
- */
-interface Copy { entries: readonly BookEntry[]; upSince: number; synced?: Synced | undefined }
-interface Synced { term: number; completeFrom: number }
-type CopyMeta = Omit<Copy, 'entries'>;
 
 export class Singleton implements SingletonView {
   readonly election: Election;
@@ -109,9 +66,8 @@ export class Singleton implements SingletonView {
   booksRefused = 0;
   private readonly startedAt: number;
   private readonly partChars: number;
-  private copies: { term: number; byVoter: Map<string, Copy> } = { term: 0, byVoter: new Map() };
-  /** Copies of `copies.term` still arriving in parts (./singleton-copies.ts). */
-  private readonly parts = new CopyAssembler<CopyMeta>();
+  /** The copies this node collects with its votes when it stands (./candidate-copies.ts). */
+  private readonly copies = new CandidateCopies();
   /** Snapshots this voter sent in parts: their ids, so a candidate never mixes two. */
   private copySeq = 0;
   /** The term whose holding has started (see session()), and when this node last ticked. */
@@ -192,7 +148,7 @@ export class Singleton implements SingletonView {
   // never waits: the vote counted, the lease runs and is announced as ever.
   private started(s: HolderSession): boolean {
     if (this.startedTerm === s.term) return true;
-    if (this.copies.term === s.term && this.lastTickAt <= s.acquiredAt && this.parts.waiting()) return false;
+    if (this.lastTickAt <= s.acquiredAt && this.copies.waiting(s.term)) return false;
     this.startedTerm = s.term;
     return true;
   }
@@ -202,20 +158,12 @@ export class Singleton implements SingletonView {
     if (!s) return undefined;
     if (this.takeoverOf?.term !== s.term) {
       // Merged once, when the holding starts: later copies could only add what the quorum's already hold.
-      const copies = this.copies.term === s.term ? [...this.copies.byVoter.values()] : [];
-      const seed = mergeCopies(copies.map((c) => c.entries));
-      const skew = this.o.maxClockSkewMs ?? 0;
-      // A copy surely holds a window's grants if its voter was up since before the window began, or if
-      // any holder sent it whole books, complete for the window, since it last started: those came
-      // after every grant it acknowledged in an earlier life (docs/strict-limits.md, "Books").
-      const bound = (c: Copy) => Math.min(c.upSince + skew, c.synced?.completeFrom ?? Number.POSITIVE_INFINITY);
-      // With no predecessor nothing was granted before us: every window is complete.
-      const completeFromAt = s.predecessorKnown ? completeFromBounds(copies.map(bound), this.election.quorum()) : Number.NEGATIVE_INFINITY;
-      this.takeoverOf = { term: s.term, seed, completeFromAt, copies: copies.length };
-      this.books.merge(seed);
+      const merged = this.copies.merge(s.term, this.election.quorum(), this.o.maxClockSkewMs ?? 0, s.predecessorKnown);
+      this.takeoverOf = { term: s.term, ...merged };
+      this.books.merge(merged.seed);
       // Our own copy now holds the seed and, from here on, every grant of this holding: it is synced
       // like a voter's that got our whole books (it stands for us if we stand again).
-      this.noteSynced({ term: s.term, completeFrom: completeFromAt });
+      this.noteSynced({ term: s.term, completeFrom: merged.completeFromAt });
     }
     return this.takeoverOf;
   }
@@ -284,7 +232,7 @@ export class Singleton implements SingletonView {
     this.lastTickAt = now;
     this.election.setMembers(now, this.membership.liveIds());
     const req = this.election.tick(now);
-    if (req?.books) this.keepCopy(req.term, this.nodeId, { entries: this.books.all(), upSince: this.startedAt, synced: this.synced });
+    if (req?.books) this.copies.keep(req.term, this.nodeId, { entries: this.books.all(), upSince: this.startedAt, synced: this.synced });
     if (req) this.bus.publish(this.subject('vote'), { ...req });
     this.suspect = this.election.clockSuspect(now);
     if (this.suspect) this.bus.publish(this.subject('abstain'), { node: this.nodeId });
@@ -327,7 +275,7 @@ export class Singleton implements SingletonView {
       const shape = parseBallotParts(o);
       if (!entries || !shape || typeof o.upForMs !== 'number' || !(o.upForMs >= 0)) { this.malformed++; return; }
       // Our clock: the voter had been up at least this long when we read its reply.
-      this.gotCopy(this.parts.ballot(reply.term, reply.voter, shape, entries, { upSince: this.clock.now() - o.upForMs, synced: parseSynced(o.synced) }), reply.term);
+      if (this.copies.ballot(reply.term, reply.voter, shape, entries, { upSince: this.clock.now() - o.upForMs, synced: parseSynced(o.synced) }) === 'malformed') this.malformed++;
     }
     const before = this.election.leaseEndsAt;
     this.election.onVoteReply(reply, this.clock.now());
@@ -351,25 +299,13 @@ export class Singleton implements SingletonView {
     this.changed();
   }
 
-  private keepCopy(term: number, voter: string, copy: Copy): void {
-    if (this.copies.term !== term) this.copies = { term, byVoter: new Map() };
-    this.parts.reset(term);
-    this.copies.byVoter.set(voter, copy);
-  }
-
   // A part of a voter's copy that did not fit its ballot: kept for the current term until the copy is whole.
   private onCopyPart(d: Json): void {
     const p = parseCopyPart(d);
     if (!p || p.candidate !== this.nodeId) { this.malformed++; return; }
-    if (this.gotCopy(this.parts.part(p), p.term)) this.changed();
-  }
-
-  /** Keeps a copy once whole; returns whether it did. */
-  private gotCopy(outcome: CopyOutcome<CopyMeta>, term: number): boolean {
-    if (outcome.type === 'malformed') this.malformed++;
-    if (outcome.type !== 'whole') return false;
-    this.keepCopy(term, outcome.voter, { entries: outcome.entries, ...outcome.meta });
-    return true;
+    const got = this.copies.part(p);
+    if (got === 'malformed') this.malformed++;
+    if (got === 'whole') this.changed();
   }
 
   // A holder replicates its books here (request/reply): merged if the election accepts its term. In
@@ -438,42 +374,4 @@ export class Singleton implements SingletonView {
   }
 
   private subject(topic: string): string { return subjectFor(this.o.cluster, `singleton.${topic}`); }
-}
-
-const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 128;
-const isTerm = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0;
-const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-
-function fields(d: Json): Record<string, Json> | undefined {
-  return typeof d === 'object' && d !== null && !Array.isArray(d) ? d : undefined;
-}
-
-/** `{ term, completeFrom }` (completeFrom null: every window), or undefined. */
-function parseSynced(d: Json | undefined): Synced | undefined {
-  const o = d === undefined ? undefined : fields(d);
-  if (!o || !isTerm(o.term) || (o.completeFrom !== null && (typeof o.completeFrom !== 'number' || !Number.isFinite(o.completeFrom)))) return undefined;
-  return { term: o.term, completeFrom: o.completeFrom === null ? Number.NEGATIVE_INFINITY : o.completeFrom };
-}
-
-function parseVoteRequest(d: Json): VoteRequest | undefined {
-  const o = fields(d);
-  if (!o || !isId(o.candidate) || !isTerm(o.term) || !isCount(o.round) || (o.books !== undefined && typeof o.books !== 'boolean')) return undefined;
-  return { candidate: o.candidate, term: o.term, round: o.round, ...(o.books ? { books: true } : {}) };
-}
-
-function parseVoteReply(d: Json): VoteReply | undefined {
-  const o = fields(d);
-  if (!o || !isId(o.voter) || !isId(o.candidate) || !isTerm(o.term) || !isCount(o.round) || typeof o.granted !== 'boolean'
-    || !isCount(o.highestTerm) || !isCount(o.priorTerm) || typeof o.priorEndsInMs !== 'number' || !Number.isFinite(o.priorEndsInMs)
-    || typeof o.at !== 'number' || !Number.isFinite(o.at)) return undefined;
-  return {
-    voter: o.voter, candidate: o.candidate, term: o.term, round: o.round, granted: o.granted,
-    highestTerm: o.highestTerm, priorTerm: o.priorTerm, priorEndsInMs: o.priorEndsInMs, at: o.at,
-  };
-}
-
-function parseAnnouncement(d: Json): HolderAnnouncement | undefined {
-  const o = fields(d);
-  if (!o || !isId(o.holder) || !isTerm(o.term) || typeof o.remainingMs !== 'number' || !(o.remainingMs >= 0) || o.remainingMs > 3_600_000) return undefined;
-  return { holder: o.holder, term: o.term, remainingMs: o.remainingMs };
 }

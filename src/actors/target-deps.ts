@@ -6,7 +6,7 @@ import type { Config, LimitConfig, TargetConfig } from '../config/schema.ts';
 import type { Bus } from '../bus/bus.ts';
 import type { NodeMetrics } from '../metrics.ts';
 import type { Membership } from './membership.ts';
-import type { SingletonView } from './singleton.ts';
+import type { SingletonView } from './singleton-view.ts';
 import type { LimitEnforcer } from './limits/enforcer.ts';
 import type { LimitGossip } from './limits/gossip.ts';
 import type { FleetScope } from './fleet/fleet-scope.ts';

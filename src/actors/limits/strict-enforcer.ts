@@ -15,7 +15,7 @@ import type { Decision } from '../../limit/decision.ts';
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../../limit/strict-ledger.ts';
 import { windowIdAt } from '../../limit/windows.ts';
 import type { NodeMetrics } from '../../metrics.ts';
-import type { SingletonView } from '../singleton.ts';
+import type { SingletonView } from '../singleton-view.ts';
 import type { TargetDeps } from '../target-deps.ts';
 import type { LimitEnforcer } from './enforcer.ts';
 import { exhaustedSubject, leaseHolderId, leaseSubject, parseExhausted, parseSyncReply, type SyncItem } from './strict-protocol.ts';

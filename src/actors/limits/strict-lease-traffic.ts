@@ -7,7 +7,7 @@ import type { Clock, TimerId } from '../../clock.ts';
 import type { LimitConfig } from '../../config/schema.ts';
 import { aheadCap } from '../../limit/strict-ledger.ts';
 import { windowIdAt } from '../../limit/windows.ts';
-import type { SingletonView } from '../singleton.ts';
+import type { SingletonView } from '../singleton-view.ts';
 import { askSize, leaseOf, MIN_RECENT_MS, recentMsFor, surplusOf, untilWindowEnd, type KeyState } from './strict-key.ts';
 import { needsNextLease, openFrom, type Landing } from './strict-landing.ts';
 import { giveBack, receive, type WindowLease } from './strict-lease.ts';

@@ -4,7 +4,7 @@
 // running totals (./strict-protocol.ts), so a repeated one counts nothing twice.
 import type { Bus } from '../../bus/bus.ts';
 import type { Clock } from '../../clock.ts';
-import type { SingletonView } from '../singleton.ts';
+import type { SingletonView } from '../singleton-view.ts';
 import { encodeSync, MAX_SYNC_ITEMS, parseSyncReply, syncSubject, type SyncItem, type SyncReply } from './strict-protocol.ts';
 
 /** Longest wait for one try of a sync request, ms. */

@@ -10,7 +10,7 @@ import type { Clock, TimerId } from '../../clock.ts';
 import { entryChars, type BookEntry } from '../../limit/strict-books.ts';
 import { fitsInPart, MAX_PART_CHARS } from '../../bus/message-parts.ts';
 import { windowIdAt } from '../../limit/windows.ts';
-import type { Replication } from '../singleton.ts';
+import type { Replication } from '../singleton-view.ts';
 
 export interface ReplicatorOptions {
   cluster: string;

@@ -12,7 +12,7 @@ import type { Bus, BusMessage, Subscription } from '../../bus/bus.ts';
 import type { Clock } from '../../clock.ts';
 import { DEFAULT_MAX_CLOCK_SKEW_MS, StrictLedger, type LimitSpec } from '../../limit/strict-ledger.ts';
 import { windowIdAt } from '../../limit/windows.ts';
-import type { SingletonView } from '../singleton.ts';
+import type { SingletonView } from '../singleton-view.ts';
 import { BookReplicator } from './strict-replicator.ts';
 import {
   encodeReply, exhaustedSubject, leaseSubject, parseSyncRequest, syncSubject,

@@ -4,7 +4,7 @@ import { VirtualClock } from '../../../src/clock.ts';
 import { LocalNetwork, type LocalBus, type NetworkFaults } from '../../../src/bus/local-bus.ts';
 import { limitSchema, type LimitConfig } from '../../../src/config/schema.ts';
 import type { HolderSession, HolderView } from '../../../src/cluster/election-types.ts';
-import type { SingletonView } from '../../../src/actors/singleton.ts';
+import type { SingletonView } from '../../../src/actors/singleton-view.ts';
 import { StrictServer } from '../../../src/actors/limits/strict-server.ts';
 import { StrictEnforcer } from '../../../src/actors/limits/strict-enforcer.ts';
 import type { Decision } from '../../../src/limit/decision.ts';
