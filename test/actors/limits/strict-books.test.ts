@@ -22,6 +22,25 @@ async function elected(world: StrictWorld): Promise<string> {
   return world.holders()[0]!;
 }
 
+/** Three voters formed 20 s into a 60 s window (T0), `limit` per window, no steady load; a holder elected. */
+async function formedMidWindow(limit: number): Promise<{ world: StrictWorld; holder: string; windowId: number }> {
+  const world = new StrictWorld({ ...spec, limit, windowMs: 60_000, rate: 0 });
+  const holder = await elected(world);
+  return { world, holder, windowId: Math.floor(world.base.now() / 60_000) };
+}
+
+/**
+ * After a holder change in the first (60 s) window: `from` keep asking for 1.6 s, and the window must
+ * have admitted at least `atLeast` more (no fence) and stayed within the limit at the upstream.
+ */
+async function restOfWindowAdmitted(world: StrictWorld, from: string[], windowId: number, atLeast: number, label: string): Promise<void> {
+  const before = world.calls(windowId);
+  for (let k = 0; k < 80; k++) { for (const id of from) world.request(id); await world.run(20); }
+  assert.ok(Math.floor(world.base.now() / 60_000) === windowId, 'still the first window');
+  assert.ok(world.calls(windowId) >= before + atLeast, `${label}: the rest of the window was admitted (${before} → ${world.calls(windowId)})`);
+  world.checkInvariants(label);
+}
+
 books('a holder crashing mid-window: the successor continues the window (≥ 0.9 L, ≤ L at the upstream) within 5 heartbeats', async () => {
   // What a crash loses is the dead node's unspent lease (docs/strict-limits.md, "Books"): about its
   // demand over predictWindowMs. 100 ms of 25 requests/s keeps that under 10% of the limit.
@@ -48,9 +67,7 @@ books('a cluster forming: the holder changes in the first window, the successor 
   // the window) and granted nothing for ~40 s; with no books at a quorum, nothing was granted in it
   // that a quorum does not hold, so there is nothing to fence.
   const L = 1_000;
-  const world = new StrictWorld({ ...spec, limit: L, windowMs: 60_000, rate: 0 });
-  const holder = await elected(world);
-  const windowId = Math.floor(world.base.now() / 60_000);
+  const { world, holder, windowId } = await formedMidWindow(L);
   const others = world.nodes.map((n) => n.id).filter((id) => id !== holder);
   for (let k = 0; k < 10; k++) for (const n of world.nodes) { world.request(n.id); await world.run(10); }
   world.crash(holder);
@@ -61,11 +78,7 @@ books('a cluster forming: the holder changes in the first window, the successor 
     return world.grants.some((g) => g.at > crashedAt && g.holder !== holder);
   }, 5 * world.heartbeatMs + 50);
   console.log(`forming cluster: successor granted ${waited} ms after the holder crashed`);
-  const before = world.calls(windowId);
-  for (let k = 0; k < 80; k++) { for (const id of others) world.request(id); await world.run(20); }
-  assert.ok(Math.floor(world.base.now() / 60_000) === windowId, 'still the first window');
-  assert.ok(world.calls(windowId) >= before + 150, `the survivors were admitted after the failover (${before} → ${world.calls(windowId)})`);
-  world.checkInvariants('forming');
+  await restOfWindowAdmitted(world, others, windowId, 150, 'forming');
   assert.ok(world.calls(windowId) <= L);
   await world.stop();
 });
@@ -77,9 +90,7 @@ books('a failed candidacy between two holdings (a skipped term): the next holder
   // the holder of the term just below its own — a term that never held — and fenced the rest of the
   // window: ~40 s of refusals in the cluster example with a per-minute limit.
   const L = 1_000;
-  const world = new StrictWorld({ ...spec, limit: L, windowMs: 60_000, rate: 0 });
-  const first = await elected(world);
-  const windowId = Math.floor(world.base.now() / 60_000);
+  const { world, holder: first, windowId } = await formedMidWindow(L);
   for (let k = 0; k < 10; k++) for (const n of world.nodes) { world.request(n.id); await world.run(10); }
   const firstTerm = world.grants.at(-1)!.term;
   const ids = world.nodes.map((n) => n.id);
@@ -95,19 +106,13 @@ books('a failed candidacy between two holdings (a skipped term): the next holder
   const nextTerm = world.grants.at(-1)!.term;
   console.log(`skipped term: ${first} held term ${firstTerm}, ${world.grants.at(-1)!.holder} term ${nextTerm} granted ${waited} ms after the heal`);
   assert.ok(nextTerm >= firstTerm + 2, `a term was skipped (${firstTerm} → ${nextTerm})`);
-  const before = world.calls(windowId);
-  for (let k = 0; k < 80; k++) { for (const id of ids) world.request(id); await world.run(20); }
-  assert.ok(Math.floor(world.base.now() / 60_000) === windowId, 'still the first window');
-  assert.ok(world.calls(windowId) >= before + 200, `the rest of the window was admitted (${before} → ${world.calls(windowId)})`);
-  world.checkInvariants('skipped term');
+  await restOfWindowAdmitted(world, ids, windowId, 200, 'skipped term');
   await world.stop();
 });
 
 books('a voter restarting mid-window: the holder keeps its term and refills the copy; after the holder crashes, the successor continues the window', async () => {
   const L = 1_000;
-  const world = new StrictWorld({ ...spec, limit: L, windowMs: 60_000, rate: 0 });
-  const holder = await elected(world);
-  const windowId = Math.floor(world.base.now() / 60_000);
+  const { world, holder, windowId } = await formedMidWindow(L);
   const ids = world.nodes.map((n) => n.id);
   const term = world.node(holder).singleton.session()!.term;
   for (let k = 0; k < 10; k++) for (const id of ids) { world.request(id); await world.run(10); }
@@ -125,11 +130,7 @@ books('a voter restarting mid-window: the holder keeps its term and refills the 
     for (const id of survivors) world.request(id);
     return world.grants.some((g) => g.at > crashedAt);
   }, 5 * world.heartbeatMs + 50);
-  const before = world.calls(windowId);
-  for (let k = 0; k < 80; k++) { for (const id of survivors) world.request(id); await world.run(20); }
-  assert.ok(Math.floor(world.base.now() / 60_000) === windowId, 'still the first window');
-  assert.ok(world.calls(windowId) >= before + 150, `the successor continued the window (${before} → ${world.calls(windowId)})`);
-  world.checkInvariants('voter restart');
+  await restOfWindowAdmitted(world, survivors, windowId, 150, 'voter restart');
   await world.stop();
 });
 
@@ -139,9 +140,7 @@ books('a voter that restarted after taking grants and got no books since: its co
   // one lost its copy, the other never saw those grants. Trusting either copy would grant the
   // window again from zero (the load asks for far more than L); the successor must fence it.
   const L = 300;
-  const world = new StrictWorld({ ...spec, limit: L, windowMs: 60_000, rate: 0 });
-  const holder = await elected(world);
-  const windowId = Math.floor(world.base.now() / 60_000);
+  const { world, holder, windowId } = await formedMidWindow(L);
   const [voter, third] = world.nodes.map((n) => n.id).filter((id) => id !== holder) as [string, string];
   await world.run(5 * world.heartbeatMs); // the third voter got the first holder's whole books
   world.network.partition([[holder, voter], [third]]);
