@@ -24,6 +24,7 @@ import { registerGossipMetrics } from './actors/limits/limit-metrics.ts';
 import { StrictServer } from './actors/limits/strict-server.ts';
 import { Singleton, singletonTimings } from './actors/singleton.ts';
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from './limit/strict-ledger.ts';
+import { COSTLY_LANDING_SHARE, doubleChargedShare, landingFor } from './actors/limits/strict-landing.ts';
 import { InvalidConfigError } from './errors.ts';
 import type { AdminNode } from './http/admin.ts';
 import { createRequestHandler } from './http/server.ts';
@@ -143,6 +144,7 @@ export class SluiceNode {
       // Say plainly what holds without a fixed voter set (docs/strict-limits.md, "A majority of what").
       node.log('strict limits without cluster.voters: exact through crashes and partitions shorter than max(12 × deadAfterMs, 60 s); a longer partition can elect two holders. Set cluster.voters to the voting node ids for exactness through any partition', { voters: null });
     }
+    node.logCostlyLandingZones(config);
     node.dashboard.start();
     await node.listen();
     return node;
@@ -293,6 +295,23 @@ export class SluiceNode {
       cluster: () => this.clusterView(),
       dashboard: this.dashboard,
     };
+  }
+
+  // A strict window's landing zones (docs/strict-limits.md, "Window edges") are sized by the clock
+  // skew, not the window: with short windows and the default skew they cost a fair share of the limit.
+  private logCostlyLandingZones(config: Config): void {
+    const skew = config.cluster.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
+    for (const t of config.targets) {
+      for (const l of t.limits) {
+        if (l.mode !== 'strict') continue;
+        const zones = landingFor(l.windowMs, skew, l.landingMs);
+        const share = doubleChargedShare(zones);
+        if (share <= COSTLY_LANDING_SHARE) continue;
+        this.log(`strict limit ${t.name}/${l.name}: calls in ${Math.round(share * 100)}% of each ${l.windowMs} ms window (its last ${zones.landingMs} ms and the next one's first ${zones.skewMs} ms) are charged to both windows they may land in, so a steady load gets about ${Math.floor(l.limit / (1 + share))} of ${l.limit}. Set cluster.maxClockSkewMs to the real clock skew (and limits[].landingMs to the real travel time) to shrink the zones`, {
+          target: t.name, limit: l.name, windowMs: l.windowMs, landingMs: zones.landingMs, skewMs: zones.skewMs,
+        });
+      }
+    }
   }
 
   private clusterView() {

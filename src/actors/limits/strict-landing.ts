@@ -31,6 +31,15 @@ export function landingFor(windowMs: number, skewMs: number, landingMs: number |
   return { windowMs, skewMs: skew, landingMs: Math.min(landingMs ?? skewMs + travelBudgetMs(windowMs), cap - skew) };
 }
 
+/**
+ * The share of each window whose calls are charged to two windows (its last landingMs and the first
+ * skewMs of the next): a steady load near the limit gets about limit ÷ (1 + share) of it.
+ */
+export const doubleChargedShare = (l: Landing): number => (l.landingMs + l.skewMs) / l.windowMs;
+
+/** Above this share a node says at start what the landing zones cost (short windows, default skew). */
+export const COSTLY_LANDING_SHARE = 0.1;
+
 /** How a call of `cost` is paid for: from which windows' pools, and when it may go (≥ now). */
 export interface SpendPlan { readonly windows: readonly number[]; readonly releaseAt: number }
 
