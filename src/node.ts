@@ -1,6 +1,8 @@
 // One sluice node: config in, a listening gateway out. Wires the bus (NATS when configured, else an
 // in-process LocalBus), metrics, the target runtimes and the gateway actor, and drains on stop.
 // reload() applies a new config while serving (SIGHUP): see src/reload/plan.ts for what it keeps.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { createActor, waitFor, type Actor } from 'xstate';
 import { realClock, type Clock } from './clock.ts';
 import type { Bus } from './bus/bus.ts';
@@ -93,6 +95,7 @@ export class SluiceNode {
       nodeId: this.id, cluster: config.cluster.name, ...singletonTimings(config.cluster, !opts.bus && !config.nats),
       voters: config.cluster.voters, maxClockSkewMs: config.cluster.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS,
       longestWindowMs: () => longestStrictWindowMs(this.current),
+      booksFile: config.cluster.booksDir && booksFileIn(config.cluster.booksDir, this.id),
     });
     this.singleton.registerMetrics(this.metrics);
     this.strictServer = new StrictServer(bus, this.clock, this.singleton, { cluster: config.cluster.name, maxClockSkewMs: config.cluster.maxClockSkewMs });
@@ -358,4 +361,10 @@ function longestStrictWindowMs(config: Config): number {
   let longest = 0;
   for (const t of config.targets) for (const l of t.limits) if (l.mode === 'strict') longest = Math.max(longest, l.windowMs);
   return longest;
+}
+
+/** This node's books file in cluster.booksDir (the directory is made if missing). */
+function booksFileIn(dir: string, nodeId: string): string {
+  mkdirSync(dir, { recursive: true });
+  return join(dir, `${nodeId}.books.jsonl`);
 }

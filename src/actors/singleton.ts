@@ -14,6 +14,7 @@ import type { NodeMetrics } from '../metrics.ts';
 import { BookCopy, parseEntries } from '../limit/strict-books.ts';
 import { MAX_PART_CHARS } from '../bus/message-parts.ts';
 import { outgoingCopy, parseBallotParts, parseCopyPart } from './singleton-copies.ts';
+import { BooksFile, FileBackedCopy } from './books-file.ts';
 import { CandidateCopies } from './candidate-copies.ts';
 import type { Replication, SingletonView, Takeover } from './singleton-view.ts';
 import type { Membership } from './membership.ts';
@@ -51,6 +52,8 @@ export interface SingletonOptions extends SingletonTimings {
   longestWindowMs?: (() => number) | undefined;
   /** Largest list of book entries in one message, JSON characters: copies and replication go in parts (default MAX_PART_CHARS). */
   partChars?: number | undefined;
+  /** cluster.booksDir: this voter's copy of the books is kept in this file across restarts (./books-file.ts). */
+  booksFile?: string | undefined;
 }
 
 
@@ -60,8 +63,11 @@ export class Singleton implements SingletonView {
   /** Times the known holder changed to another node or term. */
   changes = 0;
   malformed = 0;
-  /** This voter's copy of the holder's books. */
-  readonly books = new BookCopy();
+  /** This voter's copy of the holder's books (on disk too with cluster.booksDir). */
+  readonly books: BookCopy;
+  /** When this voter's copy began: its start, or with a books file the start of the file's lineage. */
+  private readonly copySince: number;
+  private readonly fileCopy: FileBackedCopy | undefined;
   /** Book updates refused (a stale term, or this node in its grace). */
   booksRefused = 0;
   private readonly startedAt: number;
@@ -95,6 +101,17 @@ export class Singleton implements SingletonView {
     this.nodeId = o.nodeId;
     this.partChars = o.partChars ?? MAX_PART_CHARS;
     this.startedAt = clock.now();
+    if (o.booksFile) {
+      // Every update it acknowledged since the lineage began is in the file: the copy is that old.
+      const { file, loaded } = BooksFile.open(o.booksFile, o.nodeId, this.startedAt);
+      const books = new FileBackedCopy(file, o.booksFile, () => this.synced);
+      if (loaded) { books.load(loaded.entries); this.synced = loaded.synced; }
+      this.books = this.fileCopy = books;
+      this.copySince = file.since;
+    } else {
+      this.books = new BookCopy();
+      this.copySince = this.startedAt;
+    }
     this.election = new Election({
       self: o.nodeId, leaseMs: o.leaseMs, renewMs: o.renewMs, graceMs: o.graceMs, forgetAfterMs: o.forgetAfterMs, startedAt: this.startedAt,
       voters: o.voters, maxClockSkewMs: o.maxClockSkewMs,
@@ -175,10 +192,13 @@ export class Singleton implements SingletonView {
   }
 
   replication(): Replication {
+    const voter = this.election.isVoter(this.nodeId);
+    const fileCopy = this.fileCopy;
     return {
       voters: () => this.otherVoters(),
       quorum: () => this.election.quorum(),
-      selfVotes: this.election.isVoter(this.nodeId),
+      // A holder whose books file the disk refused holds its updates in memory only: not toward a quorum.
+      get selfVotes() { return voter && !fileCopy?.failed; },
       ownCopy: this.books,
       stale: (term) => this.stepDown(term),
       partChars: this.partChars,
@@ -190,7 +210,7 @@ export class Singleton implements SingletonView {
    * acknowledged: from when it started (+ skew), or earlier if it got whole books since (noteSynced).
    */
   copyCompleteFrom(): number {
-    return Math.min(this.startedAt + (this.o.maxClockSkewMs ?? 0), this.synced?.completeFrom ?? Number.POSITIVE_INFINITY);
+    return Math.min(this.copySince + (this.o.maxClockSkewMs ?? 0), this.synced?.completeFrom ?? Number.POSITIVE_INFINITY);
   }
 
   /**
@@ -232,7 +252,7 @@ export class Singleton implements SingletonView {
     this.lastTickAt = now;
     this.election.setMembers(now, this.membership.liveIds());
     const req = this.election.tick(now);
-    if (req?.books) this.copies.keep(req.term, this.nodeId, { entries: this.books.all(), upSince: this.startedAt, synced: this.synced });
+    if (req?.books) this.copies.keep(req.term, this.nodeId, { entries: this.books.all(), upSince: this.copySince, synced: this.synced });
     if (req) this.bus.publish(this.subject('vote'), { ...req });
     this.suspect = this.election.clockSuspect(now);
     if (this.suspect) this.bus.publish(this.subject('abstain'), { node: this.nodeId });
@@ -258,7 +278,7 @@ export class Singleton implements SingletonView {
       : undefined;
     if (copy) {
       Object.assign(out, copy.ballot);
-      out.upForMs = now - this.startedAt;
+      out.upForMs = now - this.copySince;
       if (this.synced) out.synced = { term: this.synced.term, completeFrom: Number.isFinite(this.synced.completeFrom) ? this.synced.completeFrom : null };
     }
     this.bus.publish(this.subject(`ballot.${req.candidate}`), out);
@@ -318,12 +338,13 @@ export class Singleton implements SingletonView {
     const full = o.full === true ? parseSynced({ term: o.term, completeFrom: o.completeFrom ?? null }) : undefined;
     if (o.full !== undefined && !full) { this.malformed++; return undefined; }
     const now = this.clock.now();
-    if (this.election.inGrace(now)) { this.booksRefused++; return 'later'; }
+    // In its grace, or with a books file the disk refused: it could not hold the update.
+    if (this.election.inGrace(now) || this.fileCopy?.failed) { this.booksRefused++; return 'later'; }
     if (!this.election.acceptBooks(o.holder, o.term, now)) { this.booksRefused++; return 'refused'; }
     this.books.merge(entries);
     // The whole books of this term's holder: this copy now holds everything it held.
     if (full) this.noteSynced(full);
-    return 'ok';
+    return this.fileCopy?.failed ? 'later' : 'ok';
   }
 
   // Whole books received in this life: each makes the copy complete from its holder's bound on, so
@@ -332,6 +353,7 @@ export class Singleton implements SingletonView {
     this.synced = this.synced
       ? { term: Math.max(this.synced.term, s.term), completeFrom: Math.min(this.synced.completeFrom, s.completeFrom) }
       : s;
+    this.fileCopy?.noteSynced(this.synced);
   }
 
   private onAbstain(d: Json): void {

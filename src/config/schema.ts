@@ -35,6 +35,8 @@ export const clusterSchema = z.strictObject({
   maxClockSkewMs: z.number().int().nonnegative().optional(), // ms between any two clocks; default 250 (strict failover fence)
   /** Strict limits: the fixed voter set (node ids) whose majority elects the holder and holds its books. Unset: every live member votes. */
   voters: z.array(z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -')).min(1).optional(),
+  /** Strict limits: a directory where each voter keeps its copy of the books (<node id>.books.jsonl), so a whole-cluster restart keeps the window's books. Unset: memory only. */
+  booksDir: z.string().min(1).optional(),
 });
 
 export const natsSchema = z.strictObject({

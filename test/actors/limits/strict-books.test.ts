@@ -3,6 +3,9 @@
 // answered once, one node granting at a time, requests at both edges of every window.
 import { suite } from '../../support/suite.ts';
 import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { StrictWorld } from './strict-oracle.ts';
 
 const books = suite('strict books across failover, partitions and clocks', { timeoutMs: 180_000 });
@@ -235,6 +238,45 @@ books('a client whose clock is moved past maxClockSkewMs refuses every request a
   assert.equal(world.holders(), [holder], 'the holder is unaffected');
   world.checkInvariants('client skew');
   await world.stop();
+});
+
+/** Grants about 200 of 300 in a window, then restarts every node at once (a whole-cluster restart), then asks far more than L. */
+async function wholeClusterRestart(booksDir: string | undefined): Promise<{ before: number; after: number; L: number }> {
+  const L = 300;
+  // Small leases (demand over 50 ms): what the dead lives held unspent is lost with them, the rest is left.
+  const world = new StrictWorld({ ...spec, limit: L, windowMs: 60_000, rate: 0, predictWindowMs: 50, ...(booksDir ? { booksDir } : {}) });
+  await elected(world);
+  const windowId = Math.floor(world.base.now() / 60_000);
+  const ids = world.nodes.map((n) => n.id);
+  for (let k = 0; k < 70; k++) { for (const id of ids) world.request(id); await world.run(10); }
+  const before = world.calls(windowId);
+  for (const id of ids) world.restart(id);
+  await world.runUntil(() => world.holders().length === 1, 40 * world.heartbeatMs);
+  for (let k = 0; k < 150; k++) { for (const id of ids) world.request(id); await world.run(20); }
+  assert.ok(Math.floor(world.base.now() / 60_000) === windowId, 'still the first window');
+  const after = world.calls(windowId);
+  await world.stop();
+  return { before, after, L };
+}
+
+books('a whole-cluster restart mid-window with cluster.booksDir: the copies come back from disk, the window stays within L and is used', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-books-'));
+  try {
+    const { before, after, L } = await wholeClusterRestart(dir);
+    console.log(`whole-cluster restart with booksDir: ${before} before, ${after} in the window`);
+    assert.ok(before >= 150, `granted before the restart (${before})`);
+    assert.ok(after <= L, `the window saw ${after} > ${L}`);
+    // Continued from the books, not fenced: the rest of the window (less the dead lives' unspent leases) is granted.
+    assert.ok(after >= before + 0.5 * (L - before), `the rest of the window was granted after the restart (${before} → ${after})`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+books('a whole-cluster restart mid-window without it loses the window\'s books (documented): the window can exceed L', async () => {
+  const { before, after, L } = await wholeClusterRestart(undefined);
+  console.log(`whole-cluster restart in memory only: ${before} before, ${after} in the window`);
+  assert.ok(after > L, `documented in docs/strict-limits.md, "Rolling restarts": ${after} of ${L}`);
 });
 
 books.run();

@@ -31,6 +31,8 @@ export interface WorldSpec {
   edgeMs?: number;
   seed?: number;
   dropRate?: number;
+  /** cluster.booksDir: each voter keeps its copy of the books on disk there. */
+  booksDir?: string;
   /** prefetch.predictWindowMs (default 500): a node's lease is about its demand over this long. */
   predictWindowMs?: number;
   /** The network's largest message in JSON characters, like NATS's max_payload (unset: none). */
@@ -93,7 +95,8 @@ export class StrictWorld {
       const clock = { offsetMs: 0, now: () => base.now() + clock.offsetMs, setTimeout: base.setTimeout.bind(base), clearTimeout: base.clearTimeout.bind(base) };
       const bus = this.network.connect(id);
       const membership = new Membership(bus, clock, { nodeId: id, cluster: 'w', heartbeatMs, deadAfterMs: 5 * heartbeatMs });
-      const singleton = new Singleton(bus, clock, membership, { nodeId: id, cluster: 'w', ...timings, voters: spec.voters ?? spec.nodes, maxClockSkewMs: skew, partChars: spec.partChars, longestWindowMs: () => spec.windowMs });
+      const singleton = new Singleton(bus, clock, membership, { nodeId: id, cluster: 'w', ...timings, voters: spec.voters ?? spec.nodes, maxClockSkewMs: skew, partChars: spec.partChars, longestWindowMs: () => spec.windowMs,
+        booksFile: spec.booksDir && `${spec.booksDir}/${id}.books.jsonl` });
       const server = new StrictServer(bus, clock, singleton, { cluster: 'w', maxClockSkewMs: skew });
       const enforcer = new StrictEnforcer(limit, 't', { nodeId: id, clusterName: 'w', clock, bus, singleton, maxClockSkewMs: skew });
       const node: WorldNode = { id, clock, bus, membership, singleton, server, enforcer, crashed: false, pending: new Set() };
