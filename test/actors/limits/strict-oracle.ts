@@ -70,7 +70,9 @@ export class StrictWorld {
   /** `<client key>#<true window id>` → calls, for the other client keys. */
   readonly keyCalls = new Map<string, number>();
   /** Every grant a holder answered, at true time. */
-  readonly grants: Array<{ at: number; holder: string; term: number }> = [];
+  /** `life`: which start of the holder's process (terms begin again at 1 after a whole-cluster restart). */
+  readonly grants: Array<{ at: number; holder: string; term: number; life: number }> = [];
+  private lives = 0;
   private readonly answers = new Map<number, number>();
   private readonly lostWithNode = new Set<number>();
   private nextReq = 0;
@@ -100,7 +102,8 @@ export class StrictWorld {
       const server = new StrictServer(bus, clock, singleton, { cluster: 'w', maxClockSkewMs: skew });
       const enforcer = new StrictEnforcer(limit, 't', { nodeId: id, clusterName: 'w', clock, bus, singleton, maxClockSkewMs: skew });
       const node: WorldNode = { id, clock, bus, membership, singleton, server, enforcer, crashed: false, pending: new Set() };
-      server.onGranted = (_to, _units, term) => this.grants.push({ at: base.now(), holder: id, term });
+      const life = ++this.lives;
+      server.onGranted = (_to, _units, term) => this.grants.push({ at: base.now(), holder: id, term, life });
       membership.start();
       singleton.start();
       server.start();
@@ -224,7 +227,7 @@ export class StrictWorld {
     // At most one node grants at any instant: each holding's grants lie in one interval, and no two overlap.
     const spans = new Map<string, { from: number; to: number }>();
     for (const g of this.grants) {
-      const k = `${g.holder}#${g.term}`;
+      const k = `${g.holder}#${g.term} (life ${g.life})`;
       const s = spans.get(k);
       if (s) s.to = g.at;
       else spans.set(k, { from: g.at, to: g.at });
