@@ -143,9 +143,14 @@ export class SluiceNode {
     node.limitGossip.start();
     node.fleet.start();
     for (const t of config.targets) node.targets.set(node.runtimeFor(t));
-    if (config.nats && !config.cluster.voters && config.targets.some((t) => t.limits.some((l) => l.mode === 'strict'))) {
+    const strict = config.targets.some((t) => t.limits.some((l) => l.mode === 'strict'));
+    if (config.nats && strict && !config.cluster.voters) {
       // Say plainly what holds without a fixed voter set (docs/strict-limits.md, "A majority of what").
       node.log('strict limits without cluster.voters: exact through crashes and partitions shorter than max(12 × deadAfterMs, 60 s); a longer partition can elect two holders. Set cluster.voters to the voting node ids for exactness through any partition', { voters: null });
+    }
+    if (config.nats && strict && !config.cluster.booksDir) {
+      // And what holds with the books in memory only (docs/strict-limits.md, "Rolling restarts").
+      node.log('strict limits without cluster.booksDir: the books live in the voters\' memory; restart voters one at a time (wait for booksComplete in /_sluice/cluster). A majority restarted within one window loses its books (that window can see up to 2× the limit). Set cluster.booksDir to keep them on disk', { booksDir: null });
     }
     node.logCostlyLandingZones(config);
     node.dashboard.start();
