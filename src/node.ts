@@ -113,6 +113,7 @@ export class SluiceNode {
       { labels: { kind: 'published' }, value: bus.stats.published },
       { labels: { kind: 'received' }, value: bus.stats.received },
       { labels: { kind: 'malformed' }, value: bus.stats.malformed },
+      { labels: { kind: 'dropped' }, value: bus.stats.dropped },
     ], ['kind']);
     this.dashboard = new DashboardFeed(
       { metrics: () => this.metrics.registry.getMetricsAsJSON(), state: () => this.dashboardState() },

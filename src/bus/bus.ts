@@ -29,6 +29,8 @@ export interface BusStats {
   received: number;
   /** Messages rejected on receipt: not JSON, not an envelope, or an unknown schema version. */
   malformed: number;
+  /** Publishes the bus refused to send (larger than the server's max_payload, or a closing connection): lost like any at-most-once message, but counted. */
+  dropped: number;
 }
 
 export interface Bus {

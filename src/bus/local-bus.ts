@@ -214,7 +214,7 @@ export class LocalNetwork {
 }
 
 export class LocalBus implements Bus {
-  readonly stats: BusStats = { published: 0, received: 0, malformed: 0 };
+  readonly stats: BusStats = { published: 0, received: 0, malformed: 0, dropped: 0 };
   private open = true;
   private readonly mine = new Set<LocalSub>();
 
@@ -225,7 +225,7 @@ export class LocalBus implements Bus {
   publish(subject: string, data: Json): void {
     if (!this.open) return;
     this.stats.published++;
-    if (!this.network.fits(data)) return; // NATS refuses it; NatsBus drops it the same way
+    if (!this.network.fits(data)) { this.stats.dropped++; return; } // NATS refuses it; NatsBus drops it the same way
     this.network.route(this, subject, carry(data));
   }
 

@@ -20,7 +20,7 @@ export interface NatsBusOptions {
 }
 
 export class NatsBus implements Bus {
-  readonly stats: BusStats = { published: 0, received: 0, malformed: 0 };
+  readonly stats: BusStats = { published: 0, received: 0, malformed: 0, dropped: 0 };
 
   private constructor(private readonly nc: NatsConnection) {}
 
@@ -56,7 +56,8 @@ export class NatsBus implements Bus {
     try {
       this.nc.publish(subject, encode(data));
     } catch {
-      // Publishing while draining or closed is a dropped message, like any at-most-once loss.
+      // Over max_payload, or while draining: a dropped message, like any at-most-once loss, counted.
+      this.stats.dropped++;
     }
   }
 

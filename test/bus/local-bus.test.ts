@@ -136,6 +136,7 @@ local('with a max payload, as NATS: a larger publish is dropped and counted, a l
   clock.advance(0);
   assert.equal(got, [50], 'only the small one arrived');
   assert.is(network.oversized, 1);
+  assert.is(a.stats.dropped, 1, 'the sender counts the publish it could not send');
   const err = await a.request('x', 'y'.repeat(200), 10).then(() => undefined, (e: SluiceError) => e.code);
   assert.is(err, ErrorCode.PayloadTooLarge);
   b.subscribe('echo', (m) => m.respond?.('y'.repeat(Number(m.data))));

@@ -74,6 +74,18 @@ nats('malformed bytes from a foreign client are dropped and counted', async () =
   await raw.close();
 });
 
+nats('a publish over the server\'s max_payload is dropped and counted, never thrown; the next one goes', async () => {
+  const a = await open(cluster.urls, { token: 's3cret' });
+  const b = await open(cluster.urls, { token: 's3cret' });
+  const next = nextMessage(b, 'sluice.t.big');
+  await b.request('_flush.noop', null, 50).catch(() => {}); // the subscription is at the server
+  a.publish('sluice.t.big', 'x'.repeat(2 * 1_048_576)); // nats.conf: max_payload 1 MiB
+  assert.is(a.stats.dropped, 1);
+  a.publish('sluice.t.big', 'small');
+  assert.is((await next).data, 'small', 'the oversized one never arrived; the small one did');
+  assert.is(a.stats.dropped, 1);
+});
+
 nats('reconnects after the server restarts and keeps its subscriptions', async () => {
   const statuses: string[] = [];
   const a = await open(cluster.urls, { token: 's3cret', onStatus: (s: { type: string }) => statuses.push(s.type) });
