@@ -173,6 +173,8 @@ e2e('the page shows calls saved, limit usage and latency, with no script or CSP 
   assert.ok(await points('search', 'cache') >= 10, 'the hit ratio is plotted');
   // Every series the node has is listed, whether a chart draws it or not.
   await page.click('#all-series summary');
+  // The table is drawn on the details' toggle event, which fires after the click returns.
+  await page.waitForSelector('#series-table table', { timeout: 5_000 });
   const listed = await page.textContent('#series-table') ?? '';
   for (const name of ['sluice_requests_total', 'sluice_replica_breaker_transitions_total', 'sluice_bus_messages']) assert.match(listed, name);
   await page.click('#all-series summary');
