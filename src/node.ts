@@ -12,7 +12,7 @@ import type { CacheTier } from './actors/cache/cache-tier.ts';
 import { CacheMetrics } from './actors/cache/cache-metrics.ts';
 import { JetStreamTier } from './actors/cache/jetstream-tier.ts';
 
-import type { Config, TargetConfig } from './config/schema.ts';
+import type { Config, LimitConfig, TargetConfig } from './config/schema.ts';
 import { newNodeId } from './ids.ts';
 import { NodeMetrics } from './metrics.ts';
 import { gatewayMachine } from './actors/gateway.ts';
@@ -144,7 +144,7 @@ export class SluiceNode {
     node.limitGossip.start();
     node.fleet.start();
     for (const t of config.targets) node.targets.set(node.runtimeFor(t));
-    const strict = config.targets.some((t) => t.limits.some((l) => l.mode === 'strict'));
+    const strict = strictLimitsOf(config).length > 0;
     if (config.nats && strict && !config.cluster.voters) {
       // Say plainly what holds without a fixed voter set (docs/strict-limits.md, "A majority of what").
       node.log('strict limits without cluster.voters: exact through crashes and partitions shorter than max(12 × deadAfterMs, 60 s); a longer partition can elect two holders. Set cluster.voters to the voting node ids for exactness through any partition', { voters: null });
@@ -310,16 +310,13 @@ export class SluiceNode {
   // skew, not the window: with short windows and the default skew they cost a fair share of the limit.
   private logCostlyLandingZones(config: Config): void {
     const skew = config.cluster.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
-    for (const t of config.targets) {
-      for (const l of t.limits) {
-        if (l.mode !== 'strict') continue;
-        const zones = landingFor(l.windowMs, skew, l.landingMs);
-        const share = doubleChargedShare(zones);
-        if (share <= COSTLY_LANDING_SHARE) continue;
-        this.log(`strict limit ${t.name}/${l.name}: calls in ${Math.round(share * 100)}% of each ${l.windowMs} ms window (its last ${zones.landingMs} ms and the next one's first ${zones.skewMs} ms) are charged to both windows they may land in, so a steady load gets about ${Math.floor(l.limit / (1 + share))} of ${l.limit}. Set cluster.maxClockSkewMs to the real clock skew (and limits[].landingMs to the real travel time) to shrink the zones`, {
-          target: t.name, limit: l.name, windowMs: l.windowMs, landingMs: zones.landingMs, skewMs: zones.skewMs,
-        });
-      }
+    for (const { target, limit: l } of strictLimitsOf(config)) {
+      const zones = landingFor(l.windowMs, skew, l.landingMs);
+      const share = doubleChargedShare(zones);
+      if (share <= COSTLY_LANDING_SHARE) continue;
+      this.log(`strict limit ${target}/${l.name}: calls in ${Math.round(share * 100)}% of each ${l.windowMs} ms window (its last ${zones.landingMs} ms and the next one's first ${zones.skewMs} ms) are charged to both windows they may land in, so a steady load gets about ${Math.floor(l.limit / (1 + share))} of ${l.limit}. Set cluster.maxClockSkewMs to the real clock skew (and limits[].landingMs to the real travel time) to shrink the zones`, {
+        target, limit: l.name, windowMs: l.windowMs, landingMs: zones.landingMs, skewMs: zones.skewMs,
+      });
     }
   }
 
@@ -362,11 +359,14 @@ export class SluiceNode {
   }
 }
 
+/** Every strict limit of every target, with its target's name. */
+function strictLimitsOf(config: Config): { target: string; limit: LimitConfig }[] {
+  return config.targets.flatMap((t) => t.limits.filter((l) => l.mode === 'strict').map((limit) => ({ target: t.name, limit })));
+}
+
 /** The longest strict window of any target, ms (0: no strict limit). */
 function longestStrictWindowMs(config: Config): number {
-  let longest = 0;
-  for (const t of config.targets) for (const l of t.limits) if (l.mode === 'strict') longest = Math.max(longest, l.windowMs);
-  return longest;
+  return Math.max(0, ...strictLimitsOf(config).map((s) => s.limit.windowMs));
 }
 
 /** This node's books file in cluster.booksDir (the directory is made if missing). */

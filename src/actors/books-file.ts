@@ -11,7 +11,7 @@
 import { appendFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { BookCopy, checkEntry, parseEntries, type BookEntry } from '../limit/strict-books.ts';
 import type { Json } from '../bus/bus.ts';
-import { fields, parseSynced, type Synced } from './singleton-messages.ts';
+import { fields, mergeSynced, parseSynced, syncedToWire, type Synced } from './singleton-messages.ts';
 
 const VERSION = 1;
 /** Lines appended beyond this many entries over the copy's size rewrite the file. */
@@ -39,16 +39,14 @@ export class BooksFile {
   static open(path: string, nodeId: string, now: number): { file: BooksFile; loaded: LoadedBooks | undefined } {
     const loaded = existsSync(path) ? load(readFileSync(path, 'utf8'), nodeId) : undefined;
     const file = new BooksFile(path, nodeId, loaded?.since ?? now);
-    const copy = new BookCopy();
-    if (loaded) copy.merge(loaded.entries);
-    file.rewrite(copy.all(), loaded?.synced);
+    file.rewrite(loaded?.entries ?? [], loaded?.synced); // compacted: load() merged the lines
     return { file, loaded };
   }
 
   /** Appends an accepted update; throws when the disk refuses (the voter must then not acknowledge it). */
   append(entries: readonly BookEntry[], synced?: Synced): void {
     if (!entries.length && !synced) return;
-    appendFileSync(this.path, `${JSON.stringify({ e: entries, ...(synced ? { s: wireSynced(synced) } : {}) })}\n`);
+    appendFileSync(this.path, `${updateLine(entries, synced)}\n`);
     this.appendedEntries += entries.length;
   }
 
@@ -58,14 +56,20 @@ export class BooksFile {
   /** Replaces the file with the copy as it is now (pruned), atomically. */
   rewrite(entries: readonly BookEntry[], synced: Synced | undefined): void {
     const tmp = `${this.path}.tmp`;
-    const lines = [JSON.stringify({ v: VERSION, node: this.nodeId, since: this.since }), JSON.stringify({ e: entries, ...(synced ? { s: wireSynced(synced) } : {}) })];
-    writeFileSync(tmp, `${lines.join('\n')}\n`);
+    writeFileSync(tmp, `${JSON.stringify({ v: VERSION, node: this.nodeId, since: this.since })}\n${updateLine(entries, synced)}\n`);
     renameSync(tmp, this.path);
     this.appendedEntries = 0;
   }
+
+  /** Removes the file (best effort: the disk may be gone). */
+  remove(): void {
+    try { rmSync(this.path, { force: true }); } catch { /* nothing more to do */ }
+  }
 }
 
-const wireSynced = (s: Synced) => ({ term: s.term, completeFrom: Number.isFinite(s.completeFrom) ? s.completeFrom : null });
+/** One line of entries and, when the update completed a copy, its whole-books bound. */
+const updateLine = (entries: readonly BookEntry[], synced: Synced | undefined): string =>
+  JSON.stringify({ e: entries, ...(synced ? { s: syncedToWire(synced) } : {}) });
 
 /** Reads a file's text; undefined when its header is not this node's (or not readable at all). */
 export function load(text: string, nodeId: string): LoadedBooks | undefined {
@@ -82,7 +86,7 @@ export function load(text: string, nodeId: string): LoadedBooks | undefined {
     const s = o?.s === undefined ? undefined : parseSynced(o.s);
     if (!o || !entries || (o.s !== undefined && !s)) { skippedLines = lines.slice(i).filter((l) => l !== '').length; break; }
     copy.merge(entries);
-    if (s) synced = synced ? { term: Math.max(synced.term, s.term), completeFrom: Math.min(synced.completeFrom, s.completeFrom) } : s;
+    if (s) synced = mergeSynced(synced, s);
   }
   return { since: header.since, entries: copy.all(), synced, skippedLines };
 }
@@ -104,7 +108,7 @@ function parseLine(line: string): Record<string, Json> | undefined {
 export class FileBackedCopy extends BookCopy {
   failed = false;
 
-  constructor(private readonly file: BooksFile, private readonly path: string, private readonly synced: () => Synced | undefined) { super(); }
+  constructor(private readonly file: BooksFile, private readonly synced: () => Synced | undefined) { super(); }
 
   override merge(entries: Iterable<BookEntry>): number {
     const list = [...entries];
@@ -130,7 +134,7 @@ export class FileBackedCopy extends BookCopy {
       write();
     } catch {
       this.failed = true;
-      try { rmSync(this.path, { force: true }); } catch { /* the disk is gone: nothing more to do */ }
+      this.file.remove();
     }
   }
 }

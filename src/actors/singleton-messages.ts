@@ -9,6 +9,16 @@ import type { HolderAnnouncement, VoteReply, VoteRequest } from '../cluster/elec
  */
 export interface Synced { term: number; completeFrom: number }
 
+/** Two whole-books bounds of one lineage: the latest term, and complete from the lower window start (either came after its start). */
+export const mergeSynced = (a: Synced | undefined, b: Synced): Synced =>
+  a ? { term: Math.max(a.term, b.term), completeFrom: Math.min(a.completeFrom, b.completeFrom) } : b;
+
+/** A window bound on the wire: JSON has no -Infinity, so "every window" goes as null (parseSynced reads it back). */
+export const boundToWire = (completeFrom: number): number | null => (Number.isFinite(completeFrom) ? completeFrom : null);
+
+/** `{ term, completeFrom }` as parseSynced reads it. */
+export const syncedToWire = (s: Synced): { term: number; completeFrom: number | null } => ({ term: s.term, completeFrom: boundToWire(s.completeFrom) });
+
 export const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 128;
 export const isTerm = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0;
 export const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;

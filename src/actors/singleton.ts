@@ -18,7 +18,7 @@ import { BooksFile, FileBackedCopy } from './books-file.ts';
 import { CandidateCopies } from './candidate-copies.ts';
 import type { Replication, SingletonView, Takeover } from './singleton-view.ts';
 import type { Membership } from './membership.ts';
-import { fields, isId, isTerm, parseAnnouncement, parseSynced, parseVoteReply, parseVoteRequest, type Synced } from './singleton-messages.ts';
+import { fields, isId, isTerm, mergeSynced, parseAnnouncement, parseSynced, parseVoteReply, parseVoteRequest, syncedToWire, type Synced } from './singleton-messages.ts';
 
 export interface SingletonTimings {
   leaseMs: number;
@@ -104,7 +104,7 @@ export class Singleton implements SingletonView {
     if (o.booksFile) {
       // Every update it acknowledged since the lineage began is in the file: the copy is that old.
       const { file, loaded } = BooksFile.open(o.booksFile, o.nodeId, this.startedAt);
-      const books = new FileBackedCopy(file, o.booksFile, () => this.synced);
+      const books = new FileBackedCopy(file, () => this.synced);
       if (loaded) { books.load(loaded.entries); this.synced = loaded.synced; }
       this.books = this.fileCopy = books;
       this.copySince = file.since;
@@ -279,7 +279,7 @@ export class Singleton implements SingletonView {
     if (copy) {
       Object.assign(out, copy.ballot);
       out.upForMs = now - this.copySince;
-      if (this.synced) out.synced = { term: this.synced.term, completeFrom: Number.isFinite(this.synced.completeFrom) ? this.synced.completeFrom : null };
+      if (this.synced) out.synced = syncedToWire(this.synced);
     }
     this.bus.publish(this.subject(`ballot.${req.candidate}`), out);
     for (const part of copy?.rest ?? []) this.bus.publish(this.subject(`copy.${req.candidate}`), part);
@@ -350,9 +350,7 @@ export class Singleton implements SingletonView {
   // Whole books received in this life: each makes the copy complete from its holder's bound on, so
   // the copy is complete from the lowest of them (any one of them came after this node started).
   private noteSynced(s: Synced): void {
-    this.synced = this.synced
-      ? { term: Math.max(this.synced.term, s.term), completeFrom: Math.min(this.synced.completeFrom, s.completeFrom) }
-      : s;
+    this.synced = mergeSynced(this.synced, s);
     this.fileCopy?.noteSynced(this.synced);
   }
 

@@ -53,7 +53,7 @@ file('another node\'s file, or no header, starts a new lineage', () => {
 file('a disk that refuses: the copy is marked failed, the file removed, and the copy still holds the update in memory', () => {
   const path = join(dir, 'e.books.jsonl');
   const { file: f } = BooksFile.open(path, 'e', 1);
-  const copy = new FileBackedCopy(f, path, () => undefined);
+  const copy = new FileBackedCopy(f, () => undefined);
   copy.merge([entry('x~1', 1)]);
   assert.not.ok(copy.failed);
   rmSync(path);
@@ -66,7 +66,7 @@ file('a disk that refuses: the copy is marked failed, the file removed, and the 
 file('lines that outgrow the copy rewrite the file: the same copy, one line', () => {
   const path = join(dir, 'f.books.jsonl');
   const { file: f } = BooksFile.open(path, 'f', 1);
-  const copy = new FileBackedCopy(f, path, () => ({ term: 2, completeFrom: 50 }));
+  const copy = new FileBackedCopy(f, () => ({ term: 2, completeFrom: 50 }));
   for (let n = 1; n <= 10_050; n++) copy.merge([entry('x~1', n)]);
   const text = readFileSync(path, 'utf8').trim().split('\n');
   assert.ok(text.length < 100, `rewritten (${text.length} lines)`);

@@ -11,6 +11,7 @@ import { entryChars, type BookEntry } from '../../limit/strict-books.ts';
 import { fitsInPart, MAX_PART_CHARS } from '../../bus/message-parts.ts';
 import { windowIdAt } from '../../limit/windows.ts';
 import type { Replication } from '../singleton-view.ts';
+import { boundToWire } from '../singleton-messages.ts';
 
 export interface ReplicatorOptions {
   cluster: string;
@@ -181,7 +182,7 @@ export class BookReplicator {
     const from = this.o.completeFrom ?? Number.NEGATIVE_INFINITY;
     const body: Json = {
       holder: this.o.nodeId, term: this.o.term, entries: batch.map((p) => ({ ...p.entry })),
-      ...(full ? { full: true, completeFrom: Number.isFinite(from) ? from : null } : {}),
+      ...(full ? { full: true, completeFrom: boundToWire(from) } : {}),
     };
     const sentAt = this.clock.now();
     const timeoutMs = this.tryTimeoutMs(st, batch.reduce((n, p) => n + entryChars(p.entry), 0));
